@@ -1,0 +1,57 @@
+"""memvault as an adapter for ../shared/bench/locomo_retrieval.py.
+
+Each LoCoMo conversation is one user; each session is one run, so adjacency
+(the neighbour signal) stays within a session, as it would for a chat app that
+uses run_id per conversation. Turns go in as messages with the speaker as
+``name``, one ``add`` per session (the bulk path).
+
+    python ../shared/bench/locomo_retrieval.py --adapter benchmarks.locomo_memvault:MemvaultAdapter \
+        --mode turns ../shared/data/locomo/*.json
+"""
+
+from __future__ import annotations
+
+import os
+from collections import defaultdict
+from typing import Any
+
+from memvault import Memory
+
+
+class MemvaultAdapter:
+    name = "memvault"
+
+    def __init__(self, opts: dict[str, Any]) -> None:
+        self.opts = opts
+        self.per_message = opts.get("per_message", "0") == "1"
+        self.memory = Memory(path=os.path.join(opts["workdir"], "memvault.db"))
+        self.ids: dict[str, str] = {}  # memory id -> harness item id (bulk path)
+
+    def add_many(self, scope: str, items: list[Any]) -> None:
+        by_session: dict[Any, list[Any]] = defaultdict(list)
+        for it in items:
+            by_session[it.metadata.get("session")].append(it)
+        for session, group in by_session.items():
+            run = f"s{session}"
+            if self.per_message:
+                for it in group:
+                    self.memory.add(
+                        [{"role": "user", "content": it.text, "name": it.metadata.get("speaker")}],
+                        user_id=scope, run_id=run, infer=False, metadata={"item_id": it.id})
+                continue
+            # One add per session; item ids map back through the returned order.
+            res = self.memory.add(
+                [{"role": "user", "content": it.text, "name": it.metadata.get("speaker")}
+                 for it in group], user_id=scope, run_id=run, infer=False)
+            for it, r in zip(group, res["results"], strict=True):
+                self.ids[r["id"]] = it.id
+
+    def search(self, scope: str, query: str, k: int) -> list[str]:
+        res = self.memory.search(query, user_id=scope, top_k=k)["results"]
+        return [self.ids.get(r["id"]) or r.get("metadata", {}).get("item_id") for r in res]
+
+    def describe(self) -> dict[str, Any]:
+        return {"memvault": self.memory.stats(), "per_message": self.per_message}
+
+    def close(self) -> None:
+        self.memory.close()

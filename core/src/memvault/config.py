@@ -1,0 +1,116 @@
+"""Configuration: memvault's own form and mem0's ``from_config`` dict shape.
+
+Why pydantic: a mem0 user pastes their config dict and gets either a working
+store or one clear ``ConfigError`` naming the bad key — never a KeyError from
+deep inside. Providers we do not implement are refused by name, with the list
+of those we do.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import ValidationError as PydanticValidationError
+
+from memvault.errors import ConfigError
+from memvault.retrieval import RetrievalConfig
+
+EMBEDDER_PROVIDERS = ("local", "minilm", "default", "openai", "openai_compatible", "ollama",
+                      "vllm")
+VECTOR_PROVIDERS = ("sqlite", "memvault", "chroma")
+LLM_PROVIDERS = ("openai", "openai_compatible", "ollama", "vllm", "doubleword", "deepseek",
+                 "together", "groq", "lmstudio")
+#: mem0 top-level keys accepted for compatibility but not used.
+_IGNORED_MEM0_KEYS = ("version",)
+
+
+class ProviderConfig(BaseModel):
+    """``{"provider": ..., "config": {...}}`` as in mem0."""
+
+    model_config = ConfigDict(extra="forbid")
+    provider: str
+    config: dict[str, Any] = Field(default_factory=dict)
+
+
+class MemoryConfig(BaseModel):
+    """Everything a ``Memory`` needs. All fields have offline defaults."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    path: str | None = Field(None, description="SQLite store file (default: $MEMVAULT_HOME)")
+    embedder: ProviderConfig = Field(default_factory=lambda: ProviderConfig(provider="local"))
+    vector_store: ProviderConfig = Field(
+        default_factory=lambda: ProviderConfig(provider="sqlite"))
+    llm: ProviderConfig | None = None
+    retrieval: RetrievalConfig = Field(default_factory=RetrievalConfig)
+    history_db_path: str | None = Field(None, description="mem0 compatibility alias of path")
+    custom_instructions: str | None = None
+    custom_fact_extraction_prompt: str | None = None
+
+    @field_validator("embedder")
+    @classmethod
+    def _known_embedder(cls, v: ProviderConfig) -> ProviderConfig:
+        if v.provider not in EMBEDDER_PROVIDERS:
+            raise ValueError(
+                f"unknown embedder provider {v.provider!r}; memvault supports "
+                f"{', '.join(EMBEDDER_PROVIDERS)} (any OpenAI-compatible endpoint via 'openai' "
+                "with base_url)")
+        return v
+
+    @field_validator("vector_store")
+    @classmethod
+    def _known_vector_store(cls, v: ProviderConfig) -> ProviderConfig:
+        if v.provider not in VECTOR_PROVIDERS:
+            raise ValueError(
+                f"unknown vector_store provider {v.provider!r}; memvault supports "
+                f"{', '.join(VECTOR_PROVIDERS)}")
+        return v
+
+    @field_validator("llm")
+    @classmethod
+    def _known_llm(cls, v: ProviderConfig | None) -> ProviderConfig | None:
+        if v is not None and v.provider not in LLM_PROVIDERS:
+            raise ValueError(
+                f"unknown llm provider {v.provider!r}; memvault talks to any OpenAI-compatible "
+                f"endpoint: use one of {', '.join(LLM_PROVIDERS)} with base_url")
+        return v
+
+    @classmethod
+    def parse(cls, data: dict[str, Any] | MemoryConfig | None) -> MemoryConfig:
+        """Validate a dict (mem0's shape or ours) into a config, or raise ``ConfigError``."""
+        if data is None:
+            return cls()
+        if isinstance(data, MemoryConfig):
+            return data
+        if not isinstance(data, dict):
+            raise ConfigError(f"config must be a dict, got {type(data).__name__}")
+        data = {k: v for k, v in data.items() if k not in _IGNORED_MEM0_KEYS}
+        for unsupported in ("graph_store", "reranker"):
+            if data.get(unsupported):
+                raise ConfigError(
+                    f"{unsupported!r} is not supported by memvault; remove it (hybrid retrieval "
+                    "with keyword, entity and adjacency signals is built in)")
+            data.pop(unsupported, None)
+        try:
+            return cls.model_validate(data)
+        except PydanticValidationError as e:
+            first = e.errors()[0]
+            where = ".".join(str(p) for p in first["loc"]) or "config"
+            raise ConfigError(f"invalid config at {where}: {first['msg']}") from e
+
+    def store_path(self, override: str | os.PathLike[str] | None = None) -> Path:
+        """Where the SQLite store lives: argument > path > history_db_path > MEMVAULT_HOME."""
+        chosen = override or self.path or self.history_db_path
+        if chosen:
+            return Path(chosen).expanduser()
+        return default_home() / "memvault.db"
+
+
+def default_home() -> Path:
+    """``$MEMVAULT_HOME`` or the platform's user data dir (e.g. ~/.local/share/memvault)."""
+    env = os.environ.get("MEMVAULT_HOME")
+    return Path(env).expanduser() if env else Path(platformdirs.user_data_dir("memvault"))

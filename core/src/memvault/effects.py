@@ -1,0 +1,119 @@
+"""Effects and drivers: how one implementation serves both ``Memory`` and ``AsyncMemory``.
+
+Why: mem0 keeps a sync and an async copy of every operation (3,868 lines of
+twins) and its async one is a thread wrapper. Here each operation is written
+once, as a generator that *yields* the I/O it needs (an embedding, an LLM call, a
+block of storage work) and receives the result. The sync driver performs each
+effect inline; the async driver awaits native async clients where they exist
+(remote embedders, LLMs) and runs CPU/SQLite work on a small bounded thread pool,
+so the event loop never blocks and concurrency never explodes into threads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Generator
+from concurrent.futures import Executor
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any, TypeVar
+
+import numpy as np
+
+from memvault.embedding.base import Embedder
+
+T = TypeVar("T")
+
+
+class Effect:
+    """A unit of I/O an operation asks its driver to perform."""
+
+    def run(self) -> Any:
+        raise NotImplementedError
+
+    async def arun(self, executor: Executor) -> Any:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(executor, self.run)
+
+
+@dataclass(slots=True)
+class Blocking(Effect):
+    """Storage or CPU work: inline when sync, on the bounded pool when async."""
+
+    fn: Callable[..., Any]
+    args: tuple[Any, ...] = ()
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+    def run(self) -> Any:
+        return self.fn(*self.args, **self.kwargs)
+
+    async def arun(self, executor: Executor) -> Any:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(executor, partial(self.fn, *self.args, **self.kwargs))
+
+
+@dataclass(slots=True)
+class Embed(Effect):
+    """Embed texts; uses the embedder's native ``aembed`` when it has one."""
+
+    embedder: Embedder
+    texts: list[str]
+    kind: str = "passage"
+
+    def run(self) -> np.ndarray:
+        return self.embedder.embed(self.texts, kind=self.kind)
+
+    async def arun(self, executor: Executor) -> np.ndarray:
+        aembed: Callable[..., Awaitable[np.ndarray]] | None = getattr(
+            self.embedder, "aembed", None)
+        if aembed is not None:
+            return await aembed(self.texts, kind=self.kind)
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(executor, self.run)
+
+
+@dataclass(slots=True)
+class Call(Effect):
+    """A remote call with a sync and a native async form (LLM requests)."""
+
+    sync: Callable[[], Any]
+    asynchronous: Callable[[], Awaitable[Any]]
+
+    def run(self) -> Any:
+        return self.sync()
+
+    async def arun(self, executor: Executor) -> Any:
+        return await self.asynchronous()
+
+
+Op = Generator[Effect, Any, T]
+
+
+def run_sync(op: Op[T]) -> T:
+    """Drive an operation to completion in the calling thread."""
+    try:
+        effect = next(op)
+        while True:
+            try:
+                value = effect.run()
+            except BaseException as e:  # let the operation clean up / translate
+                effect = op.throw(e)
+                continue
+            effect = op.send(value)
+    except StopIteration as stop:
+        return stop.value  # type: ignore[no-any-return]
+
+
+async def run_async(op: Op[T], executor: Executor) -> T:
+    """Drive an operation on the running event loop without blocking it."""
+    try:
+        effect = next(op)
+        while True:
+            try:
+                value = await effect.arun(executor)
+            except BaseException as e:
+                effect = op.throw(e)
+                continue
+            effect = op.send(value)
+    except StopIteration as stop:
+        return stop.value  # type: ignore[no-any-return]

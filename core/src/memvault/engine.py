@@ -1,0 +1,531 @@
+"""The operations, written once: add, search, get, get_all, update, delete, history.
+
+Each public operation is a generator (see ``memvault.effects``) so ``Memory`` and
+``AsyncMemory`` share this single implementation. Storage work is grouped into
+as few ``Blocking`` effects as possible (one for reads, one transaction for
+writes) so the async driver hops threads rarely.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import threading
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import numpy as np
+
+from memvault.config import MemoryConfig
+from memvault.effects import Blocking, Embed, Op
+from memvault.embedding import make_embedder
+from memvault.embedding.base import Embedder
+from memvault.errors import NotFoundError, ValidationError
+from memvault.filters import compile_filter
+from memvault.models import MemoryRecord, content_hash, to_iso, utcnow
+from memvault.retrieval import rank
+from memvault.scope import Scope, check_id, resolve_scope
+from memvault.store.sqlite import SQLiteStore, Tx, Visibility
+from memvault.store.vector_index import BruteForceIndex, VectorIndex
+from memvault.text import clean_text, fts_query, names_in
+
+log = logging.getLogger("memvault")
+
+DEFAULT_SPACE = "default"
+#: Metadata keys that would shadow a scope field; refused so metadata can never widen a scope.
+RESERVED_METADATA_KEYS = frozenset({"user_id", "agent_id", "run_id"})
+
+
+@dataclass(slots=True)
+class Message:
+    """One incoming message, normalised."""
+
+    role: str
+    content: str
+    name: str | None = None
+    timestamp: str | None = None
+
+
+@dataclass(slots=True)
+class ScopeView:
+    """A scope's records in insertion order plus derived arrays, cached per generation."""
+
+    generation: int
+    records: list[MemoryRecord]
+    index_of: dict[int, int]
+    prev_idx: np.ndarray
+    next_idx: np.ndarray
+    actors: frozenset[str]
+
+
+def parse_messages(messages: Any) -> list[Message]:
+    """Accept a str, a message dict, or a list of either (mem0's shapes)."""
+    if isinstance(messages, str | bytes):
+        return [Message("user", clean_text(messages, what="messages"))]
+    if isinstance(messages, dict):
+        messages = [messages]
+    if not isinstance(messages, list | tuple) or not messages:
+        raise ValidationError(
+            "messages must be a non-empty str, a {'role', 'content'} dict, or a list of them")
+    out = []
+    for i, m in enumerate(messages):
+        if isinstance(m, str | bytes):
+            out.append(Message("user", clean_text(m, what=f"messages[{i}]")))
+            continue
+        if not isinstance(m, dict):
+            raise ValidationError(f"messages[{i}] must be a dict or str, got {type(m).__name__}")
+        content = m.get("content")
+        if isinstance(content, list):  # OpenAI content parts: keep the text ones
+            content = "\n".join(p.get("text", "") for p in content
+                                if isinstance(p, dict) and p.get("type") in ("text", None))
+        role = m.get("role", "user")
+        if not isinstance(role, str):
+            raise ValidationError(f"messages[{i}]['role'] must be a string")
+        name = m.get("name")
+        ts = m.get("timestamp") or m.get("created_at")
+        out.append(Message(role, clean_text(content, what=f"messages[{i}]['content']"),
+                           str(name) if name is not None else None, parse_time(ts)))
+    return out
+
+
+def parse_time(value: Any, *, end_of_day: bool = False) -> str | None:
+    """datetime / date / ISO string / epoch seconds -> stored ISO form (None passes)."""
+    if value is None:
+        return None
+    try:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return to_iso(datetime.fromtimestamp(float(value), tz=UTC))
+        if isinstance(value, date) and not isinstance(value, datetime):
+            value = datetime(value.year, value.month, value.day, tzinfo=UTC)
+            return to_iso(value + timedelta(days=1) if end_of_day else value)
+        if isinstance(value, str) and len(value) == 10 and end_of_day:
+            d = date.fromisoformat(value)
+            return to_iso(datetime(d.year, d.month, d.day, tzinfo=UTC) + timedelta(days=1))
+        if isinstance(value, datetime | str):
+            return to_iso(value)
+    except ValueError as e:
+        raise ValidationError(f"cannot read {value!r} as a date/time: {e}") from e
+    raise ValidationError(f"expected a datetime, date or ISO string, got {type(value).__name__}")
+
+
+def clean_metadata(metadata: Any) -> dict[str, Any]:
+    """Metadata must be a JSON-serialisable dict that does not touch scope fields."""
+    if metadata is None:
+        return {}
+    if not isinstance(metadata, dict):
+        raise ValidationError(f"metadata must be a dict, got {type(metadata).__name__}")
+    bad = RESERVED_METADATA_KEYS.intersection(metadata)
+    if bad:
+        raise ValidationError(
+            f"metadata may not contain scope fields {sorted(bad)}; pass them as arguments")
+    try:
+        json.dumps(metadata, allow_nan=False)
+    except (TypeError, ValueError) as e:
+        raise ValidationError(f"metadata must be JSON-serialisable: {e}") from e
+    if not all(isinstance(k, str) for k in metadata):
+        raise ValidationError("metadata keys must be strings")
+    return dict(metadata)
+
+
+def as_vectors(value: Any, what: str) -> np.ndarray:
+    """One vector or a list of vectors -> 2-D float32, L2-normalised, finite."""
+    try:
+        mat = np.atleast_2d(np.asarray(value, dtype=np.float32))
+    except (TypeError, ValueError) as e:
+        raise ValidationError(f"{what} must be a list of numbers (or of vectors): {e}") from e
+    if mat.ndim != 2 or mat.shape[1] == 0 or not np.isfinite(mat).all():
+        raise ValidationError(f"{what} must be a non-empty, finite vector (or list of vectors)")
+    norms = np.linalg.norm(mat, axis=1, keepdims=True)
+    if (norms == 0).any():
+        raise ValidationError(f"{what} contains a zero vector")
+    return mat / norms
+
+
+class Engine:
+    """Owns the store, the dense index and the embedder; implements every operation."""
+
+    def __init__(self, config: MemoryConfig, *, path: Any = None,
+                 embedder: Embedder | None = None) -> None:
+        self.config = config
+        self.store = SQLiteStore(config.store_path(path))
+        self.embedder = embedder or make_embedder(config.embedder.provider,
+                                                  **config.embedder.config)
+        self.index: VectorIndex = self._make_index()
+        self._views: dict[Scope, ScopeView] = {}
+        self._views_lock = threading.Lock()
+        self._warned_no_llm = False
+
+    def _make_index(self) -> VectorIndex:
+        vs = self.config.vector_store
+        if vs.provider == "chroma":
+            from memvault.store.chroma_index import ChromaIndex  # optional extra
+
+            return ChromaIndex(self.store, **vs.config)
+        return BruteForceIndex(self.store)
+
+    def close(self) -> None:
+        self.index.close()
+        self.store.close()
+
+    # -- scope views (cached) -------------------------------------------------------------------
+    def view(self, scope: Scope, generation: int | None = None) -> ScopeView:
+        gen = self.store.generation() if generation is None else generation
+        with self._views_lock:
+            hit = self._views.get(scope)
+        if hit is not None and hit.generation == gen:
+            return hit
+        records = self.store.scope_records(scope)
+        n = len(records)
+        prev_idx = np.full(n, -1, dtype=np.int64)
+        next_idx = np.full(n, -1, dtype=np.int64)
+        last: dict[Scope, int] = {}
+        for i, r in enumerate(records):  # a thread = the exact (user, agent, run) triple
+            j = last.get(r.scope)
+            if j is not None:
+                prev_idx[i], next_idx[j] = j, i
+            last[r.scope] = i
+        v = ScopeView(gen, records, {r.seq: i for i, r in enumerate(records)}, prev_idx,
+                      next_idx, frozenset(r.actor_id for r in records if r.actor_id))
+        with self._views_lock:
+            if len(self._views) > 256:
+                self._views.clear()
+            self._views[scope] = v
+        return v
+
+    # -- add --------------------------------------------------------------------------------------
+    def add(self, messages: Any, *, user_id: Any = None, agent_id: Any = None,
+            run_id: Any = None, metadata: Any = None, infer: bool = True,
+            expiration_date: Any = None, timestamp: Any = None,
+            embeddings: Sequence[Any] | None = None, vector_space: str | None = None,
+            categories: Sequence[str] | None = None, importance: float | None = None,
+            changed_by: str | None = None) -> Op[dict[str, Any]]:
+        scope, _ = resolve_scope(user_id, agent_id, run_id)
+        msgs = [m for m in parse_messages(messages) if m.role != "system"]
+        meta = clean_metadata(metadata)
+        expires = parse_time(expiration_date, end_of_day=True)
+        observed = parse_time(timestamp)
+        cats = self._clean_categories(categories)
+        imp = self._clean_importance(importance)
+        space = vector_space or DEFAULT_SPACE
+        if infer and self.config.llm is None and not self._warned_no_llm:
+            self._warned_no_llm = True
+            log.info("no LLM configured: add(infer=True) stores each message as a raw memory")
+        if embeddings is not None and len(embeddings) != len(msgs):
+            raise ValidationError(
+                f"got {len(embeddings)} embeddings for {len(msgs)} non-system messages")
+        given = [as_vectors(e, f"embeddings[{i}]") for i, e in enumerate(embeddings or [])]
+        now = utcnow()
+        records = []
+        for m in msgs:
+            records.append(MemoryRecord(
+                id=str(uuid.uuid4()), memory=m.content, scope=scope, hash=content_hash(m.content),
+                metadata=dict(meta), created_at=now, updated_at=now, role=m.role,
+                actor_id=m.name, categories=list(cats), importance=imp,
+                valid_from=m.timestamp or observed or now, expiration_date=expires))
+        if embeddings is None:
+            todo = self._dedup(records, scope)
+            vecs = (yield Embed(self.embedder, [r.memory for r in todo])) if todo else []
+            vectors = [{DEFAULT_SPACE: v} for v in vecs]
+            if space != DEFAULT_SPACE:
+                raise ValidationError("vector_space needs embeddings= (bring your own vectors)")
+        else:
+            todo = records
+            vectors = [{space: v} for v in given]
+        result = yield Blocking(self._write_adds, (records, todo, vectors, scope, changed_by))
+        return {"results": result}
+
+    def _dedup(self, records: list[MemoryRecord], scope: Scope) -> list[MemoryRecord]:
+        """Records that are new (not an exact duplicate in this scope or this batch)."""
+        seen: set[str] = set()
+        todo = []
+        for r in records:
+            if r.hash in seen or self.store.find_active(scope, r.hash) is not None:
+                continue
+            seen.add(r.hash)
+            todo.append(r)
+        return todo
+
+    def _write_adds(self, records: list[MemoryRecord], todo: list[MemoryRecord],
+                    vectors: list[dict[str, np.ndarray]], scope: Scope,
+                    changed_by: str | None) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        new_ids = {id(r) for r in todo}
+        by_hash: dict[str, MemoryRecord] = {}
+        with self.store.write() as tx:
+            vec_of = dict(zip((id(r) for r in todo), vectors, strict=True))
+            for r in records:
+                # Checked inside the transaction: another process may have just added it.
+                if id(r) in new_ids and self.store.find_active(scope, r.hash) is None:
+                    tx.insert(r, vec_of[id(r)])
+                    tx.history("ADD", memory_id=r.id, old=None, new=r, changed_by=changed_by)
+                    by_hash[r.hash] = r
+                    out.append(self._event(r, "ADD"))
+                    continue
+                existing = by_hash.get(r.hash) or self.store.find_active(scope, r.hash) or r
+                out.append({"id": existing.id, "memory": existing.memory, "event": "NONE"})
+        self.index.sync(tx.touched, tx.removed)
+        return out
+
+    @staticmethod
+    def _event(r: MemoryRecord, event: str) -> dict[str, Any]:
+        out: dict[str, Any] = {"id": r.id, "memory": r.memory, "event": event}
+        if r.actor_id:
+            out["actor_id"] = r.actor_id
+        if r.role:
+            out["role"] = r.role
+        return out
+
+    @staticmethod
+    def _clean_categories(categories: Sequence[str] | None) -> list[str]:
+        if categories is None:
+            return []
+        if isinstance(categories, str) or not all(isinstance(c, str) and c for c in categories):
+            raise ValidationError("categories must be a list of non-empty strings")
+        return list(dict.fromkeys(categories))
+
+    @staticmethod
+    def _clean_importance(importance: float | None) -> float | None:
+        if importance is None:
+            return None
+        if not isinstance(importance, int | float) or not 0 <= importance <= 1:
+            raise ValidationError(f"importance must be a number in [0, 1], got {importance!r}")
+        return float(importance)
+
+    # -- search -----------------------------------------------------------------------------------
+    def search(self, query: str | None = None, *, user_id: Any = None, agent_id: Any = None,
+               run_id: Any = None, filters: dict[str, Any] | None = None, top_k: int = 20,
+               limit: int | None = None, threshold: float | None = None, explain: bool = False,
+               include_superseded: bool = False, as_of: Any = None, show_expired: bool = False,
+               vector: Any = None, vector_space: str | None = None,
+               rerank: bool = False) -> Op[dict[str, Any]]:
+        scope, rest = resolve_scope(user_id, agent_id, run_id, filters)
+        pred = compile_filter(rest)
+        k = self._top_k(limit if limit is not None else top_k)
+        if query is not None:
+            query = clean_text(query, what="query")
+        elif vector is None:
+            raise ValidationError("search needs a query (text) or a vector")
+        if threshold is not None and not isinstance(threshold, int | float):
+            raise ValidationError("threshold must be a number")
+        vis = Visibility(include_superseded, parse_time(as_of), show_expired)
+        space = vector_space or DEFAULT_SPACE
+        if vector is not None:
+            qvec = as_vectors(vector, "vector")[0]
+        elif space == DEFAULT_SPACE:
+            qvec = (yield Embed(self.embedder, [query or ""], kind="query"))[0]
+        else:
+            qvec = None  # keyword-only in a BYO space without a query vector
+        return (yield Blocking(self._search, (query, qvec, space, scope, pred, vis, k,
+                                              threshold, explain)))
+
+    @staticmethod
+    def _top_k(k: Any) -> int:
+        if not isinstance(k, int) or isinstance(k, bool) or k < 1:
+            raise ValidationError(f"top_k/limit must be a positive integer, got {k!r}")
+        return min(k, 10_000)
+
+    def _search(self, query: str | None, qvec: np.ndarray | None, space: str, scope: Scope,
+                pred: Any, vis: Visibility, k: int, threshold: float | None,
+                explain: bool) -> dict[str, Any]:
+        gen = self.store.generation()
+        view = self.view(scope, gen)
+        n = len(view.records)
+        if n == 0:
+            return {"results": []}
+        now = utcnow()
+        visible = np.fromiter(
+            (vis.visible(r, now) and (pred is None or pred(r.filter_view()))
+             for r in view.records), dtype=bool, count=n)
+        dense: np.ndarray | None = None
+        if qvec is not None:
+            dims = self.store.space_dims(space)
+            if dims is not None and dims != len(qvec):
+                from memvault.errors import DimensionMismatchError
+
+                raise DimensionMismatchError(space, dims, len(qvec))
+            seqs, scores = self.index.search(space, qvec, scope, gen,
+                                             max(4 * self.config.retrieval.candidates, 2 * k))
+            dense = np.full(n, np.nan)
+            for s, v in zip(seqs.tolist(), scores.tolist(), strict=True):
+                i = view.index_of.get(s)
+                if i is not None:
+                    dense[i] = v
+        keyword = np.zeros(n)
+        match = fts_query(query) if query else None
+        if match:
+            for s, v in self.store.keyword_scores(match, scope).items():
+                i = view.index_of.get(s)
+                if i is not None:
+                    keyword[i] = v
+        named = set(names_in(query, view.actors)) if query else set()
+        actor_hit = np.fromiter(
+            (len(named) == 1 and r.actor_id in named for r in view.records), dtype=bool, count=n)
+        cfg = self.config.retrieval
+        ranked = rank(visible=visible, dense=dense, keyword=keyword, prev_idx=view.prev_idx,
+                      next_idx=view.next_idx, actor_hit=actor_hit, cfg=cfg)
+        out: list[dict[str, Any]] = []
+        seen_hashes: set[str] = set()
+        for i in ranked.order.tolist():
+            r = view.records[i]
+            if r.hash in seen_hashes:  # identical text stored in several threads: show once
+                continue
+            score = min(1.0, float(ranked.final[i]) / cfg.max_score)
+            if threshold is not None and score < threshold:
+                break
+            seen_hashes.add(r.hash)
+            item = r.to_dict(round(score, 6), with_score=True)
+            if explain:
+                item["score_details"] = {
+                    "dense": float(ranked.dense[i]), "keyword": float(ranked.keyword[i]),
+                    "neighbor": float(ranked.neighbor[i]), "actor": float(ranked.actor[i]),
+                    "semantic_similarity": None if dense is None or math.isnan(dense[i])
+                    else float(dense[i]),
+                    "bm25_raw": float(keyword[i]), "raw_score": float(ranked.final[i]),
+                    "max_possible_score": cfg.max_score, "final_score": score,
+                    "threshold": threshold,
+                }
+            out.append(item)
+            if len(out) >= k:
+                break
+        return {"results": out}
+
+    # -- reads by id / listing ---------------------------------------------------------------
+    def _owned(self, memory_id: Any, scope: Scope) -> MemoryRecord:
+        mid = check_id(memory_id, "memory_id")
+        r = self.store.get(mid)
+        if r is None or (scope and not scope.contains(r.scope)):
+            raise NotFoundError(f"no memory with id {mid!r}" + (" in this scope" if scope else ""))
+        return r
+
+    def get(self, memory_id: Any, *, user_id: Any = None, agent_id: Any = None,
+            run_id: Any = None) -> Op[dict[str, Any] | None]:
+        scope, _ = resolve_scope(user_id, agent_id, run_id, required=False)
+        mid = check_id(memory_id, "memory_id")
+
+        def read() -> dict[str, Any] | None:
+            r = self.store.get(mid)
+            if r is None or (scope and not scope.contains(r.scope)):
+                return None
+            return r.to_dict()
+
+        return (yield Blocking(read))
+
+    def get_all(self, *, user_id: Any = None, agent_id: Any = None, run_id: Any = None,
+                filters: dict[str, Any] | None = None, top_k: int = 100, limit: int | None = None,
+                include_superseded: bool = False, as_of: Any = None,
+                show_expired: bool = False) -> Op[dict[str, Any]]:
+        scope, rest = resolve_scope(user_id, agent_id, run_id, filters)
+        pred = compile_filter(rest)
+        k = self._top_k(limit if limit is not None else top_k)
+        vis = Visibility(include_superseded, parse_time(as_of), show_expired)
+
+        def read() -> dict[str, Any]:
+            now = utcnow()
+            out = []
+            for r in reversed(self.view(scope).records):  # newest first
+                if vis.visible(r, now) and (pred is None or pred(r.filter_view())):
+                    out.append(r.to_dict())
+                    if len(out) >= k:
+                        break
+            return {"results": out}
+
+        return (yield Blocking(read))
+
+    def history(self, memory_id: Any) -> Op[list[dict[str, Any]]]:
+        mid = check_id(memory_id, "memory_id")
+        return (yield Blocking(self.store.history, (mid,)))
+
+    # -- update / delete ----------------------------------------------------------------------
+    def update(self, memory_id: Any, text: Any = None, metadata: Any = None, *,
+               data: Any = None, user_id: Any = None, agent_id: Any = None, run_id: Any = None,
+               expiration_date: Any = None, changed_by: str | None = None
+               ) -> Op[dict[str, Any]]:
+        scope, _ = resolve_scope(user_id, agent_id, run_id, required=False)
+        text = text if text is not None else data  # mem0's older keyword
+        if text is None and metadata is None and expiration_date is None:
+            raise ValidationError("update needs text, metadata or expiration_date")
+        new_text = clean_text(text, what="text") if text is not None else None
+        meta = clean_metadata(metadata) if metadata is not None else None
+        expires = parse_time(expiration_date, end_of_day=True)
+        current = yield Blocking(self._owned, (memory_id, scope))
+        vec = None
+        if new_text is not None and new_text != current.memory:
+            vec = (yield Embed(self.embedder, [new_text]))[0]
+
+        def write() -> dict[str, Any]:
+            with self.store.write() as tx:
+                r = self._owned(memory_id, scope)  # re-read inside the transaction
+                old = replace(r, metadata=dict(r.metadata))
+                changed = new_text is not None and new_text != r.memory
+                if changed:
+                    r.memory, r.hash = new_text, content_hash(new_text)  # type: ignore[assignment]
+                if meta is not None:
+                    r.metadata = {**r.metadata, **meta}
+                if expires is not None:
+                    r.expiration_date = expires
+                r.updated_at = utcnow()
+                tx.update(r, text_changed=changed,
+                          vectors={DEFAULT_SPACE: vec} if changed and vec is not None else None)
+                tx.history("UPDATE", memory_id=r.id, old=old, new=r, changed_by=changed_by)
+            self.index.sync(tx.touched, tx.removed)
+            return {"message": "Memory updated successfully!", "id": r.id, "memory": r.memory}
+
+        return (yield Blocking(write))
+
+    def delete(self, memory_id: Any, *, user_id: Any = None, agent_id: Any = None,
+               run_id: Any = None, changed_by: str | None = None) -> Op[dict[str, Any]]:
+        scope, _ = resolve_scope(user_id, agent_id, run_id, required=False)
+
+        def write() -> dict[str, Any]:
+            with self.store.write() as tx:
+                r = self._owned(memory_id, scope)
+                self._delete_in(tx, r, changed_by)
+            self.index.sync(tx.touched, tx.removed)
+            return {"message": "Memory deleted successfully!", "id": r.id}
+
+        return (yield Blocking(write))
+
+    @staticmethod
+    def _delete_in(tx: Tx, r: MemoryRecord, changed_by: str | None) -> None:
+        tx.delete(r)
+        tx.history("DELETE", memory_id=r.id, old=r, new=None, changed_by=changed_by)
+
+    def delete_all(self, *, user_id: Any = None, agent_id: Any = None, run_id: Any = None,
+                   filters: dict[str, Any] | None = None, changed_by: str | None = None
+                   ) -> Op[dict[str, Any]]:
+        scope, rest = resolve_scope(user_id, agent_id, run_id, filters)
+        pred = compile_filter(rest)
+
+        def write() -> dict[str, Any]:
+            n = 0
+            with self.store.write() as tx:
+                for r in self.store.scope_records(scope):
+                    if (pred is None or pred(r.filter_view())):
+                        self._delete_in(tx, r, changed_by)
+                        n += 1
+            self.index.sync(tx.touched, tx.removed)
+            return {"message": f"Deleted {n} memories", "deleted": n}
+
+        return (yield Blocking(write))
+
+    def reset(self) -> Op[dict[str, Any]]:
+        def write() -> dict[str, Any]:
+            self.store.reset()
+            self.index.rebuild()
+            return {"message": "Memory store reset"}
+
+        return (yield Blocking(write))
+
+    def stats(self) -> Op[dict[str, Any]]:
+        def read() -> dict[str, Any]:
+            out = self.store.stats()
+            out["vector_index"] = self.index.name
+            out["embedder"] = getattr(self.embedder, "name", type(self.embedder).__name__)
+            return out
+
+        return (yield Blocking(read))
+

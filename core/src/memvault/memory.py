@@ -1,0 +1,178 @@
+"""``Memory`` and ``AsyncMemory``: the public, mem0-shaped API.
+
+Both classes are the same class body over the same ``Engine``; they differ only
+in the driver that performs each operation's I/O (``memvault.effects``). A mem0
+user ports by changing the import: ``from memvault import Memory``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from memvault.config import MemoryConfig
+from memvault.effects import Op, run_async, run_sync
+from memvault.embedding.base import Embedder
+from memvault.engine import Engine
+
+
+class _MemoryAPI:
+    """The operations, declared once. ``_run`` is the sync or async driver."""
+
+    _engine: Engine
+
+    def __init__(self, config: dict[str, Any] | MemoryConfig | None = None, *,
+                 path: str | os.PathLike[str] | None = None,
+                 embedder: Embedder | None = None) -> None:
+        """Open (or create) a store.
+
+        ``Memory()`` uses the embedded defaults under ``$MEMVAULT_HOME``;
+        ``Memory(path=...)`` a store file of its own; ``embedder=`` any object
+        satisfying ``memvault.embedding.Embedder``.
+        """
+        self.config = MemoryConfig.parse(config)
+        self._engine = Engine(self.config, path=path, embedder=embedder)
+
+    @classmethod
+    def from_config(cls, config_dict: dict[str, Any]) -> Any:
+        """Build from a mem0-shaped (or memvault) config dict."""
+        return cls(config_dict)
+
+    def _run(self, op: Op[Any]) -> Any:
+        raise NotImplementedError
+
+    @property
+    def path(self) -> str:
+        return str(self._engine.store.path)
+
+    def add(self, messages: Any, *, user_id: str | None = None, agent_id: str | None = None,
+            run_id: str | None = None, metadata: dict[str, Any] | None = None,
+            infer: bool = True, expiration_date: Any = None, timestamp: Any = None,
+            embeddings: Sequence[Any] | None = None, vector_space: str | None = None,
+            categories: Sequence[str] | None = None, importance: float | None = None,
+            changed_by: str | None = None) -> Any:
+        """Remember ``messages`` (str, message dict or list) in a scope.
+
+        Returns ``{"results": [{"id", "memory", "event"}]}``; ``event`` is ``ADD``
+        or ``NONE`` (an exact duplicate already stored in this scope).
+        ``embeddings`` (one vector, or a list of vectors, per message) brings your
+        own vectors into ``vector_space``.
+        """
+        return self._run(self._engine.add(
+            messages, user_id=user_id, agent_id=agent_id, run_id=run_id, metadata=metadata,
+            infer=infer, expiration_date=expiration_date, timestamp=timestamp,
+            embeddings=embeddings, vector_space=vector_space, categories=categories,
+            importance=importance, changed_by=changed_by))
+
+    def search(self, query: str | None = None, *, user_id: str | None = None,
+               agent_id: str | None = None, run_id: str | None = None,
+               filters: dict[str, Any] | None = None, top_k: int = 20, limit: int | None = None,
+               threshold: float | None = None, explain: bool = False,
+               include_superseded: bool = False, as_of: Any = None, show_expired: bool = False,
+               vector: Any = None, vector_space: str | None = None, rerank: bool = False) -> Any:
+        """Hybrid search within a scope; ``{"results": [... with "score"]}`` best first."""
+        return self._run(self._engine.search(
+            query, user_id=user_id, agent_id=agent_id, run_id=run_id, filters=filters,
+            top_k=top_k, limit=limit, threshold=threshold, explain=explain,
+            include_superseded=include_superseded, as_of=as_of, show_expired=show_expired,
+            vector=vector, vector_space=vector_space, rerank=rerank))
+
+    def get(self, memory_id: str, *, user_id: str | None = None, agent_id: str | None = None,
+            run_id: str | None = None) -> Any:
+        """One memory as a dict, or ``None``. With scope ids, only if it is in that scope."""
+        return self._run(self._engine.get(memory_id, user_id=user_id, agent_id=agent_id,
+                                          run_id=run_id))
+
+    def get_all(self, *, user_id: str | None = None, agent_id: str | None = None,
+                run_id: str | None = None, filters: dict[str, Any] | None = None,
+                top_k: int = 100, limit: int | None = None, include_superseded: bool = False,
+                as_of: Any = None, show_expired: bool = False) -> Any:
+        """The scope's memories, newest first: ``{"results": [...]}``."""
+        return self._run(self._engine.get_all(
+            user_id=user_id, agent_id=agent_id, run_id=run_id, filters=filters, top_k=top_k,
+            limit=limit, include_superseded=include_superseded, as_of=as_of,
+            show_expired=show_expired))
+
+    def update(self, memory_id: str, text: str | None = None,
+               metadata: dict[str, Any] | None = None, *, data: str | None = None,
+               user_id: str | None = None, agent_id: str | None = None,
+               run_id: str | None = None, expiration_date: Any = None,
+               changed_by: str | None = None) -> Any:
+        """Change a memory's text and/or merge metadata; the old version goes to history."""
+        return self._run(self._engine.update(
+            memory_id, text, metadata, data=data, user_id=user_id, agent_id=agent_id,
+            run_id=run_id, expiration_date=expiration_date, changed_by=changed_by))
+
+    def delete(self, memory_id: str, *, user_id: str | None = None,
+               agent_id: str | None = None, run_id: str | None = None,
+               changed_by: str | None = None) -> Any:
+        """Delete one memory (its history stays, with a DELETE event)."""
+        return self._run(self._engine.delete(memory_id, user_id=user_id, agent_id=agent_id,
+                                             run_id=run_id, changed_by=changed_by))
+
+    def delete_all(self, *, user_id: str | None = None, agent_id: str | None = None,
+                   run_id: str | None = None, filters: dict[str, Any] | None = None,
+                   changed_by: str | None = None) -> Any:
+        """Delete every memory in a scope (a scope is required; nothing else is touched)."""
+        return self._run(self._engine.delete_all(user_id=user_id, agent_id=agent_id,
+                                                 run_id=run_id, filters=filters,
+                                                 changed_by=changed_by))
+
+    def history(self, memory_id: str) -> Any:
+        """Every ADD / UPDATE / DELETE of a memory, oldest first (survives deletion)."""
+        return self._run(self._engine.history(memory_id))
+
+    def reset(self) -> Any:
+        """Erase the whole store (every scope and the history). Irreversible."""
+        return self._run(self._engine.reset())
+
+    def stats(self) -> Any:
+        """Counts, sizes and configuration of the store."""
+        return self._run(self._engine.stats())
+
+
+class Memory(_MemoryAPI):
+    """Synchronous memory. Thread-safe; usable as a context manager."""
+
+    def _run(self, op: Op[Any]) -> Any:
+        return run_sync(op)
+
+    def close(self) -> None:
+        self._engine.close()
+
+    def __enter__(self) -> Memory:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class AsyncMemory(_MemoryAPI):
+    """Asynchronous memory: every method is a coroutine; the event loop never blocks.
+
+    Remote embedders and LLMs are awaited natively; SQLite and the local CPU
+    embedder run on a small bounded pool (``max_workers``), so thousands of
+    concurrent calls queue instead of spawning threads.
+    """
+
+    def __init__(self, config: dict[str, Any] | MemoryConfig | None = None, *,
+                 path: str | os.PathLike[str] | None = None, embedder: Embedder | None = None,
+                 max_workers: int = 4) -> None:
+        super().__init__(config, path=path, embedder=embedder)
+        self._pool = ThreadPoolExecutor(max_workers=max_workers,
+                                        thread_name_prefix="memvault")
+
+    def _run(self, op: Op[Any]) -> Any:
+        return run_async(op, self._pool)
+
+    async def close(self) -> None:
+        self._pool.shutdown(wait=True)
+        self._engine.close()
+
+    async def __aenter__(self) -> AsyncMemory:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()

@@ -1,0 +1,549 @@
+"""The source of truth: one SQLite file (WAL) holding memories, history, FTS5 and vectors.
+
+Why one file and one transaction per change: a memory, its history row, its
+keyword-index entry and its vectors are written together, so a crash (even
+``kill -9``) leaves all of them or none. Everything derived (the FTS5 index, an
+external vector index such as Chroma) can be rebuilt from the ``memories`` and
+``vectors`` tables — see :meth:`SQLiteStore.rebuild_fts`.
+
+Concurrency: one connection per thread, WAL so readers never block the writer,
+``BEGIN IMMEDIATE`` so concurrent writers (threads or processes) queue on the
+lock instead of failing half-way, and a generous busy timeout.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from memvault.errors import DimensionMismatchError, StorageError
+from memvault.models import ACTIVE, MemoryRecord, utcnow
+from memvault.scope import Scope
+from memvault.text import fts_document
+
+SCHEMA_VERSION = 1
+NS_SEP = "\x1f"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS memories (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    memory TEXT NOT NULL,
+    hash TEXT NOT NULL,
+    user_id TEXT, agent_id TEXT, run_id TEXT,
+    metadata TEXT NOT NULL DEFAULT '{}',
+    created_at TEXT NOT NULL, updated_at TEXT NOT NULL,
+    role TEXT, actor_id TEXT,
+    categories TEXT, importance REAL, value TEXT,
+    ns_path TEXT, key TEXT,
+    valid_from TEXT, valid_to TEXT, superseded_by TEXT,
+    expiration_date TEXT, last_accessed_at TEXT,
+    state TEXT NOT NULL DEFAULT 'active'
+);
+CREATE INDEX IF NOT EXISTS memories_user ON memories(user_id, agent_id, run_id);
+CREATE INDEX IF NOT EXISTS memories_agent ON memories(agent_id, run_id);
+CREATE INDEX IF NOT EXISTS memories_run ON memories(run_id);
+CREATE INDEX IF NOT EXISTS memories_hash ON memories(hash);
+CREATE UNIQUE INDEX IF NOT EXISTS memories_ns_key ON memories(ns_path, key)
+    WHERE key IS NOT NULL AND state = 'active';
+CREATE TABLE IF NOT EXISTS spaces (name TEXT PRIMARY KEY, dims INTEGER NOT NULL, model TEXT);
+CREATE TABLE IF NOT EXISTS vectors (
+    seq INTEGER NOT NULL REFERENCES memories(seq) ON DELETE CASCADE,
+    space TEXT NOT NULL,
+    idx INTEGER NOT NULL DEFAULT 0,
+    vec BLOB NOT NULL,
+    PRIMARY KEY (seq, space, idx)
+);
+CREATE INDEX IF NOT EXISTS vectors_space ON vectors(space, seq);
+CREATE VIRTUAL TABLE IF NOT EXISTS fts USING fts5(terms, tokenize = 'unicode61');
+CREATE TABLE IF NOT EXISTS history (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    memory_id TEXT NOT NULL,
+    event TEXT NOT NULL,
+    old_memory TEXT, new_memory TEXT,
+    old_metadata TEXT, new_metadata TEXT,
+    user_id TEXT, agent_id TEXT, run_id TEXT,
+    actor_id TEXT, role TEXT,
+    changed_by TEXT,
+    related_id TEXT,
+    created_at TEXT NOT NULL,
+    is_deleted INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS history_memory ON history(memory_id, id);
+CREATE TABLE IF NOT EXISTS outbox (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    seq INTEGER NOT NULL,
+    memory_id TEXT NOT NULL,
+    op TEXT NOT NULL
+);
+"""
+
+_COLUMNS = (
+    "seq, id, memory, hash, user_id, agent_id, run_id, metadata, created_at, updated_at, "
+    "role, actor_id, categories, importance, value, ns_path, key, valid_from, valid_to, "
+    "superseded_by, expiration_date, last_accessed_at, state"
+)
+
+
+def ns_to_path(namespace: Sequence[str] | None) -> str | None:
+    """A namespace tuple as stored: labels joined and terminated by NS_SEP (prefix-friendly)."""
+    if namespace is None:
+        return None
+    return "".join(f"{label}{NS_SEP}" for label in namespace)
+
+
+def path_to_ns(path: str | None) -> tuple[str, ...] | None:
+    if path is None:
+        return None
+    return tuple(path.split(NS_SEP)[:-1])
+
+
+def _row_to_record(row: sqlite3.Row | tuple[Any, ...]) -> MemoryRecord:
+    (seq, mid, memory, h, uid, aid, rid, meta, c_at, u_at, role, actor, cats, imp, value, ns,
+     key, vf, vt, sup, exp, acc, state) = row
+    return MemoryRecord(
+        id=mid, memory=memory, hash=h, scope=Scope(uid, aid, rid), metadata=json.loads(meta),
+        created_at=c_at, updated_at=u_at, role=role, actor_id=actor,
+        categories=json.loads(cats) if cats else [], importance=imp,
+        value=json.loads(value) if value is not None else None, namespace=path_to_ns(ns),
+        key=key, valid_from=vf, valid_to=vt, superseded_by=sup, expiration_date=exp,
+        last_accessed_at=acc, state=state, seq=seq,
+    )
+
+
+def _scope_sql(scope: Scope, alias: str = "") -> tuple[str, list[Any]]:
+    a = f"{alias}." if alias else ""
+    parts = [f"{a}{f} = ?" for f, _ in scope.items()]
+    return " AND ".join(parts) or "1", [v for _, v in scope.items()]
+
+
+@dataclass(slots=True)
+class Visibility:
+    """Which versions of memories a read sees (see docs/concepts.md#time)."""
+
+    include_superseded: bool = False
+    as_of: str | None = None
+    show_expired: bool = False
+
+    def visible(self, r: MemoryRecord, now: str) -> bool:
+        if not self.show_expired and r.expiration_date is not None and r.expiration_date <= now:
+            return False
+        if self.as_of is not None:
+            start = r.valid_from or r.created_at
+            return start <= self.as_of and (r.valid_to is None or r.valid_to > self.as_of)
+        return self.include_superseded or r.state == ACTIVE
+
+
+class Tx:
+    """Write operations valid inside one ``SQLiteStore.write()`` transaction."""
+
+    def __init__(self, conn: sqlite3.Connection, store: SQLiteStore) -> None:
+        self.conn = conn
+        self.store = store
+        self.touched: list[int] = []  # seqs whose vectors changed (for external indexes)
+        self.removed: list[int] = []
+
+    def _outbox(self, seq: int, memory_id: str, op: str) -> None:
+        # Written in the same transaction as the change, so an external index that
+        # misses it (crash, server down) catches up from here: see SQLiteStore.outbox().
+        if self.store.outbox_enabled:
+            self.conn.execute("INSERT INTO outbox (seq, memory_id, op) VALUES (?, ?, ?)",
+                              (seq, memory_id, op))
+
+    def insert(self, r: MemoryRecord, vectors: dict[str, np.ndarray] | None = None) -> int:
+        cur = self.conn.execute(
+            "INSERT INTO memories (id, memory, hash, user_id, agent_id, run_id, metadata, "
+            "created_at, updated_at, role, actor_id, categories, importance, value, ns_path, key, "
+            "valid_from, valid_to, superseded_by, expiration_date, last_accessed_at, state) "
+            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (r.id, r.memory, r.hash, r.scope.user_id, r.scope.agent_id, r.scope.run_id,
+             json.dumps(r.metadata, ensure_ascii=False), r.created_at, r.updated_at, r.role,
+             r.actor_id, json.dumps(r.categories) if r.categories else None, r.importance,
+             json.dumps(r.value, ensure_ascii=False) if r.value is not None else None,
+             ns_to_path(r.namespace), r.key, r.valid_from, r.valid_to, r.superseded_by,
+             r.expiration_date, r.last_accessed_at, r.state),
+        )
+        seq = int(cur.lastrowid or 0)
+        r.seq = seq
+        self.conn.execute("INSERT INTO fts (rowid, terms) VALUES (?, ?)", (seq, fts_document(
+            r.memory)))
+        self._put_vectors(seq, r.id, vectors)
+        return seq
+
+    def _put_vectors(self, seq: int, memory_id: str,
+                     vectors: dict[str, np.ndarray] | None) -> None:
+        if not vectors:
+            return
+        for space, mat in vectors.items():
+            mat = np.atleast_2d(np.asarray(mat, dtype=np.float32))
+            self.store.check_space(self.conn, space, mat.shape[1])
+            self.conn.execute("DELETE FROM vectors WHERE seq = ? AND space = ?", (seq, space))
+            self.conn.executemany(
+                "INSERT INTO vectors (seq, space, idx, vec) VALUES (?, ?, ?, ?)",
+                [(seq, space, i, row.tobytes()) for i, row in enumerate(mat)],
+            )
+        self.touched.append(seq)
+        self._outbox(seq, memory_id, "upsert")
+
+    def update(self, r: MemoryRecord, *, text_changed: bool,
+               vectors: dict[str, np.ndarray] | None = None) -> None:
+        self.conn.execute(
+            "UPDATE memories SET memory=?, hash=?, metadata=?, updated_at=?, role=?, actor_id=?, "
+            "categories=?, importance=?, value=?, valid_from=?, valid_to=?, superseded_by=?, "
+            "expiration_date=?, last_accessed_at=?, state=? WHERE seq=?",
+            (r.memory, r.hash, json.dumps(r.metadata, ensure_ascii=False), r.updated_at, r.role,
+             r.actor_id, json.dumps(r.categories) if r.categories else None, r.importance,
+             json.dumps(r.value, ensure_ascii=False) if r.value is not None else None,
+             r.valid_from, r.valid_to, r.superseded_by, r.expiration_date, r.last_accessed_at,
+             r.state, r.seq),
+        )
+        if text_changed:
+            self.conn.execute("UPDATE fts SET terms = ? WHERE rowid = ?",
+                              (fts_document(r.memory), r.seq))
+        self._put_vectors(r.seq, r.id, vectors)
+
+    def delete(self, r: MemoryRecord) -> None:
+        self.conn.execute("DELETE FROM vectors WHERE seq = ?", (r.seq,))
+        self.conn.execute("DELETE FROM fts WHERE rowid = ?", (r.seq,))
+        self.conn.execute("DELETE FROM memories WHERE seq = ?", (r.seq,))
+        self.removed.append(r.seq)
+        self._outbox(r.seq, r.id, "delete")
+
+    def history(self, event: str, *, memory_id: str, old: MemoryRecord | None,
+                new: MemoryRecord | None, changed_by: str | None = None,
+                related_id: str | None = None, at: str | None = None) -> None:
+        ref = new or old
+        assert ref is not None
+        self.conn.execute(
+            "INSERT INTO history (memory_id, event, old_memory, new_memory, old_metadata, "
+            "new_metadata, user_id, agent_id, run_id, actor_id, role, changed_by, related_id, "
+            "created_at, is_deleted) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (memory_id, event, old.memory if old else None, new.memory if new else None,
+             json.dumps(old.metadata, ensure_ascii=False) if old else None,
+             json.dumps(new.metadata, ensure_ascii=False) if new else None,
+             ref.scope.user_id, ref.scope.agent_id, ref.scope.run_id, ref.actor_id, ref.role,
+             changed_by, related_id, at or utcnow(), 1 if event == "DELETE" else 0),
+        )
+
+
+class SQLiteStore:
+    """The embedded store. Thread-safe; safe across processes sharing the file."""
+
+    def __init__(self, path: str | os.PathLike[str], *, busy_timeout_s: float = 60.0) -> None:
+        self.path = Path(path).expanduser()
+        self.busy_timeout_s = busy_timeout_s
+        self._check_path()
+        self._local = threading.local()
+        self._conns: list[sqlite3.Connection] = []
+        self._conns_lock = threading.Lock()
+        self._closed = False
+        #: Set by an external vector index (Chroma) so changes are queued for it.
+        self.outbox_enabled = False
+        self._init_schema()
+
+    # -- connections ---------------------------------------------------------------------------
+    def _check_path(self) -> None:
+        p = self.path
+        if p.is_dir():
+            raise StorageError(
+                f"store path {str(p)!r} is a directory; pass a file path such as "
+                f"{str(p / 'memvault.db')!r}"
+            )
+        parent = p.parent
+        try:
+            parent.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise StorageError(f"cannot create the store directory {str(parent)!r}: {e}") from e
+        if p.exists() and not os.access(p, os.W_OK):
+            raise StorageError(f"store file {str(p)!r} is read-only; make it writable or copy it")
+        if not p.exists() and not os.access(parent, os.W_OK):
+            raise StorageError(f"cannot create a store in {str(parent)!r}: directory is read-only")
+
+    def conn(self) -> sqlite3.Connection:
+        """This thread's connection (opened on first use)."""
+        if self._closed:
+            raise StorageError("the store is closed")
+        c: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if c is None:
+            try:
+                c = sqlite3.connect(self.path, timeout=self.busy_timeout_s,
+                                    isolation_level=None, check_same_thread=False)
+                c.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_s * 1000)}")
+                c.execute("PRAGMA journal_mode = WAL")
+                c.execute("PRAGMA synchronous = NORMAL")
+                c.execute("PRAGMA foreign_keys = ON")
+            except sqlite3.DatabaseError as e:
+                raise StorageError(f"cannot open store {str(self.path)!r}: {e}") from e
+            self._local.conn = c
+            with self._conns_lock:
+                self._conns.append(c)
+        return c
+
+    def _init_schema(self) -> None:
+        c = self.conn()
+        try:
+            with self._immediate(c):
+                for stmt in _SCHEMA.split(";"):
+                    if stmt.strip():
+                        c.execute(stmt)
+                c.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)",
+                          (str(SCHEMA_VERSION),))
+                c.execute("INSERT OR IGNORE INTO meta VALUES ('generation', '0')")
+        except sqlite3.DatabaseError as e:
+            raise StorageError(f"{str(self.path)!r} is not a usable memvault store: {e}") from e
+        version = int(c.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0])
+        if version > SCHEMA_VERSION:
+            raise StorageError(
+                f"store {str(self.path)!r} has schema v{version}, newer than this memvault "
+                f"(v{SCHEMA_VERSION}); upgrade memvault"
+            )
+
+    @contextmanager
+    def _immediate(self, c: sqlite3.Connection) -> Iterator[None]:
+        try:
+            c.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as e:
+            raise StorageError(f"cannot write to {str(self.path)!r}: {e}") from e
+        try:
+            yield
+        except BaseException:
+            c.execute("ROLLBACK")
+            raise
+        else:
+            c.execute("COMMIT")
+
+    @contextmanager
+    def write(self) -> Iterator[Tx]:
+        """One atomic write transaction; bumps the store generation (cache invalidation)."""
+        c = self.conn()
+        with self._immediate(c):
+            tx = Tx(c, self)
+            yield tx
+            c.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key='generation'")
+
+    def close(self) -> None:
+        with self._conns_lock:
+            for c in self._conns:
+                with suppress(sqlite3.Error):
+                    c.close()
+            self._conns.clear()
+        self._closed = True
+
+    # -- vector spaces ---------------------------------------------------------------------------
+    def check_space(self, c: sqlite3.Connection, space: str, dims: int,
+                    model: str | None = None) -> None:
+        """Create the vector space on first use; refuse a different dimension afterwards."""
+        row = c.execute("SELECT dims FROM spaces WHERE name = ?", (space,)).fetchone()
+        if row is None:
+            c.execute("INSERT INTO spaces (name, dims, model) VALUES (?, ?, ?)",
+                      (space, dims, model))
+        elif int(row[0]) != dims:
+            raise DimensionMismatchError(space, int(row[0]), dims)
+
+    def space_dims(self, space: str) -> int | None:
+        row = self.conn().execute("SELECT dims FROM spaces WHERE name = ?", (space,)).fetchone()
+        return int(row[0]) if row else None
+
+    def spaces(self) -> dict[str, tuple[int, str | None]]:
+        rows = self.conn().execute("SELECT name, dims, model FROM spaces").fetchall()
+        return {n: (int(d), m) for n, d, m in rows}
+
+    def register_space(self, space: str, dims: int, model: str | None) -> None:
+        c = self.conn()
+        row = c.execute("SELECT dims, model FROM spaces WHERE name = ?", (space,)).fetchone()
+        if row is not None and int(row[0]) == dims:
+            return
+        with self._immediate(c):
+            self.check_space(c, space, dims, model)
+
+    # -- reads -----------------------------------------------------------------------------------
+    def generation(self) -> int:
+        return int(self.conn().execute(
+            "SELECT value FROM meta WHERE key='generation'").fetchone()[0])
+
+    def get(self, memory_id: str) -> MemoryRecord | None:
+        row = self.conn().execute(f"SELECT {_COLUMNS} FROM memories WHERE id = ?",
+                                  (memory_id,)).fetchone()
+        return _row_to_record(row) if row else None
+
+    def get_many(self, ids: Sequence[str]) -> list[MemoryRecord]:
+        if not ids:
+            return []
+        marks = ",".join("?" * len(ids))
+        rows = self.conn().execute(f"SELECT {_COLUMNS} FROM memories WHERE id IN ({marks})",
+                                   list(ids)).fetchall()
+        return [_row_to_record(r) for r in rows]
+
+    def scope_records(self, scope: Scope) -> list[MemoryRecord]:
+        """Every stored version in ``scope`` (all states), oldest first."""
+        where, params = _scope_sql(scope)
+        rows = self.conn().execute(
+            f"SELECT {_COLUMNS} FROM memories WHERE {where} ORDER BY seq", params).fetchall()
+        return [_row_to_record(r) for r in rows]
+
+    def find_active(self, scope: Scope, hash_: str, *, exact: bool = True) -> MemoryRecord | None:
+        """An active memory with this hash in exactly this scope (dedup)."""
+        parts = ["hash = ?", "state = 'active'"]
+        params: list[Any] = [hash_]
+        for f in ("user_id", "agent_id", "run_id"):
+            v = getattr(scope, f)
+            if v is None:
+                if exact:
+                    parts.append(f"{f} IS NULL")
+            else:
+                parts.append(f"{f} = ?")
+                params.append(v)
+        row = self.conn().execute(
+            f"SELECT {_COLUMNS} FROM memories WHERE {' AND '.join(parts)} LIMIT 1", params
+        ).fetchone()
+        return _row_to_record(row) if row else None
+
+    def find_key(self, namespace: Sequence[str], key: str) -> MemoryRecord | None:
+        row = self.conn().execute(
+            f"SELECT {_COLUMNS} FROM memories WHERE ns_path = ? AND key = ? AND state='active'",
+            (ns_to_path(namespace), key),
+        ).fetchone()
+        return _row_to_record(row) if row else None
+
+    def keyword_scores(self, match: str, scope: Scope, limit: int = 1000) -> dict[int, float]:
+        """BM25 (FTS5, higher = better) of every memory in ``scope`` matching ``match``."""
+        where, params = _scope_sql(scope, "m")
+        rows = self.conn().execute(
+            f"SELECT f.rowid, -bm25(fts) AS s FROM fts f JOIN memories m ON m.seq = f.rowid "
+            f"WHERE fts MATCH ? AND {where} ORDER BY s DESC LIMIT ?",
+            [match, *params, limit],
+        ).fetchall()
+        return {int(seq): float(s) for seq, s in rows}
+
+    def vectors(self, space: str, scope: Scope) -> tuple[np.ndarray, np.ndarray]:
+        """(seqs, matrix) of every vector in ``space`` for memories in ``scope``."""
+        where, params = _scope_sql(scope, "m")
+        rows = self.conn().execute(
+            f"SELECT v.seq, v.vec FROM vectors v JOIN memories m ON m.seq = v.seq "
+            f"WHERE v.space = ? AND {where} ORDER BY v.seq, v.idx",
+            [space, *params],
+        ).fetchall()
+        if not rows:
+            return np.zeros(0, dtype=np.int64), np.zeros((0, 0), dtype=np.float32)
+        seqs = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+        mat = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), -1)
+        return seqs, mat
+
+    def vectors_for(self, space: str, seqs: Sequence[int]) -> dict[int, np.ndarray]:
+        if not seqs:
+            return {}
+        marks = ",".join("?" * len(seqs))
+        out: dict[int, list[np.ndarray]] = {}
+        for seq, vec in self.conn().execute(
+            f"SELECT seq, vec FROM vectors WHERE space = ? AND seq IN ({marks}) ORDER BY seq, idx",
+            [space, *seqs],
+        ):
+            out.setdefault(int(seq), []).append(np.frombuffer(vec, dtype=np.float32))
+        return {k: np.vstack(v) for k, v in out.items()}
+
+    def history(self, memory_id: str) -> list[dict[str, Any]]:
+        rows = self.conn().execute(
+            "SELECT id, memory_id, event, old_memory, new_memory, old_metadata, new_metadata, "
+            "user_id, agent_id, run_id, actor_id, role, changed_by, related_id, created_at, "
+            "is_deleted FROM history WHERE memory_id = ? ORDER BY id", (memory_id,)
+        ).fetchall()
+        out = []
+        for (hid, mid, ev, om, nm, omd, nmd, uid, aid, rid, actor, role, by, rel, at,
+             deleted) in rows:
+            out.append({
+                "id": hid, "memory_id": mid, "event": ev, "old_memory": om, "new_memory": nm,
+                "old_metadata": json.loads(omd) if omd else None,
+                "new_metadata": json.loads(nmd) if nmd else None,
+                "user_id": uid, "agent_id": aid, "run_id": rid, "actor_id": actor, "role": role,
+                "changed_by": by, "related_id": rel, "created_at": at, "updated_at": at,
+                "is_deleted": bool(deleted),
+            })
+        return out
+
+    def iter_all(self) -> Iterator[MemoryRecord]:
+        for row in self.conn().execute(f"SELECT {_COLUMNS} FROM memories ORDER BY seq"):
+            yield _row_to_record(row)
+
+    def iter_history(self) -> Iterator[dict[str, Any]]:
+        cur = self.conn().execute(
+            "SELECT id, memory_id, event, old_memory, new_memory, old_metadata, new_metadata, "
+            "user_id, agent_id, run_id, actor_id, role, changed_by, related_id, created_at, "
+            "is_deleted FROM history ORDER BY id")
+        names = [d[0] for d in cur.description]
+        for row in cur:
+            yield dict(zip(names, row, strict=True))
+
+    def all_vectors(self, seq: int) -> dict[str, np.ndarray]:
+        out: dict[str, list[np.ndarray]] = {}
+        for space, vec in self.conn().execute(
+            "SELECT space, vec FROM vectors WHERE seq = ? ORDER BY space, idx", (seq,)
+        ):
+            out.setdefault(space, []).append(np.frombuffer(vec, dtype=np.float32))
+        return {k: np.vstack(v) for k, v in out.items()}
+
+    def stats(self) -> dict[str, Any]:
+        c = self.conn()
+        def one(sql: str) -> Any:
+            return c.execute(sql).fetchone()[0]
+        return {
+            "path": str(self.path),
+            "memories": one("SELECT COUNT(*) FROM memories"),
+            "active": one("SELECT COUNT(*) FROM memories WHERE state='active'"),
+            "superseded": one("SELECT COUNT(*) FROM memories WHERE state='superseded'"),
+            "users": one("SELECT COUNT(DISTINCT user_id) FROM memories"),
+            "history_events": one("SELECT COUNT(*) FROM history"),
+            "vectors": one("SELECT COUNT(*) FROM vectors"),
+            "spaces": self.spaces(),
+            "size_bytes": self.path.stat().st_size if self.path.exists() else 0,
+        }
+
+    # -- outbox (external index sync) -------------------------------------------------------
+    def outbox(self, limit: int = 1000) -> list[tuple[int, int, str, str]]:
+        """Pending (outbox_id, seq, memory_id, op) changes not yet applied to the external index."""
+        return [(int(a), int(b), c, d) for a, b, c, d in self.conn().execute(
+            "SELECT id, seq, memory_id, op FROM outbox ORDER BY id LIMIT ?", (limit,))]
+
+    def ack_outbox(self, ids: Sequence[int]) -> None:
+        """Forget outbox rows once the external index has applied them."""
+        if not ids:
+            return
+        c = self.conn()
+        with self._immediate(c):
+            c.executemany("DELETE FROM outbox WHERE id = ?", [(i,) for i in ids])
+
+    def seq_scopes(self, seqs: Sequence[int]) -> dict[int, tuple[str, Scope]]:
+        """(memory id, scope) of live memories by seq (for mirroring into an external index)."""
+        if not seqs:
+            return {}
+        marks = ",".join("?" * len(seqs))
+        rows = self.conn().execute(
+            f"SELECT seq, id, user_id, agent_id, run_id FROM memories WHERE seq IN ({marks})",
+            list(seqs)).fetchall()
+        return {int(s): (i, Scope(u, a, r)) for s, i, u, a, r in rows}
+
+    # -- maintenance -----------------------------------------------------------------------------
+    def rebuild_fts(self) -> int:
+        """Recreate the keyword index from the memories table (derived data)."""
+        c = self.conn()
+        with self.write():
+            c.execute("DELETE FROM fts")
+            rows = c.execute("SELECT seq, memory FROM memories").fetchall()
+            c.executemany("INSERT INTO fts (rowid, terms) VALUES (?, ?)",
+                          [(seq, fts_document(text)) for seq, text in rows])
+        return len(rows)
+
+    def reset(self) -> None:
+        """Delete every memory, vector, space and history row (the store file stays)."""
+        with self.write() as tx:
+            for table in ("vectors", "fts", "memories", "history", "spaces", "outbox"):
+                tx.conn.execute(f"DELETE FROM {table}")

@@ -1,0 +1,112 @@
+"""Text processing for the keyword index: tokens, stopwords, stems, validation.
+
+Why our own analyser instead of SQLite's: the retrieval study
+(shared/reference/retrieval.md) measured that a large stopword list plus
+question-scaffolding words and Snowball stemming are worth ~6 points of recall@10
+over plain BM25. FTS5 then indexes the already-analysed terms.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Iterable
+
+import Stemmer
+
+from memvault.errors import ValidationError
+
+#: Longest memory / message text accepted, in UTF-8 bytes. Longer input is a
+#: document, not a memory: split it (or use ingest) instead.
+MAX_TEXT_BYTES = 64 * 1024
+
+# NLTK's English list (179 words, as bm25s ships it as STOPWORDS_EN_PLUS) ...
+_NLTK_EN = """
+i me my myself we our ours ourselves you you're you've you'll you'd your yours yourself
+yourselves he him his himself she she's her hers herself it it's its itself they them their
+theirs themselves what which who whom this that that'll these those am is are was were be been
+being have has had having do does did doing a an the and but if or because as until while of at
+by for with about against between into through during before after above below to from up down
+in out on off over under again further then once here there when where why how all any both each
+few more most other some such no nor not only own same so than too very s t can will just don
+don't should should've now d ll m o re ve y ain aren aren't couldn couldn't didn didn't doesn
+doesn't hadn hadn't hasn hasn't haven haven't isn isn't ma mightn mightn't mustn mustn't needn
+needn't shan shan't shouldn shouldn't wasn wasn't weren weren't won won't wouldn wouldn't
+"""
+# ... plus the words questions are built from, which carry no topic.
+_QUESTION_WORDS = """
+what when where who whom whose which why how did does do is are was were has have had would
+could should might kind type sort likely
+"""
+STOPWORDS: frozenset[str] = frozenset((_NLTK_EN + _QUESTION_WORDS).split())
+
+_TOKEN = re.compile(r"\b\w\w+\b")
+_local = threading.local()
+
+
+def _stemmer() -> Stemmer.Stemmer:
+    # PyStemmer objects keep a cache and are not thread-safe: one per thread.
+    st = getattr(_local, "stemmer", None)
+    if st is None:
+        st = _local.stemmer = Stemmer.Stemmer("english")
+    return st
+
+
+def analyze(text: str) -> list[str]:
+    """Lower-case, tokenise, drop stopwords, stem. The terms BM25 sees."""
+    tokens = [t for t in _TOKEN.findall(text.lower()) if t not in STOPWORDS]
+    return _stemmer().stemWords(tokens) if tokens else []
+
+
+def fts_document(text: str) -> str:
+    """The analysed terms as one space-separated string for the FTS5 column."""
+    return " ".join(analyze(text))
+
+
+def fts_query(text: str) -> str | None:
+    """An FTS5 MATCH expression OR-ing the query's distinct terms (None if no terms).
+
+    Terms are double-quoted so user text can never be read as FTS5 syntax.
+    """
+    terms = list(dict.fromkeys(analyze(text)))
+    if not terms:
+        return None
+    return " OR ".join(f'"{t}"' for t in terms)
+
+
+def names_in(query: str, names: Iterable[str]) -> list[str]:
+    """Which of ``names`` (speakers / actors) the query mentions by first name."""
+    found = []
+    low = query.lower()
+    for name in names:
+        first = name.split()[0].lower() if name.strip() else ""
+        if len(first) >= 2 and re.search(rf"\b{re.escape(first)}\b", low):
+            found.append(name)
+    return found
+
+
+def clean_text(value: object, *, what: str = "content") -> str:
+    """Validate user text: a non-empty str (or UTF-8 bytes) within MAX_TEXT_BYTES."""
+    if isinstance(value, bytes | bytearray):
+        try:
+            value = bytes(value).decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise ValidationError(
+                f"{what} is not valid UTF-8 ({e.reason} at byte {e.start})") from e
+    if not isinstance(value, str):
+        raise ValidationError(f"{what} must be a string, got {type(value).__name__}")
+    try:
+        size = len(value.encode("utf-8"))
+    except UnicodeEncodeError as e:
+        raise ValidationError(
+            f"{what} contains characters that are not valid Unicode (lone surrogates at {e.start});"
+            " decode your input with errors='replace' first"
+        ) from e
+    if not value.strip():
+        raise ValidationError(f"{what} is empty; pass some text to remember")
+    if size > MAX_TEXT_BYTES:
+        raise ValidationError(
+            f"{what} is {size} bytes; the limit is {MAX_TEXT_BYTES} bytes per memory —"
+            " split long documents into smaller messages"
+        )
+    return value
