@@ -342,7 +342,8 @@ class Engine:
              for r in view.records), dtype=bool, count=n)
         dense: np.ndarray | None = None
         if qvec is not None:
-            dims = self.store.space_dims(space)
+            dims = self.store.space_dims(space) or (
+                self.embedder.dims if space == DEFAULT_SPACE else None)
             if dims is not None and dims != len(qvec):
                 from memvault.errors import DimensionMismatchError
 
@@ -373,11 +374,11 @@ class Engine:
             r = view.records[i]
             if r.hash in seen_hashes:  # identical text stored in several threads: show once
                 continue
-            score = min(1.0, float(ranked.final[i]) / cfg.max_score)
+            score = round(min(1.0, float(ranked.final[i]) / cfg.max_score), 6)
             if threshold is not None and score < threshold:
                 break
             seen_hashes.add(r.hash)
-            item = r.to_dict(round(score, 6), with_score=True)
+            item = r.to_dict(score, with_score=True)
             if explain:
                 item["score_details"] = {
                     "dense": float(ranked.dense[i]), "keyword": float(ranked.keyword[i]),

@@ -118,18 +118,16 @@ def _field_predicate(field: str, cond: Any) -> Predicate:
         raise FilterError(f"filter field names must be non-empty strings, got {field!r}")
     if cond == "*":
         return lambda r: lookup(r, field) is not _MISSING
-    if isinstance(cond, Mapping) and cond and all(
-        isinstance(k, str) and (k.lstrip("$") in OPERATORS) for k in cond
-    ):
-        checks = [_op(k.lstrip("$"), v) for k, v in cond.items()]
-        return lambda r: all(c(lookup(r, field)) for c in checks)
     if isinstance(cond, Mapping):
-        bad = [k for k in cond if isinstance(k, str) and k.startswith("$")]
+        # A dict is always an operator dict (match nested values with dotted paths).
+        bad = [k for k in cond if not (isinstance(k, str) and k.lstrip("$") in OPERATORS)]
         if bad or not cond:
             raise FilterError(
                 f"filter on {field!r} has unknown operator(s) {bad or '{}'}; use one of "
-                f"{', '.join(OPERATORS)}"
-            )
+                f"{', '.join(OPERATORS)}, or a dotted path such as '{field}.key' to match a "
+                "nested value")
+        checks = [_op(k.lstrip("$"), v) for k, v in cond.items()]
+        return lambda r: all(c(lookup(r, field)) for c in checks)
     eq = _op("eq", cond)
     return lambda r: eq(lookup(r, field))
 

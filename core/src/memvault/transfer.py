@@ -1,0 +1,516 @@
+"""Export and import a store (or one scope of it) as JSON Lines.
+
+Why JSONL: one self-contained object per line streams in constant memory, diffs
+and greps well, and a hand-written file of ``{"type": "memory", "memory": ...,
+"user_id": ...}`` lines is a valid import (ids, hashes, times and vectors are
+then generated). Why every field and every history row: an export is a backup
+and an audit trail, so importing it into a fresh store must give back the same
+memories (same ids, superseded versions, vectors bit for bit) and the same
+history, not a re-derived approximation.
+
+Format (version 1)::
+
+    {"type": "memvault-export", "version": 1, "spaces": {"default": 384}, ...}
+    {"type": "memory", "id": ..., "memory": ..., <every MemoryRecord field>,
+     "vectors": {"default": [[0.0123, ...]]}}
+    {"type": "history", "id": 7, "memory_id": ..., "event": "UPDATE", <every history column>}
+
+Each memory line is followed by its history lines; history of memories that no
+longer exist (deleted) comes last. A memory line without ``"vectors"`` is
+re-embedded with the importing store's embedder; with ``"vectors"`` (even
+empty) the vectors are taken as they are.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import uuid
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import IO, TYPE_CHECKING, Any
+
+import numpy as np
+
+from memvault.engine import DEFAULT_SPACE, Engine, clean_metadata, parse_time
+from memvault.errors import DimensionMismatchError, ValidationError
+from memvault.models import ACTIVE, SUPERSEDED, MemoryRecord, content_hash, utcnow
+from memvault.scope import Scope, check_id, resolve_scope
+from memvault.store.sqlite import NS_SEP, SQLiteStore, Tx
+from memvault.text import clean_text
+
+if TYPE_CHECKING:
+    from memvault.memory import _MemoryAPI
+
+HEADER_TYPE = "memvault-export"
+FORMAT_VERSION = 1
+#: Lines per write transaction. A batch only ends before a memory line, so a memory
+#: and its history lines always commit together.
+BATCH_LINES = 500
+
+_MEMORY_FIELDS = (
+    "id", "memory", "hash", "user_id", "agent_id", "run_id", "metadata", "created_at",
+    "updated_at", "role", "actor_id", "categories", "importance", "value", "namespace", "key",
+    "valid_from", "valid_to", "superseded_by", "expiration_date", "last_accessed_at", "state",
+)
+_HISTORY_COLUMNS = (
+    "id", "memory_id", "event", "old_memory", "new_memory", "old_metadata", "new_metadata",
+    "user_id", "agent_id", "run_id", "actor_id", "role", "changed_by", "related_id",
+    "created_at", "is_deleted",
+)
+#: float32 -> shortest-ish decimal that reads back to the same float32 (9 significant digits).
+_G9 = "{:.9g}".format
+_HISTORY_SELECT = f"SELECT {', '.join(_HISTORY_COLUMNS)} FROM history"
+#: Keys accepted on a line besides the record's own fields. ``updated_at`` on a history
+#: line is what ``Memory.history()`` returns (an alias of created_at): tolerated, ignored.
+_MEMORY_KEYS = frozenset((*_MEMORY_FIELDS, "type", "vectors"))
+_HISTORY_KEYS = frozenset((*_HISTORY_COLUMNS, "type", "updated_at"))
+_HEADER_KEYS = frozenset(("type", "version", "spaces", "exported_at", "scope", "memories"))
+
+
+# -- export ----------------------------------------------------------------------------------
+
+
+def export_jsonl(memory: _MemoryAPI, fp: IO[str], *, user_id: str | None = None,
+                 agent_id: str | None = None, run_id: str | None = None,
+                 include_vectors: bool = True) -> int:
+    """Write the store (or one scope) to ``fp`` as JSONL; returns the number of memories.
+
+    Without a scope id the whole store is written, including the history of
+    deleted memories. With scope ids only that scope's memories (every version)
+    and their history are written. Everything is read from one snapshot, so a
+    concurrent writer can never produce a half-updated export.
+    ``include_vectors=False`` makes a smaller, embedder-neutral file: the
+    importing store re-embeds every memory with its own embedder.
+    """
+    store = memory._engine.store
+    scope, _ = resolve_scope(user_id, agent_id, run_id, required=False)
+    n = 0
+    with _snapshot(store) as conn:
+        spaces = _export_spaces(conn, scope) if include_vectors else {}
+        fp.write(_dumps({"type": HEADER_TYPE, "version": FORMAT_VERSION, "spaces": spaces,
+                         "exported_at": utcnow(), "scope": scope.as_dict() if scope else None}))
+        exported: set[str] = set()
+        records: Iterable[MemoryRecord] = store.scope_records(scope) if scope else store.iter_all()
+        for r in records:
+            fp.write(_memory_line(r, store.all_vectors(r.seq) if include_vectors else None))
+            cur = conn.execute(f"{_HISTORY_SELECT} WHERE memory_id = ? ORDER BY id", (r.id,))
+            for row in cur:
+                fp.write(_dumps(_history_dict(row)))
+            exported.add(r.id)
+            n += 1
+        # History outlives its memory (deleted ones): export it too, scope permitting.
+        for row in conn.execute(f"{_HISTORY_SELECT} ORDER BY id"):
+            h = _history_dict(row)
+            if h["memory_id"] in exported:
+                continue
+            if scope and not scope.contains(Scope(h["user_id"], h["agent_id"], h["run_id"])):
+                continue
+            fp.write(_dumps(h))
+    return n
+
+
+@contextmanager
+def _snapshot(store: SQLiteStore) -> Iterator[sqlite3.Connection]:
+    """A read transaction on this thread's connection (WAL: a consistent snapshot)."""
+    conn = store.conn()
+    if conn.in_transaction:  # already inside one: reuse its snapshot
+        yield conn
+        return
+    conn.execute("BEGIN")
+    try:
+        yield conn
+    finally:
+        conn.execute("ROLLBACK")  # read-only: nothing to commit
+
+
+def _export_spaces(conn: sqlite3.Connection, scope: Scope) -> dict[str, int]:
+    """Vector spaces (name -> dims) of the export: all of them, or those the scope uses."""
+    if not scope:
+        return {n: int(d) for n, d in conn.execute("SELECT name, dims FROM spaces ORDER BY name")}
+    where = " AND ".join(f"m.{f} = ?" for f, _ in scope.items())
+    rows = conn.execute(
+        "SELECT name, dims FROM spaces WHERE name IN (SELECT DISTINCT v.space FROM vectors v "
+        f"JOIN memories m ON m.seq = v.seq WHERE {where}) ORDER BY name",
+        [v for _, v in scope.items()])
+    return {n: int(d) for n, d in rows}
+
+
+def _dumps(obj: dict[str, Any]) -> str:
+    return json.dumps(obj, ensure_ascii=False, allow_nan=False) + "\n"
+
+
+def _memory_line(r: MemoryRecord, vectors: dict[str, np.ndarray] | None) -> str:
+    d: dict[str, Any] = {
+        "type": "memory", "id": r.id, "memory": r.memory, "hash": r.hash,
+        "user_id": r.scope.user_id, "agent_id": r.scope.agent_id, "run_id": r.scope.run_id,
+        "metadata": r.metadata, "created_at": r.created_at, "updated_at": r.updated_at,
+        "role": r.role, "actor_id": r.actor_id, "categories": r.categories,
+        "importance": r.importance, "value": r.value,
+        "namespace": list(r.namespace) if r.namespace is not None else None, "key": r.key,
+        "valid_from": r.valid_from, "valid_to": r.valid_to, "superseded_by": r.superseded_by,
+        "expiration_date": r.expiration_date, "last_accessed_at": r.last_accessed_at,
+        "state": r.state,
+    }
+    line = json.dumps(d, ensure_ascii=False, allow_nan=False)
+    if vectors is None:
+        return line + "\n"
+    # 9 significant digits round-trip any float32 exactly, in ~40% less space (and time)
+    # than json's 17-digit doubles. Vectors are finite (checked on write), so no nan/inf.
+    parts = []
+    for space, mat in vectors.items():
+        rows = ",".join("[" + ",".join(map(_G9, row)) + "]"
+                        for row in np.atleast_2d(mat).tolist())
+        parts.append(f"{json.dumps(space, ensure_ascii=False)}: [{rows}]")
+    return f"{line[:-1]}, \"vectors\": {{{', '.join(parts)}}}}}\n"
+
+
+def _history_dict(row: tuple[Any, ...]) -> dict[str, Any]:
+    h = dict(zip(_HISTORY_COLUMNS, row, strict=True))
+    h["old_metadata"] = json.loads(h["old_metadata"]) if h["old_metadata"] else None
+    h["new_metadata"] = json.loads(h["new_metadata"]) if h["new_metadata"] else None
+    h["is_deleted"] = bool(h["is_deleted"])
+    return {"type": "history", **h}
+
+
+# -- import ----------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _MemoryItem:
+    line: int
+    record: MemoryRecord
+    vectors: dict[str, np.ndarray] | None  # None: embed with the store's embedder
+    generated: bool  # no id in the file: dedup by text, and write an ADD history row
+    embedded: bool = False  # vectors computed by this import
+
+
+@dataclass(slots=True)
+class _HistoryItem:
+    line: int
+    row: dict[str, Any]
+
+
+@dataclass(slots=True)
+class _Counts:
+    memories: int = 0
+    skipped: int = 0
+    history: int = 0
+    history_skipped: int = 0
+    embedded: int = 0
+    keep_history_ids: bool = True
+    batch: list[_MemoryItem | _HistoryItem] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, int]:
+        return {"memories": self.memories, "skipped": self.skipped, "history": self.history,
+                "history_skipped": self.history_skipped, "embedded": self.embedded}
+
+
+def import_jsonl(memory: _MemoryAPI, fp: Iterable[str | bytes]) -> dict[str, int]:
+    """Read a JSONL export (or hand-written memory lines) from ``fp`` into the store.
+
+    Returns counts: ``memories`` inserted, ``skipped`` (id already present, or a
+    line without id whose text is already active in its scope), ``history`` rows
+    inserted, ``history_skipped`` (an identical row is already there) and
+    ``embedded`` (memories that had no vectors in the file).
+
+    Idempotent, so an interrupted import can simply be re-run. Lines are written
+    in transactions of about ``BATCH_LINES`` lines that never split a memory from
+    its history: a failure rolls back the current batch only, and never leaves
+    half a memory. A bad line raises ``ValidationError`` naming its line number;
+    vectors of the wrong size raise ``DimensionMismatchError``.
+    """
+    engine = memory._engine
+    state = _Counts()
+    # History ids are kept as they are when the store has none yet (a restore gives back
+    # identical rows); otherwise they would collide, so new ids are assigned in file order.
+    state.keep_history_ids = engine.store.conn().execute(
+        "SELECT 1 FROM history LIMIT 1").fetchone() is None
+    unit: str | None = None  # the memory id the last lines belong to (batches never split it)
+    for lineno, raw in enumerate(fp, start=1):
+        try:
+            text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
+        except UnicodeDecodeError as e:
+            raise ValidationError(f"line {lineno}: not valid UTF-8 ({e.reason})") from e
+        if lineno == 1:
+            text = text.removeprefix("\ufeff")  # a byte-order mark some editors add
+        if not text.strip():
+            continue
+        obj = _parse_line(text, lineno)
+        kind = obj.get("type")
+        if kind == HEADER_TYPE:
+            _check_header(engine, obj, lineno)
+        elif kind == "memory":
+            item = _line_error(_memory_item, obj, lineno)
+            if len(state.batch) >= BATCH_LINES:
+                _flush(engine, state)
+            state.batch.append(item)
+            unit = item.record.id
+        elif kind == "history":
+            row = _line_error(_history_row, obj, lineno)
+            if len(state.batch) >= BATCH_LINES and row["memory_id"] != unit:
+                _flush(engine, state)
+            state.batch.append(_HistoryItem(lineno, row))
+            unit = row["memory_id"]
+        else:
+            raise ValidationError(
+                f"line {lineno}: unknown type {kind!r}; expected 'memory', 'history' or "
+                f"{HEADER_TYPE!r}")
+    _flush(engine, state)
+    return state.as_dict()
+
+
+def _parse_line(text: str, lineno: int) -> dict[str, Any]:
+    try:
+        obj = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise ValidationError(
+            f"line {lineno}: not valid JSON ({e.msg} at column {e.colno})") from e
+    if not isinstance(obj, dict):
+        raise ValidationError(f"line {lineno}: expected a JSON object, got {type(obj).__name__}")
+    return obj
+
+
+def _line_error(fn: Any, obj: dict[str, Any], lineno: int) -> Any:
+    """Run a line parser, prefixing any validation error with the line number."""
+    try:
+        return fn(obj, lineno)
+    except ValidationError as e:
+        msg = str(e)
+        if msg.startswith(f"line {lineno}:"):
+            raise
+        raise ValidationError(f"line {lineno}: {msg}") from e
+
+
+def _check_header(engine: Engine, obj: dict[str, Any], lineno: int) -> None:
+    unknown = set(obj) - _HEADER_KEYS
+    if unknown:
+        raise ValidationError(f"line {lineno}: unknown header fields {sorted(unknown)}")
+    version = obj.get("version")
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise ValidationError(f"line {lineno}: header version must be a positive integer")
+    if version > FORMAT_VERSION:
+        raise ValidationError(
+            f"line {lineno}: export format v{version} is newer than this memvault reads "
+            f"(v{FORMAT_VERSION}); upgrade memvault")
+    spaces = obj.get("spaces") or {}
+    if not isinstance(spaces, dict) or not all(
+            isinstance(k, str) and k and isinstance(v, int) and not isinstance(v, bool) and v > 0
+            for k, v in spaces.items()):
+        raise ValidationError(f"line {lineno}: header spaces must map names to dimensions")
+    # Refuse up front, before anything is written, a file whose vectors cannot fit.
+    for name, dims in spaces.items():
+        have = engine.store.space_dims(name)
+        if have is not None and have != dims:
+            err = DimensionMismatchError(name, have, dims)
+            err.args = (f"line {lineno}: {err}",)
+            raise err
+
+
+def _opt_str(obj: dict[str, Any], key: str) -> str | None:
+    v = obj.get(key)
+    if v is not None and not isinstance(v, str):
+        raise ValidationError(f"{key} must be a string or null, got {type(v).__name__}")
+    return v
+
+
+def _opt_id(obj: dict[str, Any], key: str) -> str | None:
+    v = obj.get(key)
+    return None if v is None else check_id(v, key)
+
+
+def _opt_time(obj: dict[str, Any], key: str, *, end_of_day: bool = False) -> str | None:
+    try:
+        return parse_time(obj.get(key), end_of_day=end_of_day)
+    except ValidationError as e:
+        raise ValidationError(f"{key}: {e}") from e
+
+
+def _memory_item(obj: dict[str, Any], lineno: int) -> _MemoryItem:
+    unknown = set(obj) - _MEMORY_KEYS
+    if unknown:
+        raise ValidationError(f"unknown memory fields {sorted(unknown)}")
+    text = clean_text(obj.get("memory"), what="memory")
+    scope, _ = resolve_scope(obj.get("user_id"), obj.get("agent_id"), obj.get("run_id"))
+    generated = obj.get("id") is None
+    now = utcnow()
+    created = _opt_time(obj, "created_at") or now
+    h = obj.get("hash")
+    if h is not None and (not isinstance(h, str) or not h):
+        raise ValidationError("hash must be a non-empty string")
+    namespace = obj.get("namespace")
+    if namespace is not None:
+        if not isinstance(namespace, list) or not all(
+                isinstance(x, str) and NS_SEP not in x for x in namespace):
+            raise ValidationError("namespace must be a list of strings")
+        namespace = tuple(namespace)
+    state = obj.get("state") or ACTIVE
+    if state not in (ACTIVE, SUPERSEDED):
+        raise ValidationError(f"state must be {ACTIVE!r} or {SUPERSEDED!r}, got {state!r}")
+    record = MemoryRecord(
+        id=str(uuid.uuid4()) if generated else check_id(obj["id"], "id"),
+        memory=text, scope=scope, hash=h or content_hash(text),
+        metadata=clean_metadata(obj.get("metadata")),
+        created_at=created, updated_at=_opt_time(obj, "updated_at") or created,
+        role=_opt_str(obj, "role"), actor_id=_opt_str(obj, "actor_id"),
+        categories=Engine._clean_categories(obj.get("categories") or None),
+        importance=Engine._clean_importance(obj.get("importance")),
+        value=obj.get("value"), namespace=namespace, key=_opt_str(obj, "key"),
+        valid_from=_opt_time(obj, "valid_from") or (created if generated else None),
+        valid_to=_opt_time(obj, "valid_to"), superseded_by=_opt_id(obj, "superseded_by"),
+        expiration_date=_opt_time(obj, "expiration_date", end_of_day=True),
+        last_accessed_at=_opt_time(obj, "last_accessed_at"), state=state,
+    )
+    vectors = _vectors(obj["vectors"]) if "vectors" in obj else None
+    return _MemoryItem(lineno, record, vectors, generated)
+
+
+def _vectors(value: Any) -> dict[str, np.ndarray]:
+    """``{space: vector or [vectors]}`` -> float32 matrices, unit length.
+
+    Exported vectors are already unit length and are kept bit for bit; hand-made
+    ones are normalised (dense scoring is a dot product).
+    """
+    if not isinstance(value, dict):
+        raise ValidationError("vectors must be an object mapping space names to vectors")
+    out = {}
+    for space, vecs in value.items():
+        if not space:
+            raise ValidationError("vector space names must be non-empty")
+        try:
+            mat = np.atleast_2d(np.asarray(vecs, dtype=np.float32))
+        except (TypeError, ValueError) as e:
+            raise ValidationError(f"vectors[{space!r}] must be numbers: {e}") from e
+        if mat.ndim != 2 or mat.shape[1] == 0 or not np.isfinite(mat).all():
+            raise ValidationError(
+                f"vectors[{space!r}] must be a non-empty, finite vector (or list of vectors)")
+        norms = np.linalg.norm(mat, axis=1)
+        if (norms == 0).any():
+            raise ValidationError(f"vectors[{space!r}] contains a zero vector")
+        off = np.abs(norms - 1) > 1e-3
+        if off.any():
+            mat = mat.copy()
+            mat[off] /= norms[off, None]
+        out[space] = mat
+    return out
+
+
+def _history_row(obj: dict[str, Any], lineno: int) -> dict[str, Any]:
+    unknown = set(obj) - _HISTORY_KEYS
+    if unknown:
+        raise ValidationError(f"unknown history fields {sorted(unknown)}")
+    event = obj.get("event")
+    if not isinstance(event, str) or not event:
+        raise ValidationError("history event must be a non-empty string (ADD, UPDATE, ...)")
+    hid = obj.get("id")
+    if hid is not None and (not isinstance(hid, int) or isinstance(hid, bool) or hid < 1):
+        raise ValidationError("history id must be a positive integer")
+    row: dict[str, Any] = {
+        "id": hid, "memory_id": check_id(obj.get("memory_id"), "memory_id"), "event": event,
+        "old_memory": _opt_str(obj, "old_memory"), "new_memory": _opt_str(obj, "new_memory"),
+    }
+    for key in ("old_metadata", "new_metadata"):
+        v = obj.get(key)
+        if v is not None and not isinstance(v, dict):
+            raise ValidationError(f"{key} must be an object or null")
+        # The store wrote it with these same settings: re-dumping gives the same text.
+        row[key] = json.dumps(v, ensure_ascii=False) if v is not None else None
+    for key in ("user_id", "agent_id", "run_id"):
+        row[key] = _opt_id(obj, key)
+    for key in ("actor_id", "role", "changed_by", "related_id"):
+        row[key] = _opt_str(obj, key)
+    row["created_at"] = _opt_time(obj, "created_at") or utcnow()
+    deleted = obj.get("is_deleted", event == "DELETE")
+    if not isinstance(deleted, bool | int):
+        raise ValidationError("is_deleted must be a boolean")
+    row["is_deleted"] = int(bool(deleted))
+    return row
+
+
+def _flush(engine: Engine, state: _Counts) -> None:
+    """Write one batch in one transaction (embedding first, outside the write lock)."""
+    batch, state.batch = state.batch, []
+    if not batch:
+        return
+    store = engine.store
+    todo = [it for it in batch if isinstance(it, _MemoryItem) and it.vectors is None
+            and not _present(store, it)]
+    if todo:
+        vecs = engine.embedder.embed([it.record.memory for it in todo])
+        for it, v in zip(todo, vecs, strict=True):
+            it.vectors, it.embedded = {DEFAULT_SPACE: np.atleast_2d(v)}, True
+    counts = _Counts(keep_history_ids=state.keep_history_ids)
+    with store.write() as tx:
+        for it in batch:
+            try:
+                if isinstance(it, _MemoryItem):
+                    _write_memory(tx, store, it, counts)
+                else:
+                    _write_history(tx, it.row, counts)
+            except DimensionMismatchError as e:
+                e.args = (f"line {it.line}: {e}",)
+                raise
+            except sqlite3.IntegrityError as e:
+                raise ValidationError(f"line {it.line}: {_integrity_message(e)}") from e
+    engine.index.sync(tx.touched, tx.removed)
+    # Counted only once committed, so the totals describe what is really in the store.
+    state.memories += counts.memories
+    state.skipped += counts.skipped
+    state.history += counts.history
+    state.history_skipped += counts.history_skipped
+    state.embedded += counts.embedded
+    state.keep_history_ids = counts.keep_history_ids
+
+
+def _present(store: SQLiteStore, it: _MemoryItem) -> bool:
+    """Already in the store: same id, or (no id given) the same active text in the scope."""
+    r = it.record
+    if it.generated:
+        return store.find_active(r.scope, r.hash) is not None
+    return store.get(r.id) is not None
+
+
+def _write_memory(tx: Tx, store: SQLiteStore, it: _MemoryItem, counts: _Counts) -> None:
+    if _present(store, it):  # re-checked inside the transaction (same connection)
+        counts.skipped += 1
+        return
+    if it.vectors is None:  # present before the transaction, deleted since: leave it deleted
+        counts.skipped += 1
+        return
+    tx.insert(it.record, it.vectors)
+    counts.memories += 1
+    counts.embedded += it.embedded
+    if it.generated:
+        tx.history("ADD", memory_id=it.record.id, old=None, new=it.record, changed_by="import",
+                   at=it.record.created_at)
+        counts.history += 1
+
+
+def _write_history(tx: Tx, row: dict[str, Any], counts: _Counts) -> None:
+    dup = tx.conn.execute(
+        "SELECT 1 FROM history WHERE memory_id = ? AND event = ? AND created_at = ? "
+        "AND old_memory IS ? AND new_memory IS ? AND changed_by IS ? LIMIT 1",
+        (row["memory_id"], row["event"], row["created_at"], row["old_memory"],
+         row["new_memory"], row["changed_by"])).fetchone()
+    if dup is not None:
+        counts.history_skipped += 1
+        return
+    cols = list(_HISTORY_COLUMNS)
+    values = [row[c] for c in cols]
+    taken = row["id"] is not None and tx.conn.execute(
+        "SELECT 1 FROM history WHERE id = ?", (row["id"],)).fetchone() is not None
+    if not counts.keep_history_ids or row["id"] is None or taken:
+        if taken:  # from here on, new ids in file order (keeps each memory's order)
+            counts.keep_history_ids = False
+        cols, values = cols[1:], values[1:]
+    tx.conn.execute(f"INSERT INTO history ({', '.join(cols)}) VALUES "
+                    f"({', '.join('?' * len(cols))})", values)
+    counts.history += 1
+
+
+def _integrity_message(e: sqlite3.IntegrityError) -> str:
+    msg = str(e)
+    if "ns_path" in msg:
+        return "an active memory with the same namespace and key already exists"
+    return f"cannot insert: {msg}"

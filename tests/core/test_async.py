@@ -1,0 +1,70 @@
+"""AsyncMemory: same operations, never blocks the loop, bounded threads under load."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+
+from memvault import AsyncMemory, NotFoundError, ScopeError
+
+
+async def test_async_api_round_trip(amemory: AsyncMemory) -> None:
+    res = await amemory.add("The user's favourite colour is teal", user_id="a")
+    mid = res["results"][0]["id"]
+    hits = (await amemory.search("favorite color", user_id="a"))["results"]
+    assert hits[0]["id"] == mid
+    assert (await amemory.get(mid))["memory"].endswith("teal")  # type: ignore[index]
+    await amemory.update(mid, "The user's favourite colour is orange")
+    assert [h["event"] for h in await amemory.history(mid)] == ["ADD", "UPDATE"]
+    assert len((await amemory.get_all(user_id="a"))["results"]) == 1
+    await amemory.delete(mid)
+    assert await amemory.get(mid) is None
+    try:
+        await amemory.search("x")
+    except ScopeError:
+        pass
+    else:
+        raise AssertionError("scope not enforced")
+    try:
+        await amemory.delete("missing")
+    except NotFoundError:
+        pass
+    else:
+        raise AssertionError("missing id not reported")
+
+
+async def test_200_concurrent_searches_bounded_threads(amemory: AsyncMemory) -> None:
+    await amemory.add([f"note {i} about topic {i % 7}" for i in range(60)], user_id="u")
+    threads_before = threading.active_count()
+    peak = threads_before
+    done = asyncio.Event()
+    ticks = 0
+
+    async def heartbeat() -> None:
+        # If any search blocked the event loop, these ticks would stall.
+        nonlocal ticks, peak
+        while not done.is_set():
+            ticks += 1
+            peak = max(peak, threading.active_count())
+            await asyncio.sleep(0.005)
+
+    hb = asyncio.create_task(heartbeat())
+    t0 = time.perf_counter()
+    results = await asyncio.gather(
+        *(amemory.search(f"topic {i % 7}", user_id="u", top_k=5) for i in range(200)))
+    elapsed = time.perf_counter() - t0
+    done.set()
+    await hb
+    assert all(len(r["results"]) == 5 for r in results)
+    assert all(r["results"][0]["user_id"] == "u" for r in results)
+    # A pool of 4 workers: the process gains at most 4 threads, however many callers wait.
+    assert peak - threads_before <= 4
+    # The loop kept ticking while searches ran (it was not blocked by them).
+    assert ticks >= max(3, int(elapsed / 0.005) // 4)
+
+
+async def test_concurrent_adds_in_one_scope_all_land(amemory: AsyncMemory) -> None:
+    await asyncio.gather(*(amemory.add(f"parallel fact {i}", user_id="p") for i in range(40)))
+    got = (await amemory.get_all(user_id="p", top_k=100))["results"]
+    assert {g["memory"] for g in got} == {f"parallel fact {i}" for i in range(40)}

@@ -1,0 +1,106 @@
+"""Real processes: concurrent writers lose nothing; kill -9 leaves all or nothing."""
+
+from __future__ import annotations
+
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+from memvault import Memory
+from memvault.embedding import LocalEmbedder
+
+WRITER = textwrap.dedent("""
+    import sys
+    from memvault import Memory
+    path, who, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    with Memory(path=path) as m:
+        for i in range(n):
+            m.add(f"{who} remembers item {i}", user_id=who)
+""")
+
+LOOPER = textwrap.dedent("""
+    import sys
+    from memvault import Memory
+    path = sys.argv[1]
+    with Memory(path=path) as m:
+        i = 0
+        while True:
+            vec = [[float((i * 7 + j) % 11) + 1.0 for j in range(8)]]
+            m.add([f"loop fact {i} a", f"loop fact {i} b"], user_id="loop", infer=False,
+                  embeddings=[vec, vec], vector_space="v8")
+            if i % 2 == 0:
+                m.update(m.get_all(user_id="loop", top_k=1)["results"][0]["id"], f"edited {i}")
+            print(i, flush=True)
+            i += 1
+""")
+
+
+def test_concurrent_processes_lose_no_write(tmp_path: Path, embedder: LocalEmbedder) -> None:
+    path = tmp_path / "shared.db"
+    Memory(path=path, embedder=embedder).close()
+    procs = [subprocess.Popen([sys.executable, "-c", WRITER, str(path), f"w{k}", "15"],
+                              stderr=subprocess.PIPE, text=True) for k in range(4)]
+    try:
+        for p in procs:
+            _, err = p.communicate(timeout=300)
+            assert p.returncode == 0, err
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+    with Memory(path=path, embedder=embedder) as m:
+        for k in range(4):
+            got = {r["memory"] for r in m.get_all(user_id=f"w{k}", top_k=100)["results"]}
+            assert got == {f"w{k} remembers item {i}" for i in range(15)}
+        assert m.stats()["history_events"] == 60
+        hits = m.search("w2 remembers item 7", user_id="w2")["results"]
+        assert hits[0]["memory"] == "w2 remembers item 7"
+
+
+def _check_consistent(path: Path) -> int:
+    db = sqlite3.connect(path)
+    try:
+        assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        seqs = {r[0] for r in db.execute("SELECT seq FROM memories")}
+        fts = {r[0] for r in db.execute("SELECT rowid FROM fts")}
+        vec = {r[0] for r in db.execute("SELECT DISTINCT seq FROM vectors")}
+        assert seqs == fts == vec, "memory, keyword index and vectors disagree"
+        ids = {r[0] for r in db.execute("SELECT id FROM memories")}
+        added = {r[0] for r in db.execute("SELECT memory_id FROM history WHERE event='ADD'")}
+        assert ids == added, "a memory without its history row (or the reverse)"
+        # Every UPDATE in history is reflected in the memory text, and vice versa.
+        for mid, text in db.execute("SELECT id, memory FROM memories"):
+            last = db.execute("SELECT new_memory FROM history WHERE memory_id=? ORDER BY id DESC "
+                              "LIMIT 1", (mid,)).fetchone()[0]
+            assert last == text
+        return len(ids)
+    finally:
+        db.close()
+
+
+def test_kill_9_leaves_all_or_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "crash.db"
+    total = 0
+    for round_ in range(3):
+        p = subprocess.Popen([sys.executable, "-c", LOOPER, str(path)],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            assert p.stdout is not None
+            for _ in range(5 + 7 * round_):  # let it get well into its write loop
+                if not p.stdout.readline():
+                    raise AssertionError(p.stderr.read() if p.stderr else "writer died")
+            time.sleep(0.013 * (round_ + 1))  # land the kill at a different moment each round
+            p.send_signal(signal.SIGKILL)
+            p.wait(timeout=30)
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        count = _check_consistent(path)
+        assert count > total
+        total = count

@@ -1,0 +1,72 @@
+"""Hybrid retrieval behaviour: union of candidates, signals, dedup, explain."""
+
+from __future__ import annotations
+
+from memvault import Memory
+
+
+def test_keyword_only_match_can_win(memory: Memory) -> None:
+    # A rare token (an order id) that the dense model cannot relate to the query's meaning.
+    memory.add(["The weather was lovely and sunny at the beach",
+                "We talked about holidays, sunshine and swimming",
+                "Reference XK-4471-QZ was mentioned once"], user_id="u")
+    hits = memory.search("XK-4471-QZ", user_id="u", explain=True)["results"]
+    assert hits[0]["memory"] == "Reference XK-4471-QZ was mentioned once"
+    assert hits[0]["score_details"]["keyword"] > 0
+
+
+def test_explain_reports_each_signal(memory: Memory) -> None:
+    memory.add([{"role": "user", "content": "I adopted a greyhound", "name": "Maria"},
+                {"role": "user", "content": "I bought a new laptop", "name": "John"}],
+               user_id="u", run_id="s1")
+    hits = memory.search("What pet did Maria adopt?", user_id="u", explain=True)["results"]
+    top = hits[0]
+    assert top["memory"] == "I adopted a greyhound"
+    d = top["score_details"]
+    assert {"dense", "keyword", "neighbor", "actor", "raw_score", "final_score"} <= d.keys()
+    assert d["actor"] > 0  # the query names Maria, the speaker of this memory
+    assert abs(d["dense"] + d["keyword"] + d["neighbor"] + d["actor"] - d["raw_score"]) < 1e-9
+    assert hits[1]["score_details"]["actor"] == 0
+
+
+def test_neighbour_context_lifts_the_answer_turn(memory: Memory) -> None:
+    # The answer ("Paris!") shares no word with the question; its neighbour does.
+    memory.add([{"role": "user", "content": "Where did you go for your honeymoon?"},
+                {"role": "assistant", "content": "Paris! It was wonderful."},
+                {"role": "user", "content": "I like gardening on weekends"},
+                {"role": "user", "content": "My brother plays the violin"}],
+               user_id="u", run_id="chat1")
+    hits = memory.search("honeymoon destination", user_id="u", explain=True)["results"]
+    ranks = [h["memory"] for h in hits]
+    assert ranks.index("Paris! It was wonderful.") <= 1
+    paris = next(h for h in hits if h["memory"].startswith("Paris"))
+    assert paris["score_details"]["neighbor"] > 0
+
+
+def test_identical_memories_in_two_runs_are_shown_once(memory: Memory) -> None:
+    memory.add("likes jazz music", user_id="u", run_id="a")
+    memory.add("likes jazz music", user_id="u", run_id="b")
+    assert len(memory.get_all(user_id="u")["results"]) == 2
+    hits = memory.search("jazz", user_id="u")["results"]
+    assert [h["memory"] for h in hits].count("likes jazz music") == 1
+
+
+def test_threshold_and_top_k(memory: Memory) -> None:
+    memory.add([f"fact {i} about cooking pasta" for i in range(10)], user_id="u")
+    assert len(memory.search("pasta", user_id="u", top_k=3)["results"]) == 3
+    assert len(memory.search("pasta", user_id="u", limit=4)["results"]) == 4
+    scores = [h["score"] for h in memory.search("pasta", user_id="u")["results"]]
+    assert scores == sorted(scores, reverse=True)
+    strict = memory.search("pasta", user_id="u", threshold=scores[2])["results"]
+    assert all(h["score"] >= scores[2] for h in strict) and len(strict) >= 3
+
+
+def test_search_sees_writes_immediately(memory: Memory) -> None:
+    memory.add("first memory about kites", user_id="u")
+    assert memory.search("kites", user_id="u")["results"]
+    memory.add("second memory about kites", user_id="u")
+    assert len(memory.search("kites", user_id="u")["results"]) == 2
+    mid = memory.search("second kites", user_id="u")["results"][0]["id"]
+    memory.delete(mid)
+    assert [h["memory"] for h in memory.search("kites", user_id="u")["results"]] == [
+        "first memory about kites"]
