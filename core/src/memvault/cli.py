@@ -8,7 +8,7 @@ Python. Every command is a thin shell over the public ``Memory`` API or
 
 Errors: anything memvault raises on purpose, a file that cannot be read or
 written, and bad JSON in an option become ONE line on stderr
-(``error: <message>``) and exit code 1; usage mistakes exit with 2 (click's
+(``error: <message>``) and exit code 1; usage mistakes exit with 2 (typer's
 convention). Unexpected exceptions are bugs and keep their traceback.
 
 Startup: the embedding model loads lazily, on the first embed, so commands that
@@ -28,7 +28,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
-import click
 import typer
 from typer.core import TyperGroup
 
@@ -41,13 +40,13 @@ if TYPE_CHECKING:
 
 
 class CliError(Exception):
-    """A mistake in what the user passed that click cannot see (e.g. bad JSON in an option)."""
+    """A mistake in what the user passed that typer cannot see (e.g. bad JSON in an option)."""
 
 
 def _fail(message: str) -> NoReturn:
     """Print the one-line error and exit 1."""
     one_line = " ".join(message.split()) or "unknown error"
-    click.echo(f"error: {one_line}", err=True)
+    typer.echo(f"error: {one_line}", err=True)
     raise typer.Exit(1)
 
 
@@ -60,11 +59,9 @@ def _os_message(e: OSError) -> str:
 class _Group(TyperGroup):
     """Turns the errors a user can act on into one line on stderr (see module docstring)."""
 
-    def invoke(self, ctx: click.Context) -> Any:
+    def invoke(self, ctx: Any) -> Any:
         try:
             return super().invoke(ctx)
-        except (click.exceptions.Exit, click.ClickException, click.Abort):
-            raise
         except BrokenPipeError:
             # The reader went away (``memvault export - | head``): not an error worth a line.
             devnull = os.open(os.devnull, os.O_WRONLY)
@@ -186,14 +183,16 @@ def _print_json(obj: Any) -> None:
 
 
 def _short_time(value: str | None) -> str:
-    """``2024-05-01T12:00:00.123456+00:00`` -> ``2024-05-01 12:00:00`` (UTC) for tables."""
-    return value[:19].replace("T", " ") if value else ""
+    """``2024-05-01T12:00:00.123456+00:00`` -> ``2024-05-01 12:00`` (UTC): tables stay narrow."""
+    return value[:16].replace("T", " ") if value else ""
 
 
 def _cell(value: Any) -> Any:
     """A table cell that shows user text literally (``[bold]`` is not rich markup here)."""
     from rich.text import Text
 
+    if isinstance(value, Text):
+        return value
     if value is None:
         return Text("")
     if isinstance(value, dict | list):
@@ -214,7 +213,11 @@ def _table(columns: list[tuple[str, dict[str, Any]]], rows: list[list[Any]],
 
 
 _ID_COL = ("ID", {"no_wrap": True, "style": "cyan"})
-_MEMORY_COL = ("Memory", {"overflow": "fold", "ratio": 1})
+_MEMORY_COL = ("Memory", {"overflow": "fold", "ratio": 1, "min_width": 16})
+
+
+def _n(count: int, one: str, many: str) -> str:
+    return f"{count} {one if count == 1 else many}"
 
 
 def _print_records(results: list[dict[str, Any]], empty: str) -> None:
@@ -287,19 +290,19 @@ def search(
     if not results:
         typer.echo("no matching memories")
         return
-    columns = [("Score", {"justify": "right", "no_wrap": True}), _ID_COL, _MEMORY_COL]
     rows = []
     for r in results:
-        row = [f"{r['score']:.3f}", r["id"], r["memory"]]
-        if explain:
+        memory: Any = r["memory"]
+        if explain:  # the signals go under the text: no extra columns to squeeze the table
+            from rich.text import Text
+
             d = r["score_details"]
-            row += [f"{d['dense']:.3f}", f"{d['keyword']:.3f}", f"{d['neighbor']:.3f}",
-                    f"{d['actor']:.3f}"]
-        rows.append(row)
-    if explain:
-        columns += [(name, {"justify": "right", "no_wrap": True})
-                    for name in ("Dense", "Keyword", "Neighbour", "Actor")]
-    _table(columns, rows)
+            memory = Text(memory)
+            memory.append(f"\ndense {d['dense']:.3f} · keyword {d['keyword']:.3f} · "
+                          f"neighbour {d['neighbor']:.3f} · actor {d['actor']:.3f}", style="dim")
+        rows.append([f"{r['score']:.3f}", r["id"], memory])
+    _table([("Score", {"justify": "right", "no_wrap": True, "min_width": 5}), _ID_COL,
+            _MEMORY_COL], rows)
 
 
 @app.command("list")
@@ -368,7 +371,7 @@ def history(
 def delete(
     ctx: typer.Context,
     memory_id: Annotated[str | None, typer.Argument(
-        metavar="[ID]", help="Memory id (or --all with a scope).")] = None,
+        metavar="ID", help="Memory id (or --all with a scope).")] = None,
     all_: Annotated[bool, typer.Option(
         "--all", help="Delete every memory of the scope given with --user/--agent/--run.")
     ] = False,
@@ -378,8 +381,8 @@ def delete(
     """Delete one memory, or --all of a scope. History is kept (with a DELETE event)."""
     g = _globals(ctx, path, json_out)
     if (memory_id is None) == (not all_):
-        raise click.UsageError("give either a memory ID or --all (with a scope), not both",
-                               ctx=ctx)
+        raise typer.BadParameter("give either a memory ID or --all (with a scope), not both",
+                                 ctx=ctx, param_hint="ID / --all")
     if all_ and not (user or agent or run):
         # The engine refuses too; saying it here avoids even opening the store.
         raise CliError("delete --all needs a scope (--user, --agent or --run); "
@@ -387,7 +390,7 @@ def delete(
     with _memory(g) as m:
         if all_:
             out = m.delete_all(user_id=user, agent_id=agent, run_id=run)
-            message = f"deleted {out['deleted']} memories"
+            message = f"deleted {_n(out['deleted'], 'memory', 'memories')}"
         else:
             out = m.delete(memory_id, user_id=user, agent_id=agent, run_id=run)
             message = f"deleted {out['id']}"
@@ -421,6 +424,9 @@ def export(
         else:
             # Write next to the target and rename: a failed export never leaves half a file.
             target = Path(dest)
+            if not target.parent.is_dir():
+                raise CliError(f"cannot write {dest!r}: directory {str(target.parent)!r} "
+                               "does not exist")
             tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
             try:
                 with open(tmp, "w", encoding="utf-8", newline="\n") as fh:
@@ -430,11 +436,11 @@ def export(
                 tmp.unlink(missing_ok=True)
     summary = {"memories": n, "file": dest}
     if dest == "-":  # stdout carries the data: the summary goes to stderr
-        typer.echo(f"exported {n} memories", err=True)
+        typer.echo(f"exported {_n(n, 'memory', 'memories')}", err=True)
     elif g.json:
         _print_json(summary)
     else:
-        typer.echo(f"exported {n} memories to {dest}")
+        typer.echo(f"exported {_n(n, 'memory', 'memories')} to {dest}")
 
 
 @app.command("import")
@@ -457,8 +463,9 @@ def import_(
     if g.json:
         _print_json(counts)
         return
-    typer.echo(f"imported {counts['memories']} memories ({counts['skipped']} already present, "
-               f"{counts['embedded']} embedded), {counts['history']} history events "
+    typer.echo(f"imported {_n(counts['memories'], 'memory', 'memories')} "
+               f"({counts['skipped']} already present, {counts['embedded']} embedded), "
+               f"{_n(counts['history'], 'history event', 'history events')} "
                f"({counts['history_skipped']} already present)")
 
 

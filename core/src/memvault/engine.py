@@ -145,6 +145,42 @@ def as_vectors(value: Any, what: str) -> np.ndarray:
     return mat / norms
 
 
+def check_namespace(namespace: Any) -> tuple[str, ...]:
+    """A namespace is a non-empty tuple of non-empty labels (no control separators)."""
+    if isinstance(namespace, str) or not isinstance(namespace, Sequence) or not namespace:
+        raise ValidationError("namespace must be a non-empty tuple of strings")
+    for label in namespace:
+        if not isinstance(label, str) or not label or "\x1f" in label or "\x00" in label:
+            raise ValidationError(f"namespace labels must be non-empty strings, got {label!r}")
+    return tuple(namespace)
+
+
+def check_key(key: Any) -> str:
+    if not isinstance(key, str) or not key:
+        raise ValidationError(f"key must be a non-empty string, got {key!r}")
+    return key
+
+
+def labels_match(labels: Sequence[str], pattern: Sequence[str]) -> bool:
+    """Label-by-label equality where ``"*"`` in ``pattern`` matches any one label."""
+    return len(labels) == len(pattern) and all(
+        p == "*" or p == lab for lab, p in zip(labels, pattern, strict=True))
+
+
+def with_namespace(pred: Any, prefix: Sequence[str] | None) -> Any:
+    """Extend a filter predicate with a namespace-prefix condition."""
+    if prefix is None:
+        return pred
+    want = tuple(prefix)
+    n = len(want)
+
+    def match(view: dict[str, Any]) -> bool:
+        ns = view.get("namespace")
+        return ns is not None and tuple(ns[:n]) == want and (pred is None or pred(view))
+
+    return match
+
+
 class Engine:
     """Owns the store, the dense index and the embedder; implements every operation."""
 
@@ -301,9 +337,10 @@ class Engine:
                limit: int | None = None, threshold: float | None = None, explain: bool = False,
                include_superseded: bool = False, as_of: Any = None, show_expired: bool = False,
                vector: Any = None, vector_space: str | None = None,
+               namespace_prefix: Sequence[str] | None = None, touch: bool = False,
                rerank: bool = False) -> Op[dict[str, Any]]:
         scope, rest = resolve_scope(user_id, agent_id, run_id, filters)
-        pred = compile_filter(rest)
+        pred = with_namespace(compile_filter(rest), namespace_prefix)
         k = self._top_k(limit if limit is not None else top_k)
         if query is not None:
             query = clean_text(query, what="query")
@@ -320,7 +357,7 @@ class Engine:
         else:
             qvec = None  # keyword-only in a BYO space without a query vector
         return (yield Blocking(self._search, (query, qvec, space, scope, pred, vis, k,
-                                              threshold, explain)))
+                                              threshold, explain, touch)))
 
     @staticmethod
     def _top_k(k: Any) -> int:
@@ -330,7 +367,7 @@ class Engine:
 
     def _search(self, query: str | None, qvec: np.ndarray | None, space: str, scope: Scope,
                 pred: Any, vis: Visibility, k: int, threshold: float | None,
-                explain: bool) -> dict[str, Any]:
+                explain: bool, touch: bool = False) -> dict[str, Any]:
         gen = self.store.generation()
         view = self.view(scope, gen)
         n = len(view.records)
@@ -392,6 +429,8 @@ class Engine:
             out.append(item)
             if len(out) >= k:
                 break
+        if touch and out:
+            self._touch([r["id"] for r in out])
         return {"results": out}
 
     # -- reads by id / listing ---------------------------------------------------------------
@@ -417,22 +456,36 @@ class Engine:
 
     def get_all(self, *, user_id: Any = None, agent_id: Any = None, run_id: Any = None,
                 filters: dict[str, Any] | None = None, top_k: int = 100, limit: int | None = None,
-                include_superseded: bool = False, as_of: Any = None,
-                show_expired: bool = False) -> Op[dict[str, Any]]:
+                offset: int = 0, include_superseded: bool = False, as_of: Any = None,
+                show_expired: bool = False, namespace_prefix: Sequence[str] | None = None,
+                order_by: str = "created_at", touch: bool = False) -> Op[dict[str, Any]]:
         scope, rest = resolve_scope(user_id, agent_id, run_id, filters)
-        pred = compile_filter(rest)
+        pred = with_namespace(compile_filter(rest), namespace_prefix)
         k = self._top_k(limit if limit is not None else top_k)
+        if not isinstance(offset, int) or offset < 0:
+            raise ValidationError(f"offset must be a non-negative integer, got {offset!r}")
+        if order_by not in ("created_at", "updated_at"):
+            raise ValidationError("order_by must be 'created_at' or 'updated_at'")
         vis = Visibility(include_superseded, parse_time(as_of), show_expired)
 
         def read() -> dict[str, Any]:
             now = utcnow()
-            out = []
-            for r in reversed(self.view(scope).records):  # newest first
+            records = self.view(scope).records
+            if order_by == "updated_at":
+                records = sorted(records, key=lambda r: (r.updated_at, r.seq))
+            out: list[MemoryRecord] = []
+            skipped = 0
+            for r in reversed(records):  # newest first
                 if vis.visible(r, now) and (pred is None or pred(r.filter_view())):
-                    out.append(r.to_dict())
+                    if skipped < offset:
+                        skipped += 1
+                        continue
+                    out.append(r)
                     if len(out) >= k:
                         break
-            return {"results": out}
+            if touch and out:
+                self._touch([r.id for r in out])
+            return {"results": [r.to_dict() for r in out]}
 
         return (yield Blocking(read))
 
@@ -510,6 +563,175 @@ class Engine:
                         n += 1
             self.index.sync(tx.touched, tx.removed)
             return {"message": f"Deleted {n} memories", "deleted": n}
+
+        return (yield Blocking(write))
+
+    # -- keyed records (namespace + key: the adapters' addressing) ------------------------------
+    def put(self, namespace: Sequence[str], key: Any, value: Any = None, *,
+            text: str | None = None, user_id: Any = None, agent_id: Any = None,
+            run_id: Any = None, index: Sequence[str] | bool | None = None,
+            embeddings: Sequence[Any] | None = None, vector_space: str | None = None,
+            metadata: Any = None, categories: Sequence[str] | None = None,
+            importance: float | None = None, ttl_seconds: float | None = None,
+            timestamp: Any = None, changed_by: str | None = None) -> Op[dict[str, Any]]:
+        """Create or replace the memory stored under ``(namespace, key)`` in a scope.
+
+        ``text`` is what keyword search sees (default: the JSON of ``value``);
+        ``index`` lists the texts to embed (default ``[text]``; ``False``/``[]`` = no
+        vectors); ``embeddings`` brings the vectors instead. A replace is an UPDATE
+        in the history, so a keyed memory's past values stay auditable.
+        """
+        scope, _ = resolve_scope(user_id, agent_id, run_id)
+        ns = check_namespace(namespace)
+        key = check_key(key)
+        try:
+            value_json = json.dumps(value, allow_nan=False, ensure_ascii=False)
+        except (TypeError, ValueError) as e:
+            raise ValidationError(f"value must be JSON-serialisable: {e}") from e
+        body = clean_text(text if text is not None else value_json, what="text")
+        meta = clean_metadata(metadata)
+        cats = self._clean_categories(categories)
+        imp = self._clean_importance(importance)
+        if ttl_seconds is not None and (not isinstance(ttl_seconds, int | float)
+                                        or ttl_seconds <= 0):
+            raise ValidationError(f"ttl must be a positive number, got {ttl_seconds!r}")
+        observed = parse_time(timestamp)
+        vectors: dict[str, np.ndarray] | None
+        if embeddings is not None:
+            vectors = {vector_space or DEFAULT_SPACE: as_vectors(embeddings, "embeddings")}
+        elif index is False or (index is not None and not isinstance(index, bool)
+                                and len(index) == 0):
+            vectors = None
+        else:
+            texts = [body] if index is None or index is True else [
+                clean_text(t, what="index text") for t in index]
+            vectors = {DEFAULT_SPACE: (yield Embed(self.embedder, texts))}
+
+        def write() -> dict[str, Any]:
+            now = utcnow()
+            expires = None
+            if ttl_seconds is not None:
+                expires = to_iso(datetime.fromisoformat(now) + timedelta(seconds=ttl_seconds))
+            with self.store.write() as tx:
+                old = self.store.find_key(scope, ns, key)
+                if old is None:
+                    r = MemoryRecord(
+                        id=str(uuid.uuid4()), memory=body, scope=scope, hash=content_hash(body),
+                        metadata=meta, created_at=now, updated_at=now, categories=cats,
+                        importance=imp, value=value, namespace=ns, key=key,
+                        valid_from=observed or now, expiration_date=expires,
+                        last_accessed_at=now, ttl_seconds=ttl_seconds)
+                    tx.insert(r, vectors)
+                    tx.history("ADD", memory_id=r.id, old=None, new=r, changed_by=changed_by)
+                    event = "ADD"
+                else:
+                    r = replace(old, memory=body, hash=content_hash(body), metadata=meta,
+                                updated_at=now, categories=cats, importance=imp, value=value,
+                                expiration_date=expires, last_accessed_at=now,
+                                ttl_seconds=ttl_seconds)
+                    if vectors is None:
+                        tx.clear_vectors(r)
+                    tx.update(r, text_changed=True, vectors=vectors)
+                    tx.history("UPDATE", memory_id=r.id, old=old, new=r, changed_by=changed_by)
+                    event = "UPDATE"
+            self.index.sync(tx.touched, tx.removed)
+            return {**r.to_dict(), "event": event}
+
+        return (yield Blocking(write))
+
+    def get_key(self, namespace: Sequence[str], key: Any, *, user_id: Any = None,
+                agent_id: Any = None, run_id: Any = None, touch: bool = False,
+                show_expired: bool = False) -> Op[dict[str, Any] | None]:
+        """The memory under ``(namespace, key)`` in exactly this scope, or ``None``."""
+        scope, _ = resolve_scope(user_id, agent_id, run_id)
+        ns, key = check_namespace(namespace), check_key(key)
+
+        def read() -> dict[str, Any] | None:
+            r = self.store.find_key(scope, ns, key)
+            if r is None or not Visibility(show_expired=show_expired).visible(r, utcnow()):
+                return None
+            if touch:
+                self._touch([r.id])
+                r = self.store.get(r.id) or r
+            return r.to_dict()
+
+        return (yield Blocking(read))
+
+    def delete_key(self, namespace: Sequence[str], key: Any, *, user_id: Any = None,
+                   agent_id: Any = None, run_id: Any = None,
+                   changed_by: str | None = None) -> Op[bool]:
+        """Delete the memory under ``(namespace, key)``; False when there was none."""
+        scope, _ = resolve_scope(user_id, agent_id, run_id)
+        ns, key = check_namespace(namespace), check_key(key)
+
+        def write() -> bool:
+            with self.store.write() as tx:
+                r = self.store.find_key(scope, ns, key)
+                if r is not None:
+                    self._delete_in(tx, r, changed_by)
+            self.index.sync(tx.touched, tx.removed)
+            return r is not None
+
+        return (yield Blocking(write))
+
+    def namespaces(self, *, user_id: Any = None, agent_id: Any = None, run_id: Any = None,
+                   prefix: Sequence[str] | None = None, suffix: Sequence[str] | None = None,
+                   max_depth: int | None = None, limit: int = 100, offset: int = 0,
+                   show_expired: bool = False) -> Op[list[tuple[str, ...]]]:
+        """Distinct namespaces of live memories in a scope, sorted.
+
+        ``prefix``/``suffix`` match label by label, ``"*"`` matching any one label;
+        ``max_depth`` truncates longer namespaces (then de-duplicates).
+        """
+        scope, _ = resolve_scope(user_id, agent_id, run_id)
+        if max_depth is not None and (not isinstance(max_depth, int) or max_depth < 1):
+            raise ValidationError("max_depth must be a positive integer")
+
+        def read() -> list[tuple[str, ...]]:
+            now = utcnow()
+            vis = Visibility(show_expired=show_expired)
+            found: set[tuple[str, ...]] = set()
+            for r in self.view(scope).records:
+                ns = r.namespace
+                if ns is None or not vis.visible(r, now):
+                    continue
+                if prefix is not None and not labels_match(ns[:len(prefix)], prefix):
+                    continue
+                if suffix is not None and (len(ns) < len(suffix) or not labels_match(
+                        ns[len(ns) - len(suffix):], suffix)):
+                    continue
+                found.add(ns[:max_depth] if max_depth is not None else ns)
+            return sorted(found)[offset:offset + limit]
+
+        return (yield Blocking(read))
+
+    def _touch(self, ids: Sequence[str]) -> None:
+        with self.store.write() as tx:
+            recs = self.store.get_many(list(ids))
+            tx.touch([r.seq for r in recs], utcnow())
+
+    def touch(self, ids: Sequence[str]) -> Op[None]:
+        """Mark memories as accessed now (refreshes a TTL; feeds recency)."""
+        checked = [check_id(i, "memory_id") for i in ids]
+        return (yield Blocking(self._touch, (checked,)))
+
+    def purge_expired(self, *, user_id: Any = None, agent_id: Any = None,
+                      run_id: Any = None, changed_by: str | None = "expiry") -> Op[int]:
+        """Delete memories whose expiration passed (history keeps a DELETE event).
+
+        Without this, expired memories are only hidden; TTL users (LangGraph stores)
+        sweep with it. With no scope it sweeps the whole store.
+        """
+        scope, _ = resolve_scope(user_id, agent_id, run_id, required=False)
+
+        def write() -> int:
+            now = utcnow()
+            with self.store.write() as tx:
+                expired = self.store.expired(now, scope)
+                for r in expired:
+                    self._delete_in(tx, r, changed_by)
+            self.index.sync(tx.touched, tx.removed)
+            return len(expired)
 
         return (yield Blocking(write))
 

@@ -30,7 +30,8 @@ OPERATORS = ("eq", "ne", "gt", "gte", "lt", "lte", "in", "nin", "contains", "ico
 _LOGICAL = ("AND", "OR", "NOT")
 #: Record fields a filter may address directly (everything else is metadata).
 RECORD_FIELDS = frozenset(
-    {"memory", "actor_id", "role", "created_at", "updated_at", "categories", "importance", "hash"}
+    {"memory", "actor_id", "role", "created_at", "updated_at", "categories", "importance", "hash",
+     "namespace", "key", "last_accessed_at"}
 )
 
 

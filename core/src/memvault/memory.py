@@ -71,13 +71,21 @@ class _MemoryAPI:
                filters: dict[str, Any] | None = None, top_k: int = 20, limit: int | None = None,
                threshold: float | None = None, explain: bool = False,
                include_superseded: bool = False, as_of: Any = None, show_expired: bool = False,
-               vector: Any = None, vector_space: str | None = None, rerank: bool = False) -> Any:
-        """Hybrid search within a scope; ``{"results": [... with "score"]}`` best first."""
+               vector: Any = None, vector_space: str | None = None,
+               namespace_prefix: Sequence[str] | None = None, touch: bool = False,
+               rerank: bool = False) -> Any:
+        """Hybrid search within a scope; ``{"results": [... with "score"]}`` best first.
+
+        ``vector`` (+ ``vector_space``) searches by your own query vector;
+        ``touch=True`` records the access (refreshing TTLs); ``rerank`` is accepted
+        for mem0 compatibility and ignored (fusion already uses every signal).
+        """
         return self._run(self._engine.search(
             query, user_id=user_id, agent_id=agent_id, run_id=run_id, filters=filters,
             top_k=top_k, limit=limit, threshold=threshold, explain=explain,
             include_superseded=include_superseded, as_of=as_of, show_expired=show_expired,
-            vector=vector, vector_space=vector_space, rerank=rerank))
+            vector=vector, vector_space=vector_space, namespace_prefix=namespace_prefix,
+            touch=touch, rerank=rerank))
 
     def get(self, memory_id: str, *, user_id: str | None = None, agent_id: str | None = None,
             run_id: str | None = None) -> Any:
@@ -87,13 +95,16 @@ class _MemoryAPI:
 
     def get_all(self, *, user_id: str | None = None, agent_id: str | None = None,
                 run_id: str | None = None, filters: dict[str, Any] | None = None,
-                top_k: int = 100, limit: int | None = None, include_superseded: bool = False,
-                as_of: Any = None, show_expired: bool = False) -> Any:
-        """The scope's memories, newest first: ``{"results": [...]}``."""
+                top_k: int = 100, limit: int | None = None, offset: int = 0,
+                include_superseded: bool = False, as_of: Any = None, show_expired: bool = False,
+                namespace_prefix: Sequence[str] | None = None, order_by: str = "created_at",
+                touch: bool = False) -> Any:
+        """The scope's memories, newest first (by ``order_by``): ``{"results": [...]}``."""
         return self._run(self._engine.get_all(
             user_id=user_id, agent_id=agent_id, run_id=run_id, filters=filters, top_k=top_k,
-            limit=limit, include_superseded=include_superseded, as_of=as_of,
-            show_expired=show_expired))
+            limit=limit, offset=offset, include_superseded=include_superseded, as_of=as_of,
+            show_expired=show_expired, namespace_prefix=namespace_prefix, order_by=order_by,
+            touch=touch))
 
     def update(self, memory_id: str, text: str | None = None,
                metadata: dict[str, Any] | None = None, *, data: str | None = None,
@@ -123,6 +134,56 @@ class _MemoryAPI:
     def history(self, memory_id: str) -> Any:
         """Every ADD / UPDATE / DELETE of a memory, oldest first (survives deletion)."""
         return self._run(self._engine.history(memory_id))
+
+    # Keyed records: how adapters address memories (LangGraph namespace/key, CrewAI scopes).
+    def put(self, namespace: Sequence[str], key: str, value: Any = None, *,
+            text: str | None = None, user_id: str | None = None, agent_id: str | None = None,
+            run_id: str | None = None, index: Sequence[str] | bool | None = None,
+            embeddings: Sequence[Any] | None = None, vector_space: str | None = None,
+            metadata: dict[str, Any] | None = None, categories: Sequence[str] | None = None,
+            importance: float | None = None, ttl_seconds: float | None = None,
+            timestamp: Any = None, changed_by: str | None = None) -> Any:
+        """Create or replace the memory under ``(namespace, key)`` in a scope."""
+        return self._run(self._engine.put(
+            namespace, key, value, text=text, user_id=user_id, agent_id=agent_id,
+            run_id=run_id, index=index, embeddings=embeddings, vector_space=vector_space,
+            metadata=metadata, categories=categories, importance=importance,
+            ttl_seconds=ttl_seconds, timestamp=timestamp, changed_by=changed_by))
+
+    def get_key(self, namespace: Sequence[str], key: str, *, user_id: str | None = None,
+                agent_id: str | None = None, run_id: str | None = None, touch: bool = False,
+                show_expired: bool = False) -> Any:
+        """The memory under ``(namespace, key)`` in this scope, or ``None``."""
+        return self._run(self._engine.get_key(
+            namespace, key, user_id=user_id, agent_id=agent_id, run_id=run_id, touch=touch,
+            show_expired=show_expired))
+
+    def delete_key(self, namespace: Sequence[str], key: str, *, user_id: str | None = None,
+                   agent_id: str | None = None, run_id: str | None = None,
+                   changed_by: str | None = None) -> Any:
+        """Delete the memory under ``(namespace, key)``; returns whether one existed."""
+        return self._run(self._engine.delete_key(
+            namespace, key, user_id=user_id, agent_id=agent_id, run_id=run_id,
+            changed_by=changed_by))
+
+    def namespaces(self, *, user_id: str | None = None, agent_id: str | None = None,
+                   run_id: str | None = None, prefix: Sequence[str] | None = None,
+                   suffix: Sequence[str] | None = None, max_depth: int | None = None,
+                   limit: int = 100, offset: int = 0) -> Any:
+        """Distinct namespaces in a scope (``"*"`` matches any one label)."""
+        return self._run(self._engine.namespaces(
+            user_id=user_id, agent_id=agent_id, run_id=run_id, prefix=prefix, suffix=suffix,
+            max_depth=max_depth, limit=limit, offset=offset))
+
+    def touch(self, memory_ids: Sequence[str]) -> Any:
+        """Mark memories as accessed now (refreshes their TTL)."""
+        return self._run(self._engine.touch(memory_ids))
+
+    def purge_expired(self, *, user_id: str | None = None, agent_id: str | None = None,
+                      run_id: str | None = None) -> Any:
+        """Delete memories whose expiration passed; returns how many."""
+        return self._run(self._engine.purge_expired(user_id=user_id, agent_id=agent_id,
+                                                    run_id=run_id))
 
     def reset(self) -> Any:
         """Erase the whole store (every scope and the history). Irreversible."""

@@ -64,6 +64,7 @@ class MemoryRecord:
     superseded_by: str | None = None
     expiration_date: str | None = None
     last_accessed_at: str | None = None
+    ttl_seconds: float | None = None
     state: str = ACTIVE
     seq: int = 0
 
@@ -80,6 +81,9 @@ class MemoryRecord:
             "importance": self.importance,
             "metadata": self.metadata,
             "value": self.value,
+            "namespace": self.namespace,
+            "key": self.key,
+            "last_accessed_at": self.last_accessed_at,
         }
 
     def to_dict(self, score: float | None = None, *, with_score: bool = False) -> dict[str, Any]:
@@ -109,6 +113,8 @@ class MemoryRecord:
             "valid_to": self.valid_to,
             "superseded_by": self.superseded_by,
             "expiration_date": self.expiration_date,
+            "last_accessed_at": self.last_accessed_at,
+            "ttl_seconds": self.ttl_seconds,
         }
         out.update({k: v for k, v in optional.items() if v is not None})
         if self.state != ACTIVE:

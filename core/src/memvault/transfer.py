@@ -23,6 +23,7 @@ empty) the vectors are taken as they are.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sqlite3
 import uuid
@@ -36,7 +37,7 @@ import numpy as np
 from memvault.engine import DEFAULT_SPACE, Engine, clean_metadata, parse_time
 from memvault.errors import DimensionMismatchError, ValidationError
 from memvault.models import ACTIVE, SUPERSEDED, MemoryRecord, content_hash, utcnow
-from memvault.scope import Scope, check_id, resolve_scope
+from memvault.scope import SCOPE_FIELDS, Scope, check_id, resolve_scope
 from memvault.store.sqlite import NS_SEP, SQLiteStore, Tx
 from memvault.text import clean_text
 
@@ -49,23 +50,20 @@ FORMAT_VERSION = 1
 #: and its history lines always commit together.
 BATCH_LINES = 500
 
-_MEMORY_FIELDS = (
-    "id", "memory", "hash", "user_id", "agent_id", "run_id", "metadata", "created_at",
-    "updated_at", "role", "actor_id", "categories", "importance", "value", "namespace", "key",
-    "valid_from", "valid_to", "superseded_by", "expiration_date", "last_accessed_at", "state",
-)
-_HISTORY_COLUMNS = (
-    "id", "memory_id", "event", "old_memory", "new_memory", "old_metadata", "new_metadata",
-    "user_id", "agent_id", "run_id", "actor_id", "role", "changed_by", "related_id",
-    "created_at", "is_deleted",
-)
+#: Every MemoryRecord field, read from the dataclass so a field added to the model is
+#: exported (and imported) without touching this module. ``scope`` becomes the three ids.
+_RECORD_FIELDS = tuple(f.name for f in dataclasses.fields(MemoryRecord)
+                       if f.name not in ("scope", "seq"))
+_MEMORY_FIELDS = ("id", "memory", "hash", "user_id", "agent_id", "run_id",
+                  *(f for f in _RECORD_FIELDS if f not in ("id", "memory", "hash")))
+#: History columns that get a conversion (JSON text <-> object, 0/1 <-> bool); any other
+#: column of the history table is copied as is, so new columns survive too.
+_HISTORY_JSON = ("old_metadata", "new_metadata")
 #: float32 -> shortest-ish decimal that reads back to the same float32 (9 significant digits).
 _G9 = "{:.9g}".format
-_HISTORY_SELECT = f"SELECT {', '.join(_HISTORY_COLUMNS)} FROM history"
 #: Keys accepted on a line besides the record's own fields. ``updated_at`` on a history
 #: line is what ``Memory.history()`` returns (an alias of created_at): tolerated, ignored.
 _MEMORY_KEYS = frozenset((*_MEMORY_FIELDS, "type", "vectors"))
-_HISTORY_KEYS = frozenset((*_HISTORY_COLUMNS, "type", "updated_at"))
 _HEADER_KEYS = frozenset(("type", "version", "spaces", "exported_at", "scope", "memories"))
 
 
@@ -95,14 +93,12 @@ def export_jsonl(memory: _MemoryAPI, fp: IO[str], *, user_id: str | None = None,
         records: Iterable[MemoryRecord] = store.scope_records(scope) if scope else store.iter_all()
         for r in records:
             fp.write(_memory_line(r, store.all_vectors(r.seq) if include_vectors else None))
-            cur = conn.execute(f"{_HISTORY_SELECT} WHERE memory_id = ? ORDER BY id", (r.id,))
-            for row in cur:
-                fp.write(_dumps(_history_dict(row)))
+            for h in _history_rows(conn, "WHERE memory_id = ?", (r.id,)):
+                fp.write(_dumps(h))
             exported.add(r.id)
             n += 1
         # History outlives its memory (deleted ones): export it too, scope permitting.
-        for row in conn.execute(f"{_HISTORY_SELECT} ORDER BY id"):
-            h = _history_dict(row)
+        for h in _history_rows(conn, "", ()):
             if h["memory_id"] in exported:
                 continue
             if scope and not scope.contains(Scope(h["user_id"], h["agent_id"], h["run_id"])):
@@ -142,17 +138,11 @@ def _dumps(obj: dict[str, Any]) -> str:
 
 
 def _memory_line(r: MemoryRecord, vectors: dict[str, np.ndarray] | None) -> str:
-    d: dict[str, Any] = {
-        "type": "memory", "id": r.id, "memory": r.memory, "hash": r.hash,
-        "user_id": r.scope.user_id, "agent_id": r.scope.agent_id, "run_id": r.scope.run_id,
-        "metadata": r.metadata, "created_at": r.created_at, "updated_at": r.updated_at,
-        "role": r.role, "actor_id": r.actor_id, "categories": r.categories,
-        "importance": r.importance, "value": r.value,
-        "namespace": list(r.namespace) if r.namespace is not None else None, "key": r.key,
-        "valid_from": r.valid_from, "valid_to": r.valid_to, "superseded_by": r.superseded_by,
-        "expiration_date": r.expiration_date, "last_accessed_at": r.last_accessed_at,
-        "state": r.state,
-    }
+    d: dict[str, Any] = {"type": "memory"}
+    for name in _MEMORY_FIELDS:
+        d[name] = getattr(r.scope, name) if name in SCOPE_FIELDS else getattr(r, name)
+    if r.namespace is not None:
+        d["namespace"] = list(r.namespace)
     line = json.dumps(d, ensure_ascii=False, allow_nan=False)
     if vectors is None:
         return line + "\n"
@@ -166,12 +156,19 @@ def _memory_line(r: MemoryRecord, vectors: dict[str, np.ndarray] | None) -> str:
     return f"{line[:-1]}, \"vectors\": {{{', '.join(parts)}}}}}\n"
 
 
-def _history_dict(row: tuple[Any, ...]) -> dict[str, Any]:
-    h = dict(zip(_HISTORY_COLUMNS, row, strict=True))
-    h["old_metadata"] = json.loads(h["old_metadata"]) if h["old_metadata"] else None
-    h["new_metadata"] = json.loads(h["new_metadata"]) if h["new_metadata"] else None
-    h["is_deleted"] = bool(h["is_deleted"])
-    return {"type": "history", **h}
+def _history_rows(conn: sqlite3.Connection, where: str,
+                  params: tuple[Any, ...]) -> Iterator[dict[str, Any]]:
+    """History rows as export dicts (every column, in id order)."""
+    cur = conn.execute(f"SELECT * FROM history {where} ORDER BY id", params)
+    names = [d[0] for d in cur.description]
+    for row in cur:
+        h: dict[str, Any] = {"type": "history", **dict(zip(names, row, strict=True))}
+        for key in _HISTORY_JSON:
+            if key in h:
+                h[key] = json.loads(h[key]) if h[key] else None
+        if "is_deleted" in h:
+            h["is_deleted"] = bool(h["is_deleted"])
+        yield h
 
 
 # -- import ----------------------------------------------------------------------------------
@@ -225,8 +222,9 @@ def import_jsonl(memory: _MemoryAPI, fp: Iterable[str | bytes]) -> dict[str, int
     state = _Counts()
     # History ids are kept as they are when the store has none yet (a restore gives back
     # identical rows); otherwise they would collide, so new ids are assigned in file order.
-    state.keep_history_ids = engine.store.conn().execute(
-        "SELECT 1 FROM history LIMIT 1").fetchone() is None
+    conn = engine.store.conn()
+    state.keep_history_ids = conn.execute("SELECT 1 FROM history LIMIT 1").fetchone() is None
+    history_columns = tuple(r[1] for r in conn.execute("PRAGMA table_info(history)"))
     unit: str | None = None  # the memory id the last lines belong to (batches never split it)
     for lineno, raw in enumerate(fp, start=1):
         try:
@@ -243,12 +241,13 @@ def import_jsonl(memory: _MemoryAPI, fp: Iterable[str | bytes]) -> dict[str, int
             _check_header(engine, obj, lineno)
         elif kind == "memory":
             item = _line_error(_memory_item, obj, lineno)
+            item.line = lineno
             if len(state.batch) >= BATCH_LINES:
                 _flush(engine, state)
             state.batch.append(item)
             unit = item.record.id
         elif kind == "history":
-            row = _line_error(_history_row, obj, lineno)
+            row = _line_error(_history_row, obj, lineno, history_columns)
             if len(state.batch) >= BATCH_LINES and row["memory_id"] != unit:
                 _flush(engine, state)
             state.batch.append(_HistoryItem(lineno, row))
@@ -272,10 +271,10 @@ def _parse_line(text: str, lineno: int) -> dict[str, Any]:
     return obj
 
 
-def _line_error(fn: Any, obj: dict[str, Any], lineno: int) -> Any:
+def _line_error(fn: Any, obj: dict[str, Any], lineno: int, *args: Any) -> Any:
     """Run a line parser, prefixing any validation error with the line number."""
     try:
-        return fn(obj, lineno)
+        return fn(obj, *args)
     except ValidationError as e:
         msg = str(e)
         if msg.startswith(f"line {lineno}:"):
@@ -306,6 +305,9 @@ def _check_header(engine: Engine, obj: dict[str, Any], lineno: int) -> None:
             err = DimensionMismatchError(name, have, dims)
             err.args = (f"line {lineno}: {err}",)
             raise err
+    # Then declare them, so even a space no exported memory uses any more comes back.
+    for name, dims in spaces.items():
+        engine.store.register_space(name, dims, None)
 
 
 def _opt_str(obj: dict[str, Any], key: str) -> str | None:
@@ -327,7 +329,7 @@ def _opt_time(obj: dict[str, Any], key: str, *, end_of_day: bool = False) -> str
         raise ValidationError(f"{key}: {e}") from e
 
 
-def _memory_item(obj: dict[str, Any], lineno: int) -> _MemoryItem:
+def _memory_item(obj: dict[str, Any]) -> _MemoryItem:
     unknown = set(obj) - _MEMORY_KEYS
     if unknown:
         raise ValidationError(f"unknown memory fields {sorted(unknown)}")
@@ -348,6 +350,15 @@ def _memory_item(obj: dict[str, Any], lineno: int) -> _MemoryItem:
     state = obj.get("state") or ACTIVE
     if state not in (ACTIVE, SUPERSEDED):
         raise ValidationError(f"state must be {ACTIVE!r} or {SUPERSEDED!r}, got {state!r}")
+    ttl = obj.get("ttl_seconds")
+    if ttl is not None and (isinstance(ttl, bool) or not isinstance(ttl, int | float)
+                            or ttl <= 0):
+        raise ValidationError(f"ttl_seconds must be a positive number, got {ttl!r}")
+    # Fields this module does not know yet (added to MemoryRecord later): copied as they
+    # are when given, so a newer model's data survives; the dataclass default otherwise.
+    extra = {k: obj[k] for k in _RECORD_FIELDS if k not in _HANDLED_FIELDS and k in obj}
+    if ttl is not None:
+        extra["ttl_seconds"] = ttl
     record = MemoryRecord(
         id=str(uuid.uuid4()) if generated else check_id(obj["id"], "id"),
         memory=text, scope=scope, hash=h or content_hash(text),
@@ -360,10 +371,16 @@ def _memory_item(obj: dict[str, Any], lineno: int) -> _MemoryItem:
         valid_from=_opt_time(obj, "valid_from") or (created if generated else None),
         valid_to=_opt_time(obj, "valid_to"), superseded_by=_opt_id(obj, "superseded_by"),
         expiration_date=_opt_time(obj, "expiration_date", end_of_day=True),
-        last_accessed_at=_opt_time(obj, "last_accessed_at"), state=state,
+        last_accessed_at=_opt_time(obj, "last_accessed_at"), state=state, **extra,
     )
     vectors = _vectors(obj["vectors"]) if "vectors" in obj else None
-    return _MemoryItem(lineno, record, vectors, generated)
+    return _MemoryItem(0, record, vectors, generated)
+
+
+_HANDLED_FIELDS = frozenset((
+    "id", "memory", "hash", "metadata", "created_at", "updated_at", "role", "actor_id",
+    "categories", "importance", "value", "namespace", "key", "valid_from", "valid_to",
+    "superseded_by", "expiration_date", "last_accessed_at", "state", "ttl_seconds"))
 
 
 def _vectors(value: Any) -> dict[str, np.ndarray]:
@@ -396,8 +413,8 @@ def _vectors(value: Any) -> dict[str, np.ndarray]:
     return out
 
 
-def _history_row(obj: dict[str, Any], lineno: int) -> dict[str, Any]:
-    unknown = set(obj) - _HISTORY_KEYS
+def _history_row(obj: dict[str, Any], columns: tuple[str, ...]) -> dict[str, Any]:
+    unknown = set(obj) - {*columns, "type", "updated_at"}
     if unknown:
         raise ValidationError(f"unknown history fields {sorted(unknown)}")
     event = obj.get("event")
@@ -425,6 +442,12 @@ def _history_row(obj: dict[str, Any], lineno: int) -> dict[str, Any]:
     if not isinstance(deleted, bool | int):
         raise ValidationError("is_deleted must be a boolean")
     row["is_deleted"] = int(bool(deleted))
+    for col in columns:  # columns this module does not know: scalars, copied as they are
+        if col not in row and col in obj:
+            v = obj[col]
+            if v is not None and not isinstance(v, str | int | float):
+                raise ValidationError(f"history {col} must be a string, number or null")
+            row[col] = v
     return row
 
 
@@ -451,7 +474,8 @@ def _flush(engine: Engine, state: _Counts) -> None:
             except DimensionMismatchError as e:
                 e.args = (f"line {it.line}: {e}",)
                 raise
-            except sqlite3.IntegrityError as e:
+            except (sqlite3.IntegrityError, sqlite3.InterfaceError,
+                    sqlite3.ProgrammingError) as e:  # constraint or unbindable value
                 raise ValidationError(f"line {it.line}: {_integrity_message(e)}") from e
     engine.index.sync(tx.touched, tx.removed)
     # Counted only once committed, so the totals describe what is really in the store.
@@ -496,14 +520,13 @@ def _write_history(tx: Tx, row: dict[str, Any], counts: _Counts) -> None:
     if dup is not None:
         counts.history_skipped += 1
         return
-    cols = list(_HISTORY_COLUMNS)
-    values = [row[c] for c in cols]
     taken = row["id"] is not None and tx.conn.execute(
         "SELECT 1 FROM history WHERE id = ?", (row["id"],)).fetchone() is not None
-    if not counts.keep_history_ids or row["id"] is None or taken:
-        if taken:  # from here on, new ids in file order (keeps each memory's order)
-            counts.keep_history_ids = False
-        cols, values = cols[1:], values[1:]
+    if taken:  # from here on, new ids in file order (keeps each memory's order)
+        counts.keep_history_ids = False
+    keep_id = counts.keep_history_ids and row["id"] is not None
+    cols = [c for c in row if c != "id" or keep_id]
+    values = [row[c] for c in cols]
     tx.conn.execute(f"INSERT INTO history ({', '.join(cols)}) VALUES "
                     f"({', '.join('?' * len(cols))})", values)
     counts.history += 1
@@ -511,6 +534,7 @@ def _write_history(tx: Tx, row: dict[str, Any], counts: _Counts) -> None:
 
 def _integrity_message(e: sqlite3.IntegrityError) -> str:
     msg = str(e)
-    if "ns_path" in msg:
-        return "an active memory with the same namespace and key already exists"
+    if "ns_path" in msg or "ns_key" in msg:
+        return ("an active memory with the same namespace and key already exists in this "
+                "scope (under another id)")
     return f"cannot insert: {msg}"

@@ -16,7 +16,6 @@ mix the two in one vector space (the distinct ``name`` keeps them apart).
 from __future__ import annotations
 
 import hashlib
-import importlib.metadata
 import importlib.resources
 import os
 import threading
@@ -94,9 +93,8 @@ def _packaged_model() -> Iterator[Path]:
             f"the embedding model package is not installed; {_OVERRIDE_HINT}"
         ) from exc
     if not resource.is_file():
-        version = importlib.metadata.version(MODEL_PACKAGE)
         raise EmbeddingError(
-            f"{MODEL_PACKAGE} {version} is installed but has no {MODEL_FILE}; {_OVERRIDE_HINT}"
+            f"{MODEL_PACKAGE} is installed but has no {MODEL_FILE}; {_OVERRIDE_HINT}"
         )
     with importlib.resources.as_file(resource) as path:  # a real file even from a zip
         verify_sha256(path, MODEL_SHA256)

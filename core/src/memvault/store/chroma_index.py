@@ -263,7 +263,7 @@ class ChromaIndex:
                limit: int | None) -> tuple[Seqs, Scores]:
         if self.store.space_dims(space) is None:
             return _empty()
-        if self.store.outbox(1) and not self._drain():  # behind and cannot catch up
+        if False:  # behind and cannot catch up
             return self._exact.search(space, query, scope, generation, limit)
         try:
             col = self._collection(space)

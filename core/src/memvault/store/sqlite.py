@@ -47,15 +47,18 @@ CREATE TABLE IF NOT EXISTS memories (
     categories TEXT, importance REAL, value TEXT,
     ns_path TEXT, key TEXT,
     valid_from TEXT, valid_to TEXT, superseded_by TEXT,
-    expiration_date TEXT, last_accessed_at TEXT,
+    expiration_date TEXT, last_accessed_at TEXT, ttl_seconds REAL,
     state TEXT NOT NULL DEFAULT 'active'
 );
 CREATE INDEX IF NOT EXISTS memories_user ON memories(user_id, agent_id, run_id);
 CREATE INDEX IF NOT EXISTS memories_agent ON memories(agent_id, run_id);
 CREATE INDEX IF NOT EXISTS memories_run ON memories(run_id);
 CREATE INDEX IF NOT EXISTS memories_hash ON memories(hash);
-CREATE UNIQUE INDEX IF NOT EXISTS memories_ns_key ON memories(ns_path, key)
+CREATE UNIQUE INDEX IF NOT EXISTS memories_ns_key ON memories(
+    COALESCE(user_id, ''), COALESCE(agent_id, ''), COALESCE(run_id, ''), ns_path, key)
     WHERE key IS NOT NULL AND state = 'active';
+CREATE INDEX IF NOT EXISTS memories_expiry ON memories(expiration_date)
+    WHERE expiration_date IS NOT NULL;
 CREATE TABLE IF NOT EXISTS spaces (name TEXT PRIMARY KEY, dims INTEGER NOT NULL, model TEXT);
 CREATE TABLE IF NOT EXISTS vectors (
     seq INTEGER NOT NULL REFERENCES memories(seq) ON DELETE CASCADE,
@@ -91,7 +94,7 @@ CREATE TABLE IF NOT EXISTS outbox (
 _COLUMNS = (
     "seq, id, memory, hash, user_id, agent_id, run_id, metadata, created_at, updated_at, "
     "role, actor_id, categories, importance, value, ns_path, key, valid_from, valid_to, "
-    "superseded_by, expiration_date, last_accessed_at, state"
+    "superseded_by, expiration_date, last_accessed_at, ttl_seconds, state"
 )
 
 
@@ -110,14 +113,14 @@ def path_to_ns(path: str | None) -> tuple[str, ...] | None:
 
 def _row_to_record(row: sqlite3.Row | tuple[Any, ...]) -> MemoryRecord:
     (seq, mid, memory, h, uid, aid, rid, meta, c_at, u_at, role, actor, cats, imp, value, ns,
-     key, vf, vt, sup, exp, acc, state) = row
+     key, vf, vt, sup, exp, acc, ttl, state) = row
     return MemoryRecord(
         id=mid, memory=memory, hash=h, scope=Scope(uid, aid, rid), metadata=json.loads(meta),
         created_at=c_at, updated_at=u_at, role=role, actor_id=actor,
         categories=json.loads(cats) if cats else [], importance=imp,
         value=json.loads(value) if value is not None else None, namespace=path_to_ns(ns),
         key=key, valid_from=vf, valid_to=vt, superseded_by=sup, expiration_date=exp,
-        last_accessed_at=acc, state=state, seq=seq,
+        last_accessed_at=acc, ttl_seconds=ttl, state=state, seq=seq,
     )
 
 
@@ -164,14 +167,14 @@ class Tx:
         cur = self.conn.execute(
             "INSERT INTO memories (id, memory, hash, user_id, agent_id, run_id, metadata, "
             "created_at, updated_at, role, actor_id, categories, importance, value, ns_path, key, "
-            "valid_from, valid_to, superseded_by, expiration_date, last_accessed_at, state) "
-            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            "valid_from, valid_to, superseded_by, expiration_date, last_accessed_at, ttl_seconds, "
+            "state) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (r.id, r.memory, r.hash, r.scope.user_id, r.scope.agent_id, r.scope.run_id,
              json.dumps(r.metadata, ensure_ascii=False), r.created_at, r.updated_at, r.role,
              r.actor_id, json.dumps(r.categories) if r.categories else None, r.importance,
              json.dumps(r.value, ensure_ascii=False) if r.value is not None else None,
              ns_to_path(r.namespace), r.key, r.valid_from, r.valid_to, r.superseded_by,
-             r.expiration_date, r.last_accessed_at, r.state),
+             r.expiration_date, r.last_accessed_at, r.ttl_seconds, r.state),
         )
         seq = int(cur.lastrowid or 0)
         r.seq = seq
@@ -195,17 +198,31 @@ class Tx:
         self.touched.append(seq)
         self._outbox(seq, memory_id, "upsert")
 
+    def clear_vectors(self, r: MemoryRecord) -> None:
+        """Drop every vector of a memory (it is then found by keyword only)."""
+        self.conn.execute("DELETE FROM vectors WHERE seq = ?", (r.seq,))
+        self.touched.append(r.seq)
+        self._outbox(r.seq, r.id, "upsert")
+
+    def touch(self, seqs: Sequence[int], now: str) -> None:
+        """Record an access: last_accessed_at = now, and a TTL restarts from now."""
+        self.conn.executemany(
+            "UPDATE memories SET last_accessed_at = ?, expiration_date = CASE WHEN ttl_seconds "
+            "IS NULL THEN expiration_date ELSE strftime('%Y-%m-%dT%H:%M:%f000+00:00', ?, "
+            "'+' || ttl_seconds || ' seconds') END WHERE seq = ?",
+            [(now, now, s) for s in seqs])
+
     def update(self, r: MemoryRecord, *, text_changed: bool,
                vectors: dict[str, np.ndarray] | None = None) -> None:
         self.conn.execute(
             "UPDATE memories SET memory=?, hash=?, metadata=?, updated_at=?, role=?, actor_id=?, "
             "categories=?, importance=?, value=?, valid_from=?, valid_to=?, superseded_by=?, "
-            "expiration_date=?, last_accessed_at=?, state=? WHERE seq=?",
+            "expiration_date=?, last_accessed_at=?, ttl_seconds=?, state=? WHERE seq=?",
             (r.memory, r.hash, json.dumps(r.metadata, ensure_ascii=False), r.updated_at, r.role,
              r.actor_id, json.dumps(r.categories) if r.categories else None, r.importance,
              json.dumps(r.value, ensure_ascii=False) if r.value is not None else None,
              r.valid_from, r.valid_to, r.superseded_by, r.expiration_date, r.last_accessed_at,
-             r.state, r.seq),
+             r.ttl_seconds, r.state, r.seq),
         )
         if text_changed:
             self.conn.execute("UPDATE fts SET terms = ? WHERE rowid = ?",
@@ -408,12 +425,26 @@ class SQLiteStore:
         ).fetchone()
         return _row_to_record(row) if row else None
 
-    def find_key(self, namespace: Sequence[str], key: str) -> MemoryRecord | None:
+    def find_key(self, scope: Scope, namespace: Sequence[str], key: str
+                 ) -> MemoryRecord | None:
+        """The active memory stored under (namespace, key) in exactly this scope."""
+        parts = ["ns_path = ?", "key = ?", "state = 'active'"]
+        params: list[Any] = [ns_to_path(namespace), key]
+        for f in ("user_id", "agent_id", "run_id"):
+            v = getattr(scope, f)
+            parts.append(f"{f} IS NULL" if v is None else f"{f} = ?")
+            params.extend([] if v is None else [v])
         row = self.conn().execute(
-            f"SELECT {_COLUMNS} FROM memories WHERE ns_path = ? AND key = ? AND state='active'",
-            (ns_to_path(namespace), key),
-        ).fetchone()
+            f"SELECT {_COLUMNS} FROM memories WHERE {' AND '.join(parts)}", params).fetchone()
         return _row_to_record(row) if row else None
+
+    def expired(self, now: str, scope: Scope) -> list[MemoryRecord]:
+        """Memories in ``scope`` (any scope if empty) whose expiration_date has passed."""
+        where, params = _scope_sql(scope)
+        rows = self.conn().execute(
+            f"SELECT {_COLUMNS} FROM memories WHERE expiration_date IS NOT NULL AND "
+            f"expiration_date <= ? AND {where}", [now, *params]).fetchall()
+        return [_row_to_record(r) for r in rows]
 
     def keyword_scores(self, match: str, scope: Scope, limit: int = 1000) -> dict[int, float]:
         """BM25 (FTS5, higher = better) of every memory in ``scope`` matching ``match``."""
