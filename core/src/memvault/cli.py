@@ -322,6 +322,8 @@ def list_(
         _print_json(out)
         return
     _print_records(out["results"], "no memories in this scope")
+    if len(out["results"]) == top_k:
+        typer.echo(f"(the newest {top_k}; use --top-k for more)", err=True)
 
 
 @app.command()
@@ -497,8 +499,9 @@ def reindex(ctx: typer.Context, path: PathOpt = None, json_out: JsonOpt = False)
     if g.json:
         _print_json(out)
         return
+    rebuilt = f"rebuilt ({vector} memories)" if vector else "rebuilt"
     typer.echo(f"keyword index: {keyword} memories; vector index ({out['vector_index']}): "
-               f"{vector} memories rebuilt")
+               f"{rebuilt}")
 
 
 class _Utf8Out:

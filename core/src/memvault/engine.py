@@ -24,8 +24,10 @@ from memvault.config import MemoryConfig
 from memvault.effects import Blocking, Embed, Op
 from memvault.embedding import make_embedder
 from memvault.embedding.base import Embedder
-from memvault.errors import NotFoundError, ValidationError
+from memvault.errors import LLMError, NotFoundError, ValidationError
 from memvault.filters import compile_filter
+from memvault.llm.client import LLMClient
+from memvault.llm.config import parse_llm_settings
 from memvault.models import MemoryRecord, content_hash, to_iso, utcnow
 from memvault.retrieval import rank
 from memvault.scope import Scope, check_id, resolve_scope
@@ -191,6 +193,9 @@ class Engine:
         self.embedder = embedder or make_embedder(config.embedder.provider,
                                                   **config.embedder.config)
         self.index: VectorIndex = self._make_index()
+        self.llm: LLMClient | None = None
+        if config.llm is not None:
+            self.llm = LLMClient(parse_llm_settings(config.llm.provider, config.llm.config))
         self._views: dict[Scope, ScopeView] = {}
         self._views_lock = threading.Lock()
         self._warned_no_llm = False
@@ -204,6 +209,8 @@ class Engine:
         return BruteForceIndex(self.store)
 
     def close(self) -> None:
+        if self.llm is not None:
+            self.llm.close()
         self.index.close()
         self.store.close()
 
@@ -238,16 +245,40 @@ class Engine:
             expiration_date: Any = None, timestamp: Any = None,
             embeddings: Sequence[Any] | None = None, vector_space: str | None = None,
             categories: Sequence[str] | None = None, importance: float | None = None,
-            changed_by: str | None = None) -> Op[dict[str, Any]]:
+            changed_by: str | None = None, prompt: str | None = None,
+            memory_type: str | None = None, idempotency_key: str | None = None
+            ) -> Op[dict[str, Any]]:
         scope, _ = resolve_scope(user_id, agent_id, run_id)
         msgs = [m for m in parse_messages(messages) if m.role != "system"]
+        if not msgs:
+            raise ValidationError("messages hold only system messages; nothing to remember")
         meta = clean_metadata(metadata)
         expires = parse_time(expiration_date, end_of_day=True)
         observed = parse_time(timestamp)
         cats = self._clean_categories(categories)
         imp = self._clean_importance(importance)
         space = vector_space or DEFAULT_SPACE
-        if infer and self.config.llm is None and not self._warned_no_llm:
+        if memory_type not in (None, "procedural_memory"):
+            raise ValidationError(f"unknown memory_type {memory_type!r}; use 'procedural_memory'")
+        if memory_type and scope.agent_id is None:
+            raise ValidationError("memory_type='procedural_memory' needs an agent_id")
+        if memory_type and self.llm is None:
+            raise ValidationError("procedural memory needs an LLM: configure llm in the config")
+        if idempotency_key is not None and (not isinstance(idempotency_key, str)
+                                            or not idempotency_key):
+            raise ValidationError("idempotency_key must be a non-empty string")
+        if idempotency_key is not None:
+            done = yield Blocking(self.store.journal_get, (idempotency_key,))
+            if done is not None and done["state"] == "done":
+                return {"results": done["result"] or [], "replayed": True}
+        if infer and self.llm is not None and embeddings is None:
+            from memvault.inference import infer_add
+
+            return (yield from infer_add(
+                self, scope=scope, messages=msgs, meta=meta, observed=observed, expires=expires,
+                categories=cats, importance=imp, changed_by=changed_by, prompt=prompt,
+                memory_type=memory_type, key=idempotency_key))
+        if infer and self.llm is None and not self._warned_no_llm:
             self._warned_no_llm = True
             log.info("no LLM configured: add(infer=True) stores each message as a raw memory")
         if embeddings is not None and len(embeddings) != len(msgs):
@@ -271,7 +302,8 @@ class Engine:
         else:
             todo = records
             vectors = [{space: v} for v in given]
-        result = yield Blocking(self._write_adds, (records, todo, vectors, scope, changed_by))
+        result = yield Blocking(self._write_adds, (records, todo, vectors, scope, changed_by,
+                                                   idempotency_key))
         return {"results": result}
 
     def _dedup(self, records: list[MemoryRecord], scope: Scope) -> list[MemoryRecord]:
@@ -287,11 +319,15 @@ class Engine:
 
     def _write_adds(self, records: list[MemoryRecord], todo: list[MemoryRecord],
                     vectors: list[dict[str, np.ndarray]], scope: Scope,
-                    changed_by: str | None) -> list[dict[str, Any]]:
+                    changed_by: str | None, key: str | None = None) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []
         new_ids = {id(r) for r in todo}
         by_hash: dict[str, MemoryRecord] = {}
         with self.store.write() as tx:
+            if key is not None:
+                done = self.store.journal_get(key)
+                if done is not None and done["state"] == "done":  # a concurrent replay won
+                    return list(done["result"] or [])
             vec_of = dict(zip((id(r) for r in todo), vectors, strict=True))
             for r in records:
                 # Checked inside the transaction: another process may have just added it.
@@ -303,6 +339,8 @@ class Engine:
                     continue
                 existing = by_hash.get(r.hash) or self.store.find_active(scope, r.hash) or r
                 out.append({"id": existing.id, "memory": existing.memory, "event": "NONE"})
+            if key is not None:
+                tx.journal(key, "done", result=out, kind="add")
         self.index.sync(tx.touched, tx.removed)
         return out
 
@@ -734,6 +772,26 @@ class Engine:
             return len(expired)
 
         return (yield Blocking(write))
+
+    def pending(self) -> Op[list[dict[str, Any]]]:
+        """Adds whose LLM step failed, with their raw input and the error (oldest first)."""
+        return (yield Blocking(self.store.journal_rows, ("add", ("failed",))))
+
+    def retry_pending(self) -> Op[dict[str, Any]]:
+        """Run every failed add again; each success clears its journal row."""
+        rows = yield Blocking(self.store.journal_rows, ("add", ("failed",)))
+        done, failed = 0, []
+        for row in rows:
+            p = row["payload"]
+            try:
+                yield from self.add(
+                    p["messages"], **p["scope"], metadata=p.get("metadata"),
+                    timestamp=p.get("timestamp"), memory_type=p.get("memory_type"),
+                    idempotency_key=row["key"])
+                done += 1
+            except LLMError as e:
+                failed.append({"key": row["key"], "error": str(e)})
+        return {"retried": len(rows), "done": done, "failed": failed}
 
     def reset(self) -> Op[dict[str, Any]]:
         def write() -> dict[str, Any]:

@@ -52,19 +52,26 @@ class _MemoryAPI:
             infer: bool = True, expiration_date: Any = None, timestamp: Any = None,
             embeddings: Sequence[Any] | None = None, vector_space: str | None = None,
             categories: Sequence[str] | None = None, importance: float | None = None,
-            changed_by: str | None = None) -> Any:
+            changed_by: str | None = None, prompt: str | None = None,
+            memory_type: str | None = None, idempotency_key: str | None = None) -> Any:
         """Remember ``messages`` (str, message dict or list) in a scope.
 
-        Returns ``{"results": [{"id", "memory", "event"}]}``; ``event`` is ``ADD``
-        or ``NONE`` (an exact duplicate already stored in this scope).
-        ``embeddings`` (one vector, or a list of vectors, per message) brings your
-        own vectors into ``vector_space``.
+        With an LLM configured and ``infer=True``, one LLM call extracts facts and
+        reconciles them with the scope's similar memories (ADD / UPDATE / DELETE /
+        NONE; UPDATE and DELETE supersede, never destroy). Otherwise each message
+        is stored as it is. Returns ``{"results": [{"id", "memory", "event"}]}``
+        (plus ``"usage"`` with token counts when an LLM was called).
+        ``timestamp`` (or a per-message ``timestamp``) is when the messages were
+        said: relative dates resolve against it. ``embeddings`` (one vector, or a
+        list of vectors, per message) brings your own vectors into ``vector_space``.
+        ``idempotency_key`` makes a replay return the first result, applying nothing.
         """
         return self._run(self._engine.add(
             messages, user_id=user_id, agent_id=agent_id, run_id=run_id, metadata=metadata,
             infer=infer, expiration_date=expiration_date, timestamp=timestamp,
             embeddings=embeddings, vector_space=vector_space, categories=categories,
-            importance=importance, changed_by=changed_by))
+            importance=importance, changed_by=changed_by, prompt=prompt,
+            memory_type=memory_type, idempotency_key=idempotency_key))
 
     def search(self, query: str | None = None, *, user_id: str | None = None,
                agent_id: str | None = None, run_id: str | None = None,
@@ -184,6 +191,14 @@ class _MemoryAPI:
         """Delete memories whose expiration passed; returns how many."""
         return self._run(self._engine.purge_expired(user_id=user_id, agent_id=agent_id,
                                                     run_id=run_id))
+
+    def pending(self) -> Any:
+        """Adds whose LLM step failed, kept with their raw input (nothing is lost)."""
+        return self._run(self._engine.pending())
+
+    def retry_pending(self) -> Any:
+        """Replay the failed adds; returns counts and the errors that remain."""
+        return self._run(self._engine.retry_pending())
 
     def reset(self) -> Any:
         """Erase the whole store (every scope and the history). Irreversible."""

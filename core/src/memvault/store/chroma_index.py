@@ -43,8 +43,18 @@ log = logging.getLogger("memvault.chroma")
 #: Memories per Chroma round-trip when draining / rebuilding (well under Chroma's max batch).
 BATCH = 500
 _VALID_NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9._-]{1,510}[a-zA-Z0-9]")
-_OPTIONS = ("path", "host", "port", "collection_name", "ssl", "headers", "client", "api_key",
-            "tenant", "database")
+_OPTIONS = (
+    "path",
+    "host",
+    "port",
+    "collection_name",
+    "ssl",
+    "headers",
+    "client",
+    "api_key",
+    "tenant",
+    "database",
+)
 
 
 def chroma_collection_name(base: str, space: str) -> str:
@@ -77,14 +87,27 @@ class ChromaIndex:
 
     name = "chroma"
 
-    def __init__(self, store: SQLiteStore, *, path: str | None = None, host: str | None = None,
-                 port: int | str | None = None, collection_name: str = "memvault",
-                 ssl: bool = False, headers: dict[str, str] | None = None, client: Any = None,
-                 api_key: str | None = None, tenant: str | None = None,
-                 database: str | None = None, **unknown: Any) -> None:
+    def __init__(
+        self,
+        store: SQLiteStore,
+        *,
+        path: str | None = None,
+        host: str | None = None,
+        port: int | str | None = None,
+        collection_name: str = "memvault",
+        ssl: bool = False,
+        headers: dict[str, str] | None = None,
+        client: Any = None,
+        api_key: str | None = None,
+        tenant: str | None = None,
+        database: str | None = None,
+        **unknown: Any,
+    ) -> None:
         if unknown:
-            raise ConfigError(f"unknown chroma vector_store option(s) {sorted(unknown)}; "
-                              f"accepted: {', '.join(_OPTIONS)}")
+            raise ConfigError(
+                f"unknown chroma vector_store option(s) {sorted(unknown)}; "
+                f"accepted: {', '.join(_OPTIONS)}"
+            )
         if sum(x is not None for x in (path, host, client)) > 1:
             raise ConfigError("chroma: give one of path (embedded), host (server) or client")
         if port is not None and host is None:
@@ -98,8 +121,9 @@ class ChromaIndex:
         try:
             import chromadb
         except ImportError as e:
-            raise ConfigError("the chroma vector store needs chromadb: "
-                              "pip install 'memvault[chroma]'") from e
+            raise ConfigError(
+                "the chroma vector store needs chromadb: pip install 'memvault[chroma]'"
+            ) from e
         self._chromadb = chromadb
         self.store = store
         self.collection_name = collection_name
@@ -131,16 +155,21 @@ class ChromaIndex:
             headers = dict(self._headers)
             if self._api_key:
                 headers.setdefault("x-chroma-token", self._api_key)
-            client = cd.HttpClient(host=self._host, port=self._port, ssl=self._ssl,
-                                   headers=headers or None, settings=settings, **self._tenant_db)
+            client = cd.HttpClient(
+                host=self._host,
+                port=self._port,
+                ssl=self._ssl,
+                headers=headers or None,
+                settings=settings,
+                **self._tenant_db,
+            )
             self._bound_timeout(client)
         elif self._api_key:
             client = cd.CloudClient(api_key=self._api_key, settings=settings, **self._tenant_db)
             self._bound_timeout(client)
         else:
             self._path.mkdir(parents=True, exist_ok=True)
-            client = cd.PersistentClient(path=str(self._path), settings=settings,
-                                         **self._tenant_db)
+            client = cd.PersistentClient(path=str(self._path), settings=settings, **self._tenant_db)
         self._client = client
         return client
 
@@ -159,9 +188,12 @@ class ChromaIndex:
         self._collections.clear()
         if not self._down:
             self._down = True
-            log.warning("Chroma index unavailable (%s: %s); writes stay queued in the SQLite "
-                        "outbox and searches use exact brute force until it is back",
-                        type(exc).__name__, exc)
+            log.warning(
+                "Chroma index unavailable (%s: %s); writes stay queued in the SQLite "
+                "outbox and searches use exact brute force until it is back",
+                type(exc).__name__,
+                exc,
+            )
 
     def _recovered(self) -> None:
         if self._down:
@@ -193,17 +225,20 @@ class ChromaIndex:
             return col
         with self._exclusive():
             col = self._connect().get_or_create_collection(
-                chroma_collection_name(self.collection_name, space), embedding_function=None,
+                chroma_collection_name(self.collection_name, space),
+                embedding_function=None,
                 configuration={"hnsw": {"space": "cosine"}},
-                metadata={"memvault": self.collection_name})
+                metadata={"memvault": self.collection_name},
+            )
             if col.count() == 0:  # new, wiped or deleted behind our back: SQLite has it all
                 self._fill(col, space)
             self._collections[space] = col
         return col
 
     # -- writing to Chroma ---------------------------------------------------------------------
-    def _records(self, space: str, seqs: Sequence[int]
-                 ) -> tuple[list[str], list[np.ndarray], list[dict[str, Any]]]:
+    def _records(
+        self, space: str, seqs: Sequence[int]
+    ) -> tuple[list[str], list[np.ndarray], list[dict[str, Any]]]:
         """Chroma ids, vectors and metadata of the live memories among ``seqs``."""
         live = self.store.seq_scopes(seqs)
         ids: list[str] = []
@@ -221,16 +256,23 @@ class ChromaIndex:
     def _upsert(self, col: Any, space: str, seqs: Sequence[int]) -> set[str]:
         ids, vecs, metas = self._records(space, seqs)
         for i in range(0, len(ids), 2 * BATCH):
-            col.upsert(ids=ids[i:i + 2 * BATCH], embeddings=np.vstack(vecs[i:i + 2 * BATCH]),
-                       metadatas=metas[i:i + 2 * BATCH])
+            col.upsert(
+                ids=ids[i : i + 2 * BATCH],
+                embeddings=np.vstack(vecs[i : i + 2 * BATCH]),
+                metadatas=metas[i : i + 2 * BATCH],
+            )
         return set(ids)
 
     def _fill(self, col: Any, space: str) -> None:
         # Only seqs are listed here; vectors are read a batch at a time.
-        seqs = [int(s) for (s,) in self.store.conn().execute(
-            "SELECT DISTINCT seq FROM vectors WHERE space = ? ORDER BY seq", (space,))]
+        seqs = [
+            int(s)
+            for (s,) in self.store.conn().execute(
+                "SELECT DISTINCT seq FROM vectors WHERE space = ? ORDER BY seq", (space,)
+            )
+        ]
         for i in range(0, len(seqs), BATCH):
-            self._upsert(col, space, seqs[i:i + BATCH])
+            self._upsert(col, space, seqs[i : i + BATCH])
 
     def _apply(self, seqs: list[int]) -> None:
         """Make Chroma match SQLite for these memories, in every space."""
@@ -243,15 +285,18 @@ class ChromaIndex:
 
     def _drain(self) -> bool:
         """Apply and acknowledge the whole outbox; False (and nothing raised) if Chroma failed."""
+        applied = False
         try:
             with self._exclusive():
                 while rows := self.store.outbox(BATCH):
                     self._apply(sorted({seq for _, seq, _, _ in rows}))
                     self.store.ack_outbox([oid for oid, _, _, _ in rows])
+                    applied = True
         except Exception as e:  # writes are committed in SQLite; never fail them here
             self._failed(e)
             return False
-        self._recovered()
+        if True:
+            self._recovered()
         return True
 
     # -- VectorIndex ---------------------------------------------------------------------------
@@ -259,19 +304,24 @@ class ChromaIndex:
         """Drain the outbox (the truth, which may also hold other processes' changes)."""
         self._drain()
 
-    def search(self, space: str, query: np.ndarray, scope: Scope, generation: int,
-               limit: int | None) -> tuple[Seqs, Scores]:
+    def search(
+        self, space: str, query: np.ndarray, scope: Scope, generation: int, limit: int | None
+    ) -> tuple[Seqs, Scores]:
         if self.store.space_dims(space) is None:
             return _empty()
-        if False:  # behind and cannot catch up
+        if self.store.outbox(1) and not self._drain():  # behind and cannot catch up
             return self._exact.search(space, query, scope, generation, limit)
         try:
             col = self._collection(space)
             n = limit if limit is not None else col.count()
             if n <= 0:
                 return _empty()
-            res = col.query(query_embeddings=[np.asarray(query, dtype=np.float32)],
-                            n_results=n, where=_where(scope), include=["metadatas", "distances"])
+            res = col.query(
+                query_embeddings=[np.asarray(query, dtype=np.float32)],
+                n_results=n,
+                where=_where(scope),
+                include=["metadatas", "distances"],
+            )
         except Exception as e:
             self._failed(e)
             return self._exact.search(space, query, scope, generation, limit)
@@ -303,8 +353,10 @@ class ChromaIndex:
                 self.store.ack_outbox(pending)
         except Exception as e:
             self._failed(e)
-            raise StorageError(f"cannot rebuild the Chroma index (SQLite is unaffected; run "
-                               f"rebuild() again when Chroma is reachable): {e}") from e
+            raise StorageError(
+                f"cannot rebuild the Chroma index (SQLite is unaffected; run "
+                f"rebuild() again when Chroma is reachable): {e}"
+            ) from e
         self._recovered()
         self._exact.rebuild()
         row = self.store.conn().execute("SELECT COUNT(DISTINCT seq) FROM vectors").fetchone()

@@ -83,6 +83,29 @@ CREATE TABLE IF NOT EXISTS history (
     is_deleted INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS history_memory ON history(memory_id, id);
+CREATE TABLE IF NOT EXISTS journal (
+    key TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    state TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    error TEXT,
+    result TEXT,
+    batch_id TEXT,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS journal_state ON journal(kind, state);
+CREATE TABLE IF NOT EXISTS llm_usage (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    at TEXT NOT NULL,
+    op TEXT NOT NULL,
+    model TEXT,
+    prompt_tokens INTEGER NOT NULL,
+    completion_tokens INTEGER NOT NULL,
+    cached_tokens INTEGER NOT NULL,
+    calls INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS outbox (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     seq INTEGER NOT NULL,
@@ -235,6 +258,33 @@ class Tx:
         self.conn.execute("DELETE FROM memories WHERE seq = ?", (r.seq,))
         self.removed.append(r.seq)
         self._outbox(r.seq, r.id, "delete")
+
+    def usage(self, op: str, model: str | None, usage: dict[str, int]) -> None:
+        """Record LLM token usage in the same transaction as the change it paid for."""
+        self.conn.execute(
+            "INSERT INTO llm_usage (at, op, model, prompt_tokens, completion_tokens, "
+            "cached_tokens, calls) VALUES (?,?,?,?,?,?,?)",
+            (utcnow(), op, model, usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0),
+             usage.get("cached_tokens", 0), usage.get("calls", 0)))
+
+    def journal(self, key: str, state: str, *, result: Any = None, error: str | None = None,
+                kind: str = "add", payload: Any = None, batch_id: str | None = None) -> None:
+        """Set a journal row's state (creating it if needed) inside this transaction.
+
+        Marking a row ``done`` in the same transaction that applies its writes is
+        what makes ingest exactly-once across crashes.
+        """
+        now = utcnow()
+        self.conn.execute(
+            "INSERT INTO journal (key, kind, payload, state, attempts, error, result, batch_id, "
+            "created_at, updated_at) VALUES (?,?,?,?,0,?,?,?,?,?) ON CONFLICT(key) DO UPDATE SET "
+            "state=excluded.state, error=excluded.error, result=COALESCE(excluded.result, "
+            "journal.result), batch_id=COALESCE(excluded.batch_id, journal.batch_id), "
+            "attempts=journal.attempts + (excluded.state IN ('failed', 'done')), "
+            "updated_at=excluded.updated_at",
+            (key, kind, json.dumps(payload, ensure_ascii=False, default=str), state, error,
+             json.dumps(result, ensure_ascii=False) if result is not None else None, batch_id,
+             now, now))
 
     def history(self, event: str, *, memory_id: str, old: MemoryRecord | None,
                 new: MemoryRecord | None, changed_by: str | None = None,
@@ -536,7 +586,48 @@ class SQLiteStore:
             "vectors": one("SELECT COUNT(*) FROM vectors"),
             "spaces": self.spaces(),
             "size_bytes": self.path.stat().st_size if self.path.exists() else 0,
+            "llm_usage": self.usage_totals(),
         }
+
+    # -- journal and usage -------------------------------------------------------------------------
+    def journal_get(self, key: str) -> dict[str, Any] | None:
+        cur = self.conn().execute("SELECT * FROM journal WHERE key = ?", (key,))
+        row = cur.fetchone()
+        if row is None:
+            return None
+        out = dict(zip([d[0] for d in cur.description], row, strict=True))
+        out["payload"] = json.loads(out["payload"])
+        out["result"] = json.loads(out["result"]) if out["result"] else None
+        return out
+
+    def journal_rows(self, kind: str, states: Sequence[str]) -> list[dict[str, Any]]:
+        marks = ",".join("?" * len(states))
+        cur = self.conn().execute(
+            f"SELECT key FROM journal WHERE kind = ? AND state IN ({marks}) ORDER BY created_at",
+            [kind, *states])
+        return [r for (k,) in cur.fetchall() if (r := self.journal_get(k)) is not None]
+
+    def journal_states(self, keys: Sequence[str]) -> dict[str, str]:
+        out: dict[str, str] = {}
+        c = self.conn()
+        for i in range(0, len(keys), 500):
+            chunk = list(keys[i:i + 500])
+            marks = ",".join("?" * len(chunk))
+            out.update(dict(c.execute(
+                f"SELECT key, state FROM journal WHERE key IN ({marks})", chunk).fetchall()))
+        return out
+
+    def write_journal(self, key: str, state: str, **kw: Any) -> None:
+        """Journal update in a transaction of its own (e.g. recording a failure)."""
+        with self.write() as tx:
+            tx.journal(key, state, **kw)
+
+    def usage_totals(self) -> dict[str, int]:
+        row = self.conn().execute(
+            "SELECT COALESCE(SUM(prompt_tokens),0), COALESCE(SUM(completion_tokens),0), "
+            "COALESCE(SUM(cached_tokens),0), COALESCE(SUM(calls),0) FROM llm_usage").fetchone()
+        return dict(zip(("prompt_tokens", "completion_tokens", "cached_tokens", "calls"),
+                        (int(x) for x in row), strict=True))
 
     # -- outbox (external index sync) -------------------------------------------------------
     def outbox(self, limit: int = 1000) -> list[tuple[int, int, str, str]]:
@@ -576,5 +667,6 @@ class SQLiteStore:
     def reset(self) -> None:
         """Delete every memory, vector, space and history row (the store file stays)."""
         with self.write() as tx:
-            for table in ("vectors", "fts", "memories", "history", "spaces", "outbox"):
+            for table in ("vectors", "fts", "memories", "history", "spaces", "outbox",
+                          "journal", "llm_usage"):
                 tx.conn.execute(f"DELETE FROM {table}")

@@ -1,0 +1,70 @@
+"""Robust JSON out of LLM text: reasoning blocks, code fences and prose are tolerated.
+
+Why: reasoning models emit ``<think>…</think>`` first, many models wrap JSON in
+```json fences or add a sentence around it. We strip what is clearly not the
+answer and take the first balanced JSON object. Anything else raises
+``LLMError`` carrying the raw output — never a silent empty result.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from memvault.errors import LLMError
+
+_THINK = re.compile(r"<(think|thinking|reasoning)>.*?</\1>", re.DOTALL | re.IGNORECASE)
+_OPEN_THINK = re.compile(r"^\s*<(think|thinking|reasoning)>.*", re.DOTALL | re.IGNORECASE)
+_FENCE = re.compile(r"```(?:json|JSON)?\s*(.*?)```", re.DOTALL)
+
+
+def _balanced_objects(text: str) -> list[str]:
+    """Every top-level ``{...}`` span, respecting strings and escapes."""
+    spans, depth, start, in_str, esc = [], 0, -1, False, False
+    for i, ch in enumerate(text):
+        if in_str:
+            if esc:
+                esc = False
+            elif ch == "\\":
+                esc = True
+            elif ch == '"':
+                in_str = False
+            continue
+        if ch == '"' and depth > 0:
+            in_str = True
+        elif ch == "{":
+            if depth == 0:
+                start = i
+            depth += 1
+        elif ch == "}" and depth > 0:
+            depth -= 1
+            if depth == 0:
+                spans.append(text[start:i + 1])
+    return spans
+
+
+def extract_json(raw: str | None) -> dict[str, Any]:
+    """The JSON object the model meant to return, or ``LLMError`` naming the raw output."""
+    if raw is None or not raw.strip():
+        raise LLMError("the LLM returned an empty response", raw_output=raw or "")
+    text = _THINK.sub("", raw)
+    if _OPEN_THINK.match(text):  # an unterminated reasoning block: the answer never came
+        raise LLMError("the LLM output is an unterminated reasoning block", raw_output=raw)
+    candidates = [m.strip() for m in _FENCE.findall(text)] + [text.strip()]
+    for cand in candidates:
+        try:
+            value = json.loads(cand)
+        except json.JSONDecodeError:
+            spans = _balanced_objects(cand)
+            for span in spans:
+                try:
+                    value = json.loads(span)
+                except json.JSONDecodeError:
+                    continue
+                if isinstance(value, dict):
+                    return value
+            continue
+        if isinstance(value, dict):
+            return value
+    raise LLMError("could not find a JSON object in the LLM output", raw_output=raw)
