@@ -90,15 +90,24 @@ app = typer.Typer(
 
 # -- shared options ----------------------------------------------------------------------------
 
-PathOpt = Annotated[Path | None, typer.Option(
-    "--path", "-p", help="Store file (default: $MEMVAULT_HOME/memvault.db).",
-    dir_okay=True, show_default=False)]
+PathOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--path",
+        "-p",
+        help="Store file (default: $MEMVAULT_HOME/memvault.db).",
+        dir_okay=True,
+        show_default=False,
+    ),
+]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
 UserOpt = Annotated[str | None, typer.Option("--user", "-u", help="Scope: user id.")]
 AgentOpt = Annotated[str | None, typer.Option("--agent", "-a", help="Scope: agent id.")]
 RunOpt = Annotated[str | None, typer.Option("--run", "-r", help="Scope: run id.")]
-FiltersOpt = Annotated[str | None, typer.Option(
-    "--filters", "-f", help='Metadata filter as JSON, e.g. \'{"topic": "food"}\'.')]
+FiltersOpt = Annotated[
+    str | None,
+    typer.Option("--filters", "-f", help='Metadata filter as JSON, e.g. \'{"topic": "food"}\'.'),
+]
 
 
 @dataclass(slots=True)
@@ -121,11 +130,20 @@ def _root(
     ctx: typer.Context,
     path: PathOpt = None,
     json_out: JsonOpt = False,
-    config: Annotated[Path | None, typer.Option(
-        "--config", "-c", envvar="MEMVAULT_CONFIG",
-        help="JSON config file (memvault or mem0 shape), e.g. to pick the embedder.")] = None,
-    version: Annotated[bool, typer.Option(
-        "--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config",
+            "-c",
+            envvar="MEMVAULT_CONFIG",
+            help="JSON config file (memvault or mem0 shape), e.g. to pick the embedder.",
+        ),
+    ] = None,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print the version and exit."
+        ),
     ] = False,
 ) -> None:
     """Long-term memory for AI agents: inspect, search, edit, export and import a store."""
@@ -200,8 +218,9 @@ def _cell(value: Any) -> Any:
     return Text(str(value))
 
 
-def _table(columns: list[tuple[str, dict[str, Any]]], rows: list[list[Any]],
-           title: str | None = None) -> None:
+def _table(
+    columns: list[tuple[str, dict[str, Any]]], rows: list[list[Any]], title: str | None = None
+) -> None:
     from rich.table import Table
 
     table = Table(title=title, show_lines=False, title_justify="left")
@@ -224,13 +243,17 @@ def _print_records(results: list[dict[str, Any]], empty: str) -> None:
     if not results:
         typer.echo(empty)
         return
-    _table([_ID_COL, ("Updated (UTC)", {"no_wrap": True}), _MEMORY_COL],
-           [[r["id"], _short_time(r.get("updated_at")), r["memory"]] for r in results])
+    _table(
+        [_ID_COL, ("Updated (UTC)", {"no_wrap": True}), _MEMORY_COL],
+        [[r["id"], _short_time(r.get("updated_at")), r["memory"]] for r in results],
+    )
 
 
 def _print_mapping(data: dict[str, Any]) -> None:
-    _table([("Field", {"style": "bold", "no_wrap": True}), ("Value", {"overflow": "fold"})],
-           [[k, v] for k, v in data.items()])
+    _table(
+        [("Field", {"style": "bold", "no_wrap": True}), ("Value", {"overflow": "fold"})],
+        [[k, v] for k, v in data.items()],
+    )
 
 
 # -- commands ------------------------------------------------------------------------------------
@@ -240,14 +263,22 @@ def _print_mapping(data: dict[str, Any]) -> None:
 def add(
     ctx: typer.Context,
     text: Annotated[str, typer.Argument(help="What to remember ('-' reads stdin).")],
-    user: UserOpt = None, agent: AgentOpt = None, run: RunOpt = None,
-    metadata: Annotated[str | None, typer.Option(
-        "--metadata", "-m", help='JSON object, e.g. \'{"topic": "food"}\'.')] = None,
-    infer: Annotated[bool, typer.Option(
-        "--infer/--no-infer",
-        help="Extract facts with the configured LLM (without one: store the text as is).")
+    user: UserOpt = None,
+    agent: AgentOpt = None,
+    run: RunOpt = None,
+    metadata: Annotated[
+        str | None,
+        typer.Option("--metadata", "-m", help='JSON object, e.g. \'{"topic": "food"}\'.'),
+    ] = None,
+    infer: Annotated[
+        bool,
+        typer.Option(
+            "--infer/--no-infer",
+            help="Extract facts with the configured LLM (without one: store the text as is).",
+        ),
     ] = True,
-    path: PathOpt = None, json_out: JsonOpt = False,
+    path: PathOpt = None,
+    json_out: JsonOpt = False,
 ) -> None:
     """Remember TEXT in a scope (at least one of --user, --agent, --run)."""
     g = _globals(ctx, path, json_out)
@@ -259,30 +290,47 @@ def add(
     if g.json:
         _print_json(out)
         return
-    _table([("Event", {"no_wrap": True}), _ID_COL, _MEMORY_COL],
-           [[r["event"], r["id"], r["memory"]] for r in out["results"]])
+    _table(
+        [("Event", {"no_wrap": True}), _ID_COL, _MEMORY_COL],
+        [[r["event"], r["id"], r["memory"]] for r in out["results"]],
+    )
 
 
 @app.command()
 def search(
     ctx: typer.Context,
     query: Annotated[str, typer.Argument(help="What to look for (natural language).")],
-    user: UserOpt = None, agent: AgentOpt = None, run: RunOpt = None,
+    user: UserOpt = None,
+    agent: AgentOpt = None,
+    run: RunOpt = None,
     top_k: Annotated[int, typer.Option("--top-k", "-k", min=1, help="Results to show.")] = 10,
     filters: FiltersOpt = None,
-    threshold: Annotated[float | None, typer.Option(
-        help="Drop results scoring below this (0..1).")] = None,
-    explain: Annotated[bool, typer.Option(
-        "--explain", help="Show how each score was made (dense, keyword, neighbour, actor).")
+    threshold: Annotated[
+        float | None, typer.Option(help="Drop results scoring below this (0..1).")
+    ] = None,
+    explain: Annotated[
+        bool,
+        typer.Option(
+            "--explain", help="Show how each score was made (dense, keyword, neighbour, actor)."
+        ),
     ] = False,
-    path: PathOpt = None, json_out: JsonOpt = False,
+    path: PathOpt = None,
+    json_out: JsonOpt = False,
 ) -> None:
     """Hybrid search (meaning + keywords) within a scope, best first."""
     g = _globals(ctx, path, json_out)
     flt = _json_option(filters, "--filters")
     with _memory(g) as m:
-        out = m.search(query, user_id=user, agent_id=agent, run_id=run, filters=flt,
-                       top_k=top_k, threshold=threshold, explain=explain)
+        out = m.search(
+            query,
+            user_id=user,
+            agent_id=agent,
+            run_id=run,
+            filters=flt,
+            top_k=top_k,
+            threshold=threshold,
+            explain=explain,
+        )
     if g.json:
         _print_json(out)
         return
@@ -298,20 +346,28 @@ def search(
 
             d = r["score_details"]
             memory = Text(memory)
-            memory.append(f"\ndense {d['dense']:.3f} · keyword {d['keyword']:.3f} · "
-                          f"neighbour {d['neighbor']:.3f} · actor {d['actor']:.3f}", style="dim")
+            memory.append(
+                f"\ndense {d['dense']:.3f} · keyword {d['keyword']:.3f} · "
+                f"neighbour {d['neighbor']:.3f} · actor {d['actor']:.3f}",
+                style="dim",
+            )
         rows.append([f"{r['score']:.3f}", r["id"], memory])
-    _table([("Score", {"justify": "right", "no_wrap": True, "min_width": 5}), _ID_COL,
-            _MEMORY_COL], rows)
+    _table(
+        [("Score", {"justify": "right", "no_wrap": True, "min_width": 5}), _ID_COL, _MEMORY_COL],
+        rows,
+    )
 
 
 @app.command("list")
 def list_(
     ctx: typer.Context,
-    user: UserOpt = None, agent: AgentOpt = None, run: RunOpt = None,
+    user: UserOpt = None,
+    agent: AgentOpt = None,
+    run: RunOpt = None,
     top_k: Annotated[int, typer.Option("--top-k", "-k", min=1, help="At most this many.")] = 100,
     filters: FiltersOpt = None,
-    path: PathOpt = None, json_out: JsonOpt = False,
+    path: PathOpt = None,
+    json_out: JsonOpt = False,
 ) -> None:
     """The memories of a scope, newest first."""
     g = _globals(ctx, path, json_out)
@@ -330,8 +386,11 @@ def list_(
 def get(
     ctx: typer.Context,
     memory_id: Annotated[str, typer.Argument(metavar="ID", help="Memory id.")],
-    user: UserOpt = None, agent: AgentOpt = None, run: RunOpt = None,
-    path: PathOpt = None, json_out: JsonOpt = False,
+    user: UserOpt = None,
+    agent: AgentOpt = None,
+    run: RunOpt = None,
+    path: PathOpt = None,
+    json_out: JsonOpt = False,
 ) -> None:
     """One memory, every field (optionally only if it is in the given scope)."""
     g = _globals(ctx, path, json_out)
@@ -350,7 +409,8 @@ def get(
 def history(
     ctx: typer.Context,
     memory_id: Annotated[str, typer.Argument(metavar="ID", help="Memory id.")],
-    path: PathOpt = None, json_out: JsonOpt = False,
+    path: PathOpt = None,
+    json_out: JsonOpt = False,
 ) -> None:
     """Every ADD / UPDATE / DELETE of a memory, oldest first (kept after deletion)."""
     g = _globals(ctx, path, json_out)
@@ -361,34 +421,60 @@ def history(
     if g.json:
         _print_json(events)
         return
-    _table([("When (UTC)", {"no_wrap": True}), ("Event", {"no_wrap": True}),
-            ("Old", {"overflow": "fold", "ratio": 1}), ("New", {"overflow": "fold", "ratio": 1}),
-            ("By", {})],
-           [[_short_time(e["created_at"]), e["event"], e["old_memory"], e["new_memory"],
-             e["changed_by"]] for e in events],
-           title=f"history of {memory_id}")
+    _table(
+        [
+            ("When (UTC)", {"no_wrap": True}),
+            ("Event", {"no_wrap": True}),
+            ("Old", {"overflow": "fold", "ratio": 1}),
+            ("New", {"overflow": "fold", "ratio": 1}),
+            ("By", {}),
+        ],
+        [
+            [
+                _short_time(e["created_at"]),
+                e["event"],
+                e["old_memory"],
+                e["new_memory"],
+                e["changed_by"],
+            ]
+            for e in events
+        ],
+        title=f"history of {memory_id}",
+    )
 
 
 @app.command()
 def delete(
     ctx: typer.Context,
-    memory_id: Annotated[str | None, typer.Argument(
-        metavar="ID", help="Memory id (or --all with a scope).")] = None,
-    all_: Annotated[bool, typer.Option(
-        "--all", help="Delete every memory of the scope given with --user/--agent/--run.")
+    memory_id: Annotated[
+        str | None, typer.Argument(metavar="ID", help="Memory id (or --all with a scope).")
+    ] = None,
+    all_: Annotated[
+        bool,
+        typer.Option(
+            "--all", help="Delete every memory of the scope given with --user/--agent/--run."
+        ),
     ] = False,
-    user: UserOpt = None, agent: AgentOpt = None, run: RunOpt = None,
-    path: PathOpt = None, json_out: JsonOpt = False,
+    user: UserOpt = None,
+    agent: AgentOpt = None,
+    run: RunOpt = None,
+    path: PathOpt = None,
+    json_out: JsonOpt = False,
 ) -> None:
     """Delete one memory, or --all of a scope. History is kept (with a DELETE event)."""
     g = _globals(ctx, path, json_out)
     if (memory_id is None) == (not all_):
-        raise typer.BadParameter("give either a memory ID or --all (with a scope), not both",
-                                 ctx=ctx, param_hint="ID / --all")
+        raise typer.BadParameter(
+            "give either a memory ID or --all (with a scope), not both",
+            ctx=ctx,
+            param_hint="ID / --all",
+        )
     if all_ and not (user or agent or run):
         # The engine refuses too; saying it here avoids even opening the store.
-        raise CliError("delete --all needs a scope (--user, --agent or --run); "
-                       "memvault never deletes a whole store")
+        raise CliError(
+            "delete --all needs a scope (--user, --agent or --run); "
+            "memvault never deletes a whole store"
+        )
     with _memory(g) as m:
         if all_:
             out = m.delete_all(user_id=user, agent_id=agent, run_id=run)
@@ -406,18 +492,29 @@ def delete(
 def export(
     ctx: typer.Context,
     dest: Annotated[str, typer.Argument(metavar="FILE|-", help="Output file, or - for stdout.")],
-    user: UserOpt = None, agent: AgentOpt = None, run: RunOpt = None,
-    vectors: Annotated[bool, typer.Option(
-        "--vectors/--no-vectors",
-        help="Include vectors (--no-vectors: smaller; the importer re-embeds).")] = True,
-    path: PathOpt = None, json_out: JsonOpt = False,
+    user: UserOpt = None,
+    agent: AgentOpt = None,
+    run: RunOpt = None,
+    vectors: Annotated[
+        bool,
+        typer.Option(
+            "--vectors/--no-vectors",
+            help="Include vectors (--no-vectors: smaller; the importer re-embeds).",
+        ),
+    ] = True,
+    path: PathOpt = None,
+    json_out: JsonOpt = False,
 ) -> None:
     """Write the store (or one scope) as JSONL: memories, vectors and history."""
     from memvault.transfer import export_jsonl
 
     g = _globals(ctx, path, json_out)
-    kw: dict[str, Any] = {"user_id": user, "agent_id": agent, "run_id": run,
-                          "include_vectors": vectors}
+    kw: dict[str, Any] = {
+        "user_id": user,
+        "agent_id": agent,
+        "run_id": run,
+        "include_vectors": vectors,
+    }
     with _memory(g) as m:
         if dest == "-":
             out: Any = _Utf8Out(sys.stdout) if hasattr(sys.stdout, "buffer") else sys.stdout
@@ -427,8 +524,9 @@ def export(
             # Write next to the target and rename: a failed export never leaves half a file.
             target = Path(dest)
             if not target.parent.is_dir():
-                raise CliError(f"cannot write {dest!r}: directory {str(target.parent)!r} "
-                               "does not exist")
+                raise CliError(
+                    f"cannot write {dest!r}: directory {str(target.parent)!r} does not exist"
+                )
             tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
             try:
                 with open(tmp, "w", encoding="utf-8", newline="\n") as fh:
@@ -449,7 +547,8 @@ def export(
 def import_(
     ctx: typer.Context,
     src: Annotated[str, typer.Argument(metavar="FILE|-", help="JSONL file, or - for stdin.")],
-    path: PathOpt = None, json_out: JsonOpt = False,
+    path: PathOpt = None,
+    json_out: JsonOpt = False,
 ) -> None:
     """Load a JSONL export (or hand-written memory lines). Safe to re-run: ids already present are skipped."""
     from memvault.transfer import import_jsonl
@@ -465,10 +564,12 @@ def import_(
     if g.json:
         _print_json(counts)
         return
-    typer.echo(f"imported {_n(counts['memories'], 'memory', 'memories')} "
-               f"({counts['skipped']} already present, {counts['embedded']} embedded), "
-               f"{_n(counts['history'], 'history event', 'history events')} "
-               f"({counts['history_skipped']} already present)")
+    typer.echo(
+        f"imported {_n(counts['memories'], 'memory', 'memories')} "
+        f"({counts['skipped']} already present, {counts['embedded']} embedded), "
+        f"{_n(counts['history'], 'history event', 'history events')} "
+        f"({counts['history_skipped']} already present)"
+    )
 
 
 @app.command()
@@ -500,8 +601,9 @@ def reindex(ctx: typer.Context, path: PathOpt = None, json_out: JsonOpt = False)
         _print_json(out)
         return
     rebuilt = f"rebuilt ({vector} memories)" if vector else "rebuilt"
-    typer.echo(f"keyword index: {keyword} memories; vector index ({out['vector_index']}): "
-               f"{rebuilt}")
+    typer.echo(
+        f"keyword index: {keyword} memories; vector index ({out['vector_index']}): {rebuilt}"
+    )
 
 
 class _Utf8Out:

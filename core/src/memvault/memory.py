@@ -8,7 +8,7 @@ user ports by changing the import: ``from memvault import Memory``.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -16,6 +16,7 @@ from memvault.config import MemoryConfig
 from memvault.effects import Op, run_async, run_sync
 from memvault.embedding.base import Embedder
 from memvault.engine import Engine
+from memvault.ingest import Ingestor, IngestReport
 
 
 class _MemoryAPI:
@@ -209,8 +210,30 @@ class _MemoryAPI:
         return self._run(self._engine.stats())
 
 
+    def _ingestor(self, *, concurrency: int, mode: str, progress: bool,
+                  prices: dict[str, tuple[float, float, float]] | None,
+                  poll_interval: float, row_retries: int) -> Ingestor:
+        return Ingestor(self._engine, concurrency=concurrency, mode=mode, progress=progress,
+                        prices=prices, poll_interval=poll_interval, row_retries=row_retries)
+
+
 class Memory(_MemoryAPI):
     """Synchronous memory. Thread-safe; usable as a context manager."""
+
+    def ingest(self, rows: Iterable[dict[str, Any]], *, concurrency: int = 8,
+               mode: str = "live", dry_run: bool = False, progress: bool = False,
+               prices: dict[str, tuple[float, float, float]] | None = None,
+               poll_interval: float = 30.0, row_retries: int = 5) -> IngestReport:
+        """Bulk-ingest transcripts: resumable, exactly-once, bounded concurrency.
+
+        ``rows`` are dicts ``{user_id, agent_id?, run_id?, messages | text,
+        timestamp?, metadata?}`` (see ``memvault.ingest_sources`` for file readers).
+        ``mode="batch"`` uses the OpenAI Batch API; ``dry_run`` only estimates.
+        """
+        ing = self._ingestor(concurrency=concurrency, mode=mode, progress=progress,
+                             prices=prices, poll_interval=poll_interval,
+                             row_retries=row_retries)
+        return ing.estimate(rows) if dry_run else ing.run(rows)
 
     def _run(self, op: Op[Any]) -> Any:
         return run_sync(op)
@@ -242,6 +265,16 @@ class AsyncMemory(_MemoryAPI):
 
     def _run(self, op: Op[Any]) -> Any:
         return run_async(op, self._pool)
+
+    async def ingest(self, rows: Iterable[dict[str, Any]], *, concurrency: int = 8,
+                     mode: str = "live", dry_run: bool = False, progress: bool = False,
+                     prices: dict[str, tuple[float, float, float]] | None = None,
+                     poll_interval: float = 30.0, row_retries: int = 5) -> IngestReport:
+        """The async form of ``Memory.ingest``."""
+        ing = self._ingestor(concurrency=concurrency, mode=mode, progress=progress,
+                             prices=prices, poll_interval=poll_interval,
+                             row_retries=row_retries)
+        return ing.estimate(rows) if dry_run else await ing.arun(rows)
 
     async def close(self) -> None:
         self._pool.shutdown(wait=True)

@@ -52,10 +52,18 @@ BATCH_LINES = 500
 
 #: Every MemoryRecord field, read from the dataclass so a field added to the model is
 #: exported (and imported) without touching this module. ``scope`` becomes the three ids.
-_RECORD_FIELDS = tuple(f.name for f in dataclasses.fields(MemoryRecord)
-                       if f.name not in ("scope", "seq"))
-_MEMORY_FIELDS = ("id", "memory", "hash", "user_id", "agent_id", "run_id",
-                  *(f for f in _RECORD_FIELDS if f not in ("id", "memory", "hash")))
+_RECORD_FIELDS = tuple(
+    f.name for f in dataclasses.fields(MemoryRecord) if f.name not in ("scope", "seq")
+)
+_MEMORY_FIELDS = (
+    "id",
+    "memory",
+    "hash",
+    "user_id",
+    "agent_id",
+    "run_id",
+    *(f for f in _RECORD_FIELDS if f not in ("id", "memory", "hash")),
+)
 #: History columns that get a conversion (JSON text <-> object, 0/1 <-> bool); any other
 #: column of the history table is copied as is, so new columns survive too.
 _HISTORY_JSON = ("old_metadata", "new_metadata")
@@ -70,9 +78,15 @@ _HEADER_KEYS = frozenset(("type", "version", "spaces", "exported_at", "scope", "
 # -- export ----------------------------------------------------------------------------------
 
 
-def export_jsonl(memory: _MemoryAPI, fp: IO[str], *, user_id: str | None = None,
-                 agent_id: str | None = None, run_id: str | None = None,
-                 include_vectors: bool = True) -> int:
+def export_jsonl(
+    memory: _MemoryAPI,
+    fp: IO[str],
+    *,
+    user_id: str | None = None,
+    agent_id: str | None = None,
+    run_id: str | None = None,
+    include_vectors: bool = True,
+) -> int:
     """Write the store (or one scope) to ``fp`` as JSONL; returns the number of memories.
 
     Without a scope id the whole store is written, including the history of
@@ -87,8 +101,17 @@ def export_jsonl(memory: _MemoryAPI, fp: IO[str], *, user_id: str | None = None,
     n = 0
     with _snapshot(store) as conn:
         spaces = _export_spaces(conn, scope) if include_vectors else {}
-        fp.write(_dumps({"type": HEADER_TYPE, "version": FORMAT_VERSION, "spaces": spaces,
-                         "exported_at": utcnow(), "scope": scope.as_dict() if scope else None}))
+        fp.write(
+            _dumps(
+                {
+                    "type": HEADER_TYPE,
+                    "version": FORMAT_VERSION,
+                    "spaces": spaces,
+                    "exported_at": utcnow(),
+                    "scope": scope.as_dict() if scope else None,
+                }
+            )
+        )
         exported: set[str] = set()
         records: Iterable[MemoryRecord] = store.scope_records(scope) if scope else store.iter_all()
         for r in records:
@@ -129,7 +152,8 @@ def _export_spaces(conn: sqlite3.Connection, scope: Scope) -> dict[str, int]:
     rows = conn.execute(
         "SELECT name, dims FROM spaces WHERE name IN (SELECT DISTINCT v.space FROM vectors v "
         f"JOIN memories m ON m.seq = v.seq WHERE {where}) ORDER BY name",
-        [v for _, v in scope.items()])
+        [v for _, v in scope.items()],
+    )
     return {n: int(d) for n, d in rows}
 
 
@@ -150,14 +174,14 @@ def _memory_line(r: MemoryRecord, vectors: dict[str, np.ndarray] | None) -> str:
     # than json's 17-digit doubles. Vectors are finite (checked on write), so no nan/inf.
     parts = []
     for space, mat in vectors.items():
-        rows = ",".join("[" + ",".join(map(_G9, row)) + "]"
-                        for row in np.atleast_2d(mat).tolist())
+        rows = ",".join("[" + ",".join(map(_G9, row)) + "]" for row in np.atleast_2d(mat).tolist())
         parts.append(f"{json.dumps(space, ensure_ascii=False)}: [{rows}]")
-    return f"{line[:-1]}, \"vectors\": {{{', '.join(parts)}}}}}\n"
+    return f'{line[:-1]}, "vectors": {{{", ".join(parts)}}}}}\n'
 
 
-def _history_rows(conn: sqlite3.Connection, where: str,
-                  params: tuple[Any, ...]) -> Iterator[dict[str, Any]]:
+def _history_rows(
+    conn: sqlite3.Connection, where: str, params: tuple[Any, ...]
+) -> Iterator[dict[str, Any]]:
     """History rows as export dicts (every column, in id order)."""
     cur = conn.execute(f"SELECT * FROM history {where} ORDER BY id", params)
     names = [d[0] for d in cur.description]
@@ -200,8 +224,13 @@ class _Counts:
     batch: list[_MemoryItem | _HistoryItem] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, int]:
-        return {"memories": self.memories, "skipped": self.skipped, "history": self.history,
-                "history_skipped": self.history_skipped, "embedded": self.embedded}
+        return {
+            "memories": self.memories,
+            "skipped": self.skipped,
+            "history": self.history,
+            "history_skipped": self.history_skipped,
+            "embedded": self.embedded,
+        }
 
 
 def import_jsonl(memory: _MemoryAPI, fp: Iterable[str | bytes]) -> dict[str, int]:
@@ -255,7 +284,8 @@ def import_jsonl(memory: _MemoryAPI, fp: Iterable[str | bytes]) -> dict[str, int
         else:
             raise ValidationError(
                 f"line {lineno}: unknown type {kind!r}; expected 'memory', 'history' or "
-                f"{HEADER_TYPE!r}")
+                f"{HEADER_TYPE!r}"
+            )
     _flush(engine, state)
     return state.as_dict()
 
@@ -264,8 +294,7 @@ def _parse_line(text: str, lineno: int) -> dict[str, Any]:
     try:
         obj = json.loads(text)
     except json.JSONDecodeError as e:
-        raise ValidationError(
-            f"line {lineno}: not valid JSON ({e.msg} at column {e.colno})") from e
+        raise ValidationError(f"line {lineno}: not valid JSON ({e.msg} at column {e.colno})") from e
     if not isinstance(obj, dict):
         raise ValidationError(f"line {lineno}: expected a JSON object, got {type(obj).__name__}")
     return obj
@@ -292,11 +321,13 @@ def _check_header(engine: Engine, obj: dict[str, Any], lineno: int) -> None:
     if version > FORMAT_VERSION:
         raise ValidationError(
             f"line {lineno}: export format v{version} is newer than this memvault reads "
-            f"(v{FORMAT_VERSION}); upgrade memvault")
+            f"(v{FORMAT_VERSION}); upgrade memvault"
+        )
     spaces = obj.get("spaces") or {}
     if not isinstance(spaces, dict) or not all(
-            isinstance(k, str) and k and isinstance(v, int) and not isinstance(v, bool) and v > 0
-            for k, v in spaces.items()):
+        isinstance(k, str) and k and isinstance(v, int) and not isinstance(v, bool) and v > 0
+        for k, v in spaces.items()
+    ):
         raise ValidationError(f"line {lineno}: header spaces must map names to dimensions")
     # Refuse up front, before anything is written, a file whose vectors cannot fit.
     for name, dims in spaces.items():
@@ -344,15 +375,15 @@ def _memory_item(obj: dict[str, Any]) -> _MemoryItem:
     namespace = obj.get("namespace")
     if namespace is not None:
         if not isinstance(namespace, list) or not all(
-                isinstance(x, str) and NS_SEP not in x for x in namespace):
+            isinstance(x, str) and NS_SEP not in x for x in namespace
+        ):
             raise ValidationError("namespace must be a list of strings")
         namespace = tuple(namespace)
     state = obj.get("state") or ACTIVE
     if state not in (ACTIVE, SUPERSEDED):
         raise ValidationError(f"state must be {ACTIVE!r} or {SUPERSEDED!r}, got {state!r}")
     ttl = obj.get("ttl_seconds")
-    if ttl is not None and (isinstance(ttl, bool) or not isinstance(ttl, int | float)
-                            or ttl <= 0):
+    if ttl is not None and (isinstance(ttl, bool) or not isinstance(ttl, int | float) or ttl <= 0):
         raise ValidationError(f"ttl_seconds must be a positive number, got {ttl!r}")
     # Fields this module does not know yet (added to MemoryRecord later): copied as they
     # are when given, so a newer model's data survives; the dataclass default otherwise.
@@ -361,26 +392,55 @@ def _memory_item(obj: dict[str, Any]) -> _MemoryItem:
         extra["ttl_seconds"] = ttl
     record = MemoryRecord(
         id=str(uuid.uuid4()) if generated else check_id(obj["id"], "id"),
-        memory=text, scope=scope, hash=h or content_hash(text),
+        memory=text,
+        scope=scope,
+        hash=h or content_hash(text),
         metadata=clean_metadata(obj.get("metadata")),
-        created_at=created, updated_at=_opt_time(obj, "updated_at") or created,
-        role=_opt_str(obj, "role"), actor_id=_opt_str(obj, "actor_id"),
+        created_at=created,
+        updated_at=_opt_time(obj, "updated_at") or created,
+        role=_opt_str(obj, "role"),
+        actor_id=_opt_str(obj, "actor_id"),
         categories=Engine._clean_categories(obj.get("categories") or None),
         importance=Engine._clean_importance(obj.get("importance")),
-        value=obj.get("value"), namespace=namespace, key=_opt_str(obj, "key"),
+        value=obj.get("value"),
+        namespace=namespace,
+        key=_opt_str(obj, "key"),
         valid_from=_opt_time(obj, "valid_from") or (created if generated else None),
-        valid_to=_opt_time(obj, "valid_to"), superseded_by=_opt_id(obj, "superseded_by"),
+        valid_to=_opt_time(obj, "valid_to"),
+        superseded_by=_opt_id(obj, "superseded_by"),
         expiration_date=_opt_time(obj, "expiration_date", end_of_day=True),
-        last_accessed_at=_opt_time(obj, "last_accessed_at"), state=state, **extra,
+        last_accessed_at=_opt_time(obj, "last_accessed_at"),
+        state=state,
+        **extra,
     )
     vectors = _vectors(obj["vectors"]) if "vectors" in obj else None
     return _MemoryItem(0, record, vectors, generated)
 
 
-_HANDLED_FIELDS = frozenset((
-    "id", "memory", "hash", "metadata", "created_at", "updated_at", "role", "actor_id",
-    "categories", "importance", "value", "namespace", "key", "valid_from", "valid_to",
-    "superseded_by", "expiration_date", "last_accessed_at", "state", "ttl_seconds"))
+_HANDLED_FIELDS = frozenset(
+    (
+        "id",
+        "memory",
+        "hash",
+        "metadata",
+        "created_at",
+        "updated_at",
+        "role",
+        "actor_id",
+        "categories",
+        "importance",
+        "value",
+        "namespace",
+        "key",
+        "valid_from",
+        "valid_to",
+        "superseded_by",
+        "expiration_date",
+        "last_accessed_at",
+        "state",
+        "ttl_seconds",
+    )
+)
 
 
 def _vectors(value: Any) -> dict[str, np.ndarray]:
@@ -401,7 +461,8 @@ def _vectors(value: Any) -> dict[str, np.ndarray]:
             raise ValidationError(f"vectors[{space!r}] must be numbers: {e}") from e
         if mat.ndim != 2 or mat.shape[1] == 0 or not np.isfinite(mat).all():
             raise ValidationError(
-                f"vectors[{space!r}] must be a non-empty, finite vector (or list of vectors)")
+                f"vectors[{space!r}] must be a non-empty, finite vector (or list of vectors)"
+            )
         norms = np.linalg.norm(mat, axis=1)
         if (norms == 0).any():
             raise ValidationError(f"vectors[{space!r}] contains a zero vector")
@@ -424,8 +485,11 @@ def _history_row(obj: dict[str, Any], columns: tuple[str, ...]) -> dict[str, Any
     if hid is not None and (not isinstance(hid, int) or isinstance(hid, bool) or hid < 1):
         raise ValidationError("history id must be a positive integer")
     row: dict[str, Any] = {
-        "id": hid, "memory_id": check_id(obj.get("memory_id"), "memory_id"), "event": event,
-        "old_memory": _opt_str(obj, "old_memory"), "new_memory": _opt_str(obj, "new_memory"),
+        "id": hid,
+        "memory_id": check_id(obj.get("memory_id"), "memory_id"),
+        "event": event,
+        "old_memory": _opt_str(obj, "old_memory"),
+        "new_memory": _opt_str(obj, "new_memory"),
     }
     for key in ("old_metadata", "new_metadata"):
         v = obj.get(key)
@@ -457,8 +521,11 @@ def _flush(engine: Engine, state: _Counts) -> None:
     if not batch:
         return
     store = engine.store
-    todo = [it for it in batch if isinstance(it, _MemoryItem) and it.vectors is None
-            and not _present(store, it)]
+    todo = [
+        it
+        for it in batch
+        if isinstance(it, _MemoryItem) and it.vectors is None and not _present(store, it)
+    ]
     if todo:
         vecs = engine.embedder.embed([it.record.memory for it in todo])
         for it, v in zip(todo, vecs, strict=True):
@@ -474,8 +541,11 @@ def _flush(engine: Engine, state: _Counts) -> None:
             except DimensionMismatchError as e:
                 e.args = (f"line {it.line}: {e}",)
                 raise
-            except (sqlite3.IntegrityError, sqlite3.InterfaceError,
-                    sqlite3.ProgrammingError) as e:  # constraint or unbindable value
+            except (
+                sqlite3.IntegrityError,
+                sqlite3.InterfaceError,
+                sqlite3.ProgrammingError,
+            ) as e:  # constraint or unbindable value
                 raise ValidationError(f"line {it.line}: {_integrity_message(e)}") from e
     engine.index.sync(tx.touched, tx.removed)
     # Counted only once committed, so the totals describe what is really in the store.
@@ -506,8 +576,14 @@ def _write_memory(tx: Tx, store: SQLiteStore, it: _MemoryItem, counts: _Counts) 
     counts.memories += 1
     counts.embedded += it.embedded
     if it.generated:
-        tx.history("ADD", memory_id=it.record.id, old=None, new=it.record, changed_by="import",
-                   at=it.record.created_at)
+        tx.history(
+            "ADD",
+            memory_id=it.record.id,
+            old=None,
+            new=it.record,
+            changed_by="import",
+            at=it.record.created_at,
+        )
         counts.history += 1
 
 
@@ -515,26 +591,39 @@ def _write_history(tx: Tx, row: dict[str, Any], counts: _Counts) -> None:
     dup = tx.conn.execute(
         "SELECT 1 FROM history WHERE memory_id = ? AND event = ? AND created_at = ? "
         "AND old_memory IS ? AND new_memory IS ? AND changed_by IS ? LIMIT 1",
-        (row["memory_id"], row["event"], row["created_at"], row["old_memory"],
-         row["new_memory"], row["changed_by"])).fetchone()
+        (
+            row["memory_id"],
+            row["event"],
+            row["created_at"],
+            row["old_memory"],
+            row["new_memory"],
+            row["changed_by"],
+        ),
+    ).fetchone()
     if dup is not None:
         counts.history_skipped += 1
         return
-    taken = row["id"] is not None and tx.conn.execute(
-        "SELECT 1 FROM history WHERE id = ?", (row["id"],)).fetchone() is not None
+    taken = (
+        row["id"] is not None
+        and tx.conn.execute("SELECT 1 FROM history WHERE id = ?", (row["id"],)).fetchone()
+        is not None
+    )
     if taken:  # from here on, new ids in file order (keeps each memory's order)
         counts.keep_history_ids = False
     keep_id = counts.keep_history_ids and row["id"] is not None
     cols = [c for c in row if c != "id" or keep_id]
     values = [row[c] for c in cols]
-    tx.conn.execute(f"INSERT INTO history ({', '.join(cols)}) VALUES "
-                    f"({', '.join('?' * len(cols))})", values)
+    tx.conn.execute(
+        f"INSERT INTO history ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})", values
+    )
     counts.history += 1
 
 
 def _integrity_message(e: sqlite3.IntegrityError) -> str:
     msg = str(e)
     if "ns_path" in msg or "ns_key" in msg:
-        return ("an active memory with the same namespace and key already exists in this "
-                "scope (under another id)")
+        return (
+            "an active memory with the same namespace and key already exists in this "
+            "scope (under another id)"
+        )
     return f"cannot insert: {msg}"

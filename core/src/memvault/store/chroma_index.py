@@ -128,6 +128,7 @@ class ChromaIndex:
         self.store = store
         self.collection_name = collection_name
         self._path = Path(path).expanduser() if path else Path(f"{store.path}.chroma")
+        self._cloud = bool(api_key) and path is None and host is None  # mem0's Chroma Cloud form
         self._host, self._ssl, self._api_key = host, bool(ssl), api_key
         self._headers = dict(headers or {})
         self._tenant_db = {k: v for k, v in (("tenant", tenant), ("database", database)) if v}
@@ -164,7 +165,7 @@ class ChromaIndex:
                 **self._tenant_db,
             )
             self._bound_timeout(client)
-        elif self._api_key:
+        elif self._cloud:
             client = cd.CloudClient(api_key=self._api_key, settings=settings, **self._tenant_db)
             self._bound_timeout(client)
         else:
@@ -295,7 +296,7 @@ class ChromaIndex:
         except Exception as e:  # writes are committed in SQLite; never fail them here
             self._failed(e)
             return False
-        if True:
+        if applied:  # only a real round-trip proves Chroma is back
             self._recovered()
         return True
 

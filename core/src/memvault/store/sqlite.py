@@ -278,7 +278,8 @@ class Tx:
         self.conn.execute(
             "INSERT INTO journal (key, kind, payload, state, attempts, error, result, batch_id, "
             "created_at, updated_at) VALUES (?,?,?,?,0,?,?,?,?,?) ON CONFLICT(key) DO UPDATE SET "
-            "state=excluded.state, error=excluded.error, result=COALESCE(excluded.result, "
+            "state=excluded.state, error=excluded.error, payload=CASE WHEN excluded.payload = "
+            "'null' THEN journal.payload ELSE excluded.payload END, result=COALESCE(excluded.result, "
             "journal.result), batch_id=COALESCE(excluded.batch_id, journal.batch_id), "
             "attempts=journal.attempts + (excluded.state IN ('failed', 'done')), "
             "updated_at=excluded.updated_at",

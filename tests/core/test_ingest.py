@@ -1,0 +1,253 @@
+"""The cold path: bulk ingest that is exactly-once, resumable, rate-limit proof and cheap."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from memvault import Memory
+from memvault.embedding import LocalEmbedder
+from memvault.ingest_sources import parse_locomo_date, read_rows
+from tests.support.fake_openai import FakeOpenAI
+
+REPO = Path(__file__).resolve().parents[2]
+LOCOMO = REPO.parent / "shared" / "data" / "locomo" / "26.json"
+
+
+def echo_facts(req: dict[str, Any]) -> dict[str, Any]:
+    """Script: one ADD per new message, restating it (so each row yields known facts)."""
+    user = req["messages"][-1]["content"] if "messages" in req else req["input"]
+    new = user.split("NEW MESSAGES:\n", 1)[1]
+    return {"memories": [{"event": "ADD", "text": "Fact: " + line.split(": ", 1)[1]}
+                         for line in new.splitlines() if ": " in line]}
+
+
+def rows(n: int, users: int = 5) -> list[dict[str, Any]]:
+    return [{"user_id": f"user{i % users}", "text": f"message number {i} about topic {i * 7}",
+             "timestamp": f"2024-01-{1 + i % 28:02d}T10:00:00Z"} for i in range(n)]
+
+
+def llm_cfg(base_url: str, path: Path, **extra: Any) -> dict[str, Any]:
+    return {"path": str(path), "llm": {"provider": "openai", "config": {
+        "model": "gpt-4o-mini", "base_url": base_url, "api_key": "sk-test", "max_retries": 2,
+        "timeout": 10, **extra}}}
+
+
+@pytest.fixture
+def srv() -> Iterator[FakeOpenAI]:
+    with FakeOpenAI(chat_handler=echo_facts) as s:
+        yield s
+
+
+def count_memories(path: Path) -> tuple[int, int]:
+    db = sqlite3.connect(path)
+    try:
+        total = db.execute("SELECT COUNT(*) FROM memories").fetchone()[0]
+        distinct = db.execute("SELECT COUNT(DISTINCT memory) FROM memories").fetchone()[0]
+        return total, distinct
+    finally:
+        db.close()
+
+
+def test_raw_ingest_without_llm_is_resumable_and_reports_bad_rows(memory: Memory) -> None:
+    data = [*rows(40), {"user_id": "has space", "text": "x"}, {"user_id": "u"},
+            {"_error": "line 99: invalid JSON", "_line": 99}]
+    rep = memory.ingest(data)
+    assert (rep.total, rep.done, rep.failed, rep.mode) == (43, 40, 3, "raw")
+    assert {e["line"] for e in rep.errors} >= {99}
+    assert any("whitespace" in e["error"] for e in rep.errors)
+    assert memory.stats()["memories"] == 40
+    again = memory.ingest(data)
+    assert (again.done, again.skipped) == (0, 40)
+    assert memory.stats()["memories"] == 40
+    hit = memory.search("topic 21", user_id="user3")["results"][0]
+    assert hit["memory"] == "message number 3 about topic 21"
+
+
+def test_live_ingest_survives_a_429_storm_exactly_once(srv: FakeOpenAI, store_path: Path,
+                                                       embedder: LocalEmbedder) -> None:
+    srv.rate_limit(every_n=3, retry_after=0.01)
+    with Memory(llm_cfg(srv.base_url, store_path, max_retries=1), embedder=embedder) as m:
+        rep = m.ingest(rows(60), concurrency=16)
+        assert rep.failed == 0, rep.errors
+        assert rep.done == 60 and srv.rate_limited_count >= 15
+        assert rep.retries > 0  # rows retried beyond the client's own retries
+        assert rep.llm_calls == 60 and rep.prompt_tokens > 0
+        assert count_memories(store_path) == (60, 60)
+        assert m.ingest(rows(60)).skipped == 60
+
+
+def test_dry_run_estimates_without_calling_or_writing(srv: FakeOpenAI, store_path: Path,
+                                                      embedder: LocalEmbedder) -> None:
+    with Memory(llm_cfg(srv.base_url, store_path), embedder=embedder) as m:
+        rep = m.ingest(rows(20), dry_run=True)
+        assert rep.dry_run and rep.done == 20 and rep.prompt_tokens > 20 * 400
+        assert rep.cost_usd is not None and rep.cost_usd > 0
+        cheap = m.ingest(rows(20), dry_run=True, mode="batch")
+        assert cheap.cost_usd == pytest.approx(rep.cost_usd / 2)
+        custom = m.ingest(rows(20), dry_run=True, prices={"gpt-4o-mini": (0.0, 0.0, 0.0)})
+        assert custom.cost_usd == 0.0
+    assert srv.count("chat.completions") == 0
+    assert count_memories(store_path) == (0, 0)
+
+
+INGEST_SCRIPT = textwrap.dedent("""
+    import json, sys
+    from memvault import Memory
+    cfg, rows_file, mode = json.loads(sys.argv[1]), sys.argv[2], sys.argv[3]
+    rows = [json.loads(line) for line in open(rows_file)]
+    with Memory(cfg) as m:
+        rep = m.ingest(rows, concurrency=4, mode=mode, poll_interval=0.1)
+    print(json.dumps(rep.as_dict()))
+""")
+
+
+def _start_fake(tmp: Path, *extra: str) -> tuple[subprocess.Popen[str], str]:
+    port_file = tmp / "port"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tests.support.fake_openai", "--port-file", str(port_file),
+         "--script", str(Path(__file__)), *extra], cwd=REPO, text=True,
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    for _ in range(200):
+        if port_file.exists():
+            return proc, f"http://127.0.0.1:{port_file.read_text().strip()}/v1"
+        time.sleep(0.05)
+    proc.kill()
+    raise AssertionError("fake server did not start")
+
+
+def _stop(proc: subprocess.Popen[str]) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+# The standalone fake server imports this module as its --script: it uses chat_handler.
+chat_handler = echo_facts
+
+
+def test_kill_9_mid_ingest_then_resume_applies_each_row_once(tmp_path: Path,
+                                                             embedder: LocalEmbedder) -> None:
+    server, url = _start_fake(tmp_path, "--latency-ms", "150")
+    store = tmp_path / "ingest.db"
+    data = tmp_path / "rows.jsonl"
+    data.write_text("\n".join(json.dumps(r) for r in rows(40)) + "\n")
+    cfg = json.dumps(llm_cfg(url, store))
+    try:
+        proc = subprocess.Popen([sys.executable, "-c", INGEST_SCRIPT, cfg, str(data), "live"],
+                                cwd=REPO, text=True, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE)
+        try:
+            deadline = time.time() + 120
+            while time.time() < deadline:  # kill once some, not all, rows are in
+                time.sleep(0.2)
+                if store.exists() and 5 <= count_memories(store)[0] < 35:
+                    break
+            proc.send_signal(signal.SIGKILL)
+            proc.wait(timeout=30)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        partial = count_memories(store)[0]
+        assert 0 < partial < 40
+        with Memory(llm_cfg(url, store), embedder=embedder) as m:
+            rep = m.ingest(rows(40), concurrency=8)
+        assert rep.failed == 0 and rep.skipped >= partial and rep.done + rep.skipped == 40
+        assert count_memories(store) == (40, 40)  # every row once: none lost, none twice
+    finally:
+        _stop(server)
+
+
+def test_batch_mode_survives_a_restart_between_submit_and_results(
+        tmp_path: Path, embedder: LocalEmbedder) -> None:
+    state = tmp_path / "fake-state"
+    server, url = _start_fake(tmp_path, "--state-dir", str(state), "--batch-step-polls", "1000")
+    store = tmp_path / "batch.db"
+    data = tmp_path / "rows.jsonl"
+    data.write_text("\n".join(json.dumps(r) for r in rows(12)) + "\n")
+    cfg = llm_cfg(url, store)
+    try:
+        proc = subprocess.Popen([sys.executable, "-c", INGEST_SCRIPT, json.dumps(cfg),
+                                 str(data), "batch"], cwd=REPO, text=True,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            deadline = time.time() + 120
+            submitted = 0
+            while time.time() < deadline and not submitted:
+                time.sleep(0.2)
+                if store.exists():
+                    db = sqlite3.connect(store)
+                    try:
+                        submitted = db.execute("SELECT COUNT(*) FROM journal WHERE "
+                                               "state='submitted'").fetchone()[0]
+                    except sqlite3.OperationalError:
+                        submitted = 0
+                    finally:
+                        db.close()
+            assert submitted == 12, proc.stderr.read() if proc.poll() is not None else ""
+            proc.send_signal(signal.SIGKILL)  # the process dies while polling
+            proc.wait(timeout=30)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        _stop(server)  # and the provider side restarts too: batch state is on disk
+        server, url2 = _start_fake(tmp_path, "--state-dir", str(state),
+                                   "--port", url.rsplit(":", 1)[1].split("/")[0],
+                                   "--batch-step-polls", "1")
+        with Memory(cfg, embedder=embedder) as m:
+            rep = m.ingest(rows(12), mode="batch", poll_interval=0.05)
+            assert rep.failed == 0, rep.errors
+            assert rep.done == 12 and len(rep.batch_ids) == 1  # resumed, not resubmitted
+            assert count_memories(store) == (12, 12)
+            assert m.get_all(user_id="user0")["results"][0]["memory"].startswith("Fact: ")
+            assert m.ingest(rows(12), mode="batch").skipped == 12
+        stats = json.loads(subprocess.run(
+            [sys.executable, "-c", "import json,sys,urllib.request;print(urllib.request."
+             f"urlopen('{url2.rsplit('/v1', 1)[0]}/_fake/stats').read().decode())"],
+            capture_output=True, text=True, check=True).stdout)
+        assert stats["counts"].get("batches.create", 0) == 0  # only the first process created
+    finally:
+        _stop(server)
+
+
+def test_locomo_reader_yields_sessions_with_dates() -> None:
+    got = list(read_rows(LOCOMO))
+    assert len(got) >= 10 and all(r["user_id"] and r["messages"] for r in got)
+    assert got[0]["timestamp"] == parse_locomo_date(
+        json.loads(LOCOMO.read_text())["session_1_date_time"])
+    assert got[0]["messages"][0]["name"]
+    assert parse_locomo_date("1:56 pm on 8 May, 2023") == "2023-05-08T13:56:00+00:00"
+
+
+def test_jsonl_and_csv_readers_report_bad_lines(tmp_path: Path) -> None:
+    j = tmp_path / "rows.jsonl"
+    j.write_text('{"user_id": "a", "text": "hi"}\nnot json\n[1]\n')
+    got = list(read_rows(j))
+    assert got[0]["text"] == "hi" and "invalid JSON" in got[1]["_error"]
+    assert "JSON object" in got[2]["_error"]
+    c = tmp_path / "rows.csv"
+    c.write_text('user_id,text,metadata\nb,hello,"{""k"": 1}"\nc,bad,{oops\n')
+    got = list(read_rows(c))
+    assert got[0]["metadata"] == {"k": 1} and "metadata is not JSON" in got[1]["_error"]
+
+
+def test_ingest_env_is_clean() -> None:
+    # The standalone server used above must not leak into other tests' environment.
+    assert "OPENAI_BASE_URL" not in os.environ
