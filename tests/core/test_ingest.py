@@ -156,8 +156,11 @@ def test_kill_9_mid_ingest_then_resume_applies_each_row_once(tmp_path: Path,
             deadline = time.time() + 120
             while time.time() < deadline:  # kill once some, not all, rows are in
                 time.sleep(0.2)
-                if store.exists() and 5 <= count_memories(store)[0] < 35:
-                    break
+                try:
+                    if store.exists() and 5 <= count_memories(store)[0] < 35:
+                        break
+                except sqlite3.OperationalError:  # the schema is not created yet
+                    continue
             proc.send_signal(signal.SIGKILL)
             proc.wait(timeout=30)
         finally:

@@ -70,3 +70,30 @@ def test_search_sees_writes_immediately(memory: Memory) -> None:
     memory.delete(mid)
     assert [h["memory"] for h in memory.search("kites", user_id="u")["results"]] == [
         "first memory about kites"]
+
+
+def test_caches_follow_writes_from_another_instance(store_path, embedder) -> None:  # type: ignore[no-untyped-def]
+    """Two handles on one store (as two processes would be): reads never go stale."""
+    a = Memory(path=store_path, embedder=embedder)
+    b = Memory(path=store_path, embedder=embedder)
+    try:
+        a.add("the red kite flies high", user_id="u")
+        assert len(a.search("kite", user_id="u")["results"]) == 1  # a has cached views now
+        b.add("the blue kite is new", user_id="u")            # insert by another handle
+        b.add("unrelated other user kite", user_id="v")       # change in another scope
+        assert {h["memory"] for h in a.search("kite", user_id="u")["results"]} == {
+            "the red kite flies high", "the blue kite is new"}
+        mid = b.search("blue kite", user_id="u")["results"][0]["id"]
+        b.update(mid, "the green kite is new")                 # text + vector change
+        top = a.search("green kite", user_id="u", explain=True)["results"][0]
+        assert top["memory"] == "the green kite is new"
+        assert top["score_details"]["semantic_similarity"] > 0.5
+        b.delete(mid)                                          # delete
+        assert [h["memory"] for h in a.search("kite", user_id="u")["results"]] == [
+            "the red kite flies high"]
+        b.reset()
+        assert a.search("kite", user_id="u")["results"] == []
+        assert a.get_all(user_id="u")["results"] == []
+    finally:
+        a.close()
+        b.close()

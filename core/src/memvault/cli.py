@@ -158,7 +158,7 @@ def _globals(ctx: typer.Context, path: Path | None, json_out: bool) -> _Globals:
 
 @contextmanager
 def _memory(g: _Globals) -> Iterator[Memory]:
-    """Open the store; imported here so ``--help`` never pays for numpy or sqlite setup."""
+    """Open the store, only once the arguments are known to be good (and close it after)."""
     from memvault.memory import Memory
 
     config = _read_json_file(g.config, "--config") if g.config else None
@@ -550,7 +550,7 @@ def import_(
     path: PathOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Load a JSONL export (or hand-written memory lines). Safe to re-run: ids already present are skipped."""
+    """Load a JSONL export or hand-written memory lines (safe to re-run: nothing doubles)."""
     from memvault.transfer import import_jsonl
 
     g = _globals(ctx, path, json_out)

@@ -12,6 +12,7 @@ so the event loop never blocks and concurrency never explodes into threads.
 from __future__ import annotations
 
 import asyncio
+import weakref
 from collections.abc import Awaitable, Callable, Generator
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
@@ -68,8 +69,71 @@ class Embed(Effect):
             self.embedder, "aembed", None)
         if aembed is not None:
             return await aembed(self.texts, kind=self.kind)
+        return await _batcher(self.embedder, executor).embed(self.texts, self.kind)
+
+
+class _EmbedBatcher:
+    """Coalesces concurrent embedding requests for a CPU embedder into one model call.
+
+    Why: under concurrency (ingest, many async searches) each request would run
+    the model on its own pool thread — small batches, and several ONNX runs each
+    wanting every core. One call at a time over everything queued is faster per
+    text and never oversubscribes the CPU.
+    """
+
+    def __init__(self, embedder: Embedder, executor: Executor, max_texts: int = 128) -> None:
+        self.embedder = embedder
+        self.executor = executor
+        self.max_texts = max_texts
+        self.queue: asyncio.Queue[tuple[list[str], str, asyncio.Future[np.ndarray]]] = (
+            asyncio.Queue())
+        self.worker: asyncio.Task[None] | None = None
+
+    async def embed(self, texts: list[str], kind: str) -> np.ndarray:
+        fut: asyncio.Future[np.ndarray] = asyncio.get_running_loop().create_future()
+        await self.queue.put((texts, kind, fut))
+        if self.worker is None or self.worker.done():
+            self.worker = asyncio.create_task(self._work())
+        return await fut
+
+    async def _work(self) -> None:
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(executor, self.run)
+        while not self.queue.empty():
+            jobs = [self.queue.get_nowait()]
+            kind = jobs[0][1]
+            size = len(jobs[0][0])
+            while not self.queue.empty() and size < self.max_texts:
+                nxt = self.queue._queue[0]  # type: ignore[attr-defined]  # peek
+                if nxt[1] != kind:
+                    break
+                jobs.append(self.queue.get_nowait())
+                size += len(nxt[0])
+            texts = [t for job in jobs for t in job[0]]
+            try:
+                vecs = await loop.run_in_executor(
+                    self.executor, partial(self.embedder.embed, texts, kind=kind))
+            except Exception as e:  # every waiter gets the error
+                for *_, fut in jobs:
+                    if not fut.done():
+                        fut.set_exception(e)
+                continue
+            start = 0
+            for job_texts, _, fut in jobs:
+                if not fut.done():
+                    fut.set_result(vecs[start:start + len(job_texts)])
+                start += len(job_texts)
+
+
+_BATCHERS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[int, _EmbedBatcher]] = (
+    weakref.WeakKeyDictionary())
+
+
+def _batcher(embedder: Embedder, executor: Executor) -> _EmbedBatcher:
+    per_loop = _BATCHERS.setdefault(asyncio.get_running_loop(), {})
+    b = per_loop.get(id(embedder))
+    if b is None or b.embedder is not embedder:
+        b = per_loop[id(embedder)] = _EmbedBatcher(embedder, executor)
+    return b
 
 
 @dataclass(slots=True)

@@ -216,12 +216,25 @@ class Engine:
 
     # -- scope views (cached) -------------------------------------------------------------------
     def view(self, scope: Scope, generation: int | None = None) -> ScopeView:
+        """The scope's records, refreshed incrementally from the store's change log."""
         gen = self.store.generation() if generation is None else generation
         with self._views_lock:
             hit = self._views.get(scope)
         if hit is not None and hit.generation == gen:
             return hit
-        records = self.store.scope_records(scope)
+        v = self._refresh(hit, scope, gen) if hit is not None else None
+        if v is None:
+            v = self._build_view(scope, self.store.scope_records(scope), gen)
+        with self._views_lock:
+            if len(self._views) > 256:
+                self._views.clear()
+            current = self._views.get(scope)
+            if current is None or current.generation <= v.generation:
+                self._views[scope] = v
+        return v
+
+    @staticmethod
+    def _build_view(scope: Scope, records: list[MemoryRecord], gen: int) -> ScopeView:
         n = len(records)
         prev_idx = np.full(n, -1, dtype=np.int64)
         next_idx = np.full(n, -1, dtype=np.int64)
@@ -231,13 +244,35 @@ class Engine:
             if j is not None:
                 prev_idx[i], next_idx[j] = j, i
             last[r.scope] = i
-        v = ScopeView(gen, records, {r.seq: i for i, r in enumerate(records)}, prev_idx,
-                      next_idx, frozenset(r.actor_id for r in records if r.actor_id))
-        with self._views_lock:
-            if len(self._views) > 256:
-                self._views.clear()
-            self._views[scope] = v
-        return v
+        return ScopeView(gen, records, {r.seq: i for i, r in enumerate(records)}, prev_idx,
+                         next_idx, frozenset(r.actor_id for r in records if r.actor_id))
+
+    def _refresh(self, old: ScopeView, scope: Scope, gen: int) -> ScopeView | None:
+        """Apply the changes since ``old`` was built; None when a full reload is simpler."""
+        changes = self.store.changes_since(old.generation)
+        if changes is None:
+            return None
+        mine: dict[int, str] = {}
+        for seq, op, sc in changes:
+            if scope.contains(sc):
+                mine[seq] = "delete" if op == "delete" or mine.get(seq) == "delete" else (
+                    "insert" if mine.get(seq) == "insert" else op)
+        if not mine:
+            return replace(old, generation=gen)
+        if "delete" in mine.values():
+            return None
+        last_seq = old.records[-1].seq if old.records else 0
+        inserts = sorted(s for s, op in mine.items() if s not in old.index_of)
+        if inserts and inserts[0] <= last_seq:
+            return None  # out-of-order insert (a concurrent writer): rebuild
+        records = list(old.records)
+        fresh = {r.seq: r for r in self.store.records_by_seq(sorted(mine))}
+        for seq in mine:
+            i = old.index_of.get(seq)
+            if i is not None and seq in fresh:
+                records[i] = fresh[seq]
+        records.extend(fresh[s] for s in inserts if s in fresh)
+        return self._build_view(scope, records, gen)
 
     # -- add --------------------------------------------------------------------------------------
     def add(self, messages: Any, *, user_id: Any = None, agent_id: Any = None,

@@ -31,6 +31,8 @@ from memvault.scope import Scope
 from memvault.text import fts_document
 
 SCHEMA_VERSION = 1
+#: Generations of change log kept for incremental cache refresh (older caches reload fully).
+CHANGE_LOG_KEEP = 20_000
 NS_SEP = "\x1f"
 
 _SCHEMA = """
@@ -106,6 +108,13 @@ CREATE TABLE IF NOT EXISTS llm_usage (
     cached_tokens INTEGER NOT NULL,
     calls INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS changes (
+    gen INTEGER NOT NULL,
+    seq INTEGER NOT NULL,
+    op TEXT NOT NULL,
+    user_id TEXT, agent_id TEXT, run_id TEXT
+);
+CREATE INDEX IF NOT EXISTS changes_gen ON changes(gen);
 CREATE TABLE IF NOT EXISTS outbox (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     seq INTEGER NOT NULL,
@@ -178,6 +187,17 @@ class Tx:
         self.store = store
         self.touched: list[int] = []  # seqs whose vectors changed (for external indexes)
         self.removed: list[int] = []
+        #: seq -> (op, scope): what this transaction changed, for incremental cache refresh.
+        #: ops: insert, update (record only), revector (vectors too), delete.
+        self.changed: dict[int, tuple[str, Scope]] = {}
+
+    def _changed(self, seq: int, op: str, scope: Scope) -> None:
+        prev = self.changed.get(seq)
+        if prev is not None and prev[0] in ("insert", "delete"):
+            op = prev[0] if op != "delete" else "delete"
+        elif prev is not None and prev[0] == "revector" and op == "update":
+            op = "revector"
+        self.changed[seq] = (op, scope)
 
     def _outbox(self, seq: int, memory_id: str, op: str) -> None:
         # Written in the same transaction as the change, so an external index that
@@ -204,6 +224,7 @@ class Tx:
         self.conn.execute("INSERT INTO fts (rowid, terms) VALUES (?, ?)", (seq, fts_document(
             r.memory)))
         self._put_vectors(seq, r.id, vectors)
+        self._changed(seq, "insert", r.scope)
         return seq
 
     def _put_vectors(self, seq: int, memory_id: str,
@@ -224,6 +245,7 @@ class Tx:
     def clear_vectors(self, r: MemoryRecord) -> None:
         """Drop every vector of a memory (it is then found by keyword only)."""
         self.conn.execute("DELETE FROM vectors WHERE seq = ?", (r.seq,))
+        self._changed(r.seq, "revector", r.scope)
         self.touched.append(r.seq)
         self._outbox(r.seq, r.id, "upsert")
 
@@ -234,6 +256,8 @@ class Tx:
             "IS NULL THEN expiration_date ELSE strftime('%Y-%m-%dT%H:%M:%f000+00:00', ?, "
             "'+' || ttl_seconds || ' seconds') END WHERE seq = ?",
             [(now, now, s) for s in seqs])
+        for seq, scope in self.store.seq_scopes_in(self.conn, seqs).items():
+            self._changed(seq, "update", scope)
 
     def update(self, r: MemoryRecord, *, text_changed: bool,
                vectors: dict[str, np.ndarray] | None = None) -> None:
@@ -251,12 +275,14 @@ class Tx:
             self.conn.execute("UPDATE fts SET terms = ? WHERE rowid = ?",
                               (fts_document(r.memory), r.seq))
         self._put_vectors(r.seq, r.id, vectors)
+        self._changed(r.seq, "revector" if vectors else "update", r.scope)
 
     def delete(self, r: MemoryRecord) -> None:
         self.conn.execute("DELETE FROM vectors WHERE seq = ?", (r.seq,))
         self.conn.execute("DELETE FROM fts WHERE rowid = ?", (r.seq,))
         self.conn.execute("DELETE FROM memories WHERE seq = ?", (r.seq,))
         self.removed.append(r.seq)
+        self._changed(r.seq, "delete", r.scope)
         self._outbox(r.seq, r.id, "delete")
 
     def usage(self, op: str, model: str | None, usage: dict[str, int]) -> None:
@@ -398,6 +424,17 @@ class SQLiteStore:
             tx = Tx(c, self)
             yield tx
             c.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key='generation'")
+            gen = int(c.execute("SELECT value FROM meta WHERE key='generation'").fetchone()[0])
+            if tx.changed:
+                c.executemany(
+                    "INSERT INTO changes (gen, seq, op, user_id, agent_id, run_id) "
+                    "VALUES (?,?,?,?,?,?)",
+                    [(gen, seq, op, sc.user_id, sc.agent_id, sc.run_id)
+                     for seq, (op, sc) in tx.changed.items()])
+            if gen % 1000 == 0:  # the log only serves caches: keep the recent part
+                c.execute("DELETE FROM changes WHERE gen < ?", (gen - CHANGE_LOG_KEEP,))
+                c.execute("INSERT OR REPLACE INTO meta VALUES ('changes_floor', ?)",
+                          (str(gen - CHANGE_LOG_KEEP),))
 
     def close(self) -> None:
         with self._conns_lock:
@@ -438,6 +475,49 @@ class SQLiteStore:
     def generation(self) -> int:
         return int(self.conn().execute(
             "SELECT value FROM meta WHERE key='generation'").fetchone()[0])
+
+    def changes_since(self, gen: int) -> list[tuple[int, str, Scope]] | None:
+        """(seq, op, scope) changed after generation ``gen``; None if the log no longer
+        reaches back that far (the caller then reloads in full)."""
+        c = self.conn()
+        floor = c.execute("SELECT value FROM meta WHERE key='changes_floor'").fetchone()
+        if floor is not None and gen < int(floor[0]):
+            return None
+        rows = c.execute("SELECT seq, op, user_id, agent_id, run_id FROM changes "
+                         "WHERE gen > ? ORDER BY gen", (gen,)).fetchall()
+        return [(int(seq), op, Scope(u, a, r)) for seq, op, u, a, r in rows]
+
+    def records_by_seq(self, seqs: Sequence[int]) -> list[MemoryRecord]:
+        if not seqs:
+            return []
+        marks = ",".join("?" * len(seqs))
+        rows = self.conn().execute(
+            f"SELECT {_COLUMNS} FROM memories WHERE seq IN ({marks}) ORDER BY seq",
+            list(seqs)).fetchall()
+        return [_row_to_record(r) for r in rows]
+
+    def vectors_by_seq(self, space: str, seqs: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+        """(seqs, matrix) of the vectors of these memories in ``space``, in seq order."""
+        if not seqs:
+            return np.zeros(0, dtype=np.int64), np.zeros((0, 0), dtype=np.float32)
+        marks = ",".join("?" * len(seqs))
+        rows = self.conn().execute(
+            f"SELECT seq, vec FROM vectors WHERE space = ? AND seq IN ({marks}) "
+            "ORDER BY seq, idx", [space, *seqs]).fetchall()
+        if not rows:
+            return np.zeros(0, dtype=np.int64), np.zeros((0, 0), dtype=np.float32)
+        out = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+        mat = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), -1)
+        return out, mat
+
+    @staticmethod
+    def seq_scopes_in(c: sqlite3.Connection, seqs: Sequence[int]) -> dict[int, Scope]:
+        if not seqs:
+            return {}
+        marks = ",".join("?" * len(seqs))
+        rows = c.execute(f"SELECT seq, user_id, agent_id, run_id FROM memories WHERE seq IN "
+                         f"({marks})", list(seqs)).fetchall()
+        return {int(s): Scope(u, a, r) for s, u, a, r in rows}
 
     def get(self, memory_id: str) -> MemoryRecord | None:
         row = self.conn().execute(f"SELECT {_COLUMNS} FROM memories WHERE id = ?",
@@ -669,5 +749,8 @@ class SQLiteStore:
         """Delete every memory, vector, space and history row (the store file stays)."""
         with self.write() as tx:
             for table in ("vectors", "fts", "memories", "history", "spaces", "outbox",
-                          "journal", "llm_usage"):
+                          "journal", "llm_usage", "changes"):
                 tx.conn.execute(f"DELETE FROM {table}")
+            # Every cache built before the reset must reload in full.
+            tx.conn.execute("INSERT OR REPLACE INTO meta SELECT 'changes_floor', "
+                            "CAST(value AS INTEGER) + 1 FROM meta WHERE key='generation'")

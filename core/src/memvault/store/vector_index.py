@@ -77,12 +77,36 @@ class BruteForceIndex:
             hit = self._cache.get(key)
         if hit is not None and hit[0] == generation:
             return hit[1], hit[2]
-        seqs, mat = self.store.vectors(space, scope)
+        loaded = self._refresh(hit, space, scope) if hit is not None else None
+        seqs, mat = loaded if loaded is not None else self.store.vectors(space, scope)
         with self._lock:
             if len(self._cache) >= self.max_cached_scopes:
                 self._cache.pop(next(iter(self._cache)))
             self._cache[key] = (generation, seqs, mat)
         return seqs, mat
+
+    def _refresh(self, hit: tuple[int, Seqs, npt.NDArray[np.float32]], space: str,
+                 scope: Scope) -> tuple[Seqs, npt.NDArray[np.float32]] | None:
+        """Append new memories' vectors; None when only a full reload is correct."""
+        gen, seqs, mat = hit
+        changes = self.store.changes_since(gen)
+        if changes is None:
+            return None
+        new: list[int] = []
+        for seq, op, sc in changes:
+            if not scope.contains(sc) or op == "update":  # record-only edits keep vectors
+                continue
+            if op != "insert" or (len(seqs) and seq <= int(seqs[-1])):
+                return None
+            new.append(seq)
+        if not new:
+            return seqs, mat
+        add_seqs, add_mat = self.store.vectors_by_seq(space, sorted(set(new)))
+        if len(add_seqs) == 0:
+            return seqs, mat
+        if len(seqs) == 0:
+            return add_seqs, add_mat
+        return np.concatenate([seqs, add_seqs]), np.vstack([mat, add_mat])
 
     def search(self, space: str, query: np.ndarray, scope: Scope, generation: int,
                limit: int | None) -> tuple[Seqs, Scores]:

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Run every memvault benchmark and refresh benchmarks/results/ and docs/benchmarks.md.
+#
+#   bash benchmarks/run_all.sh              # from anywhere; about 45-60 min on 2 busy cores
+#   ROUNDS=3 bash benchmarks/run_all.sh     # fewer rounds of the mem0 comparison (default 5)
+#   SKIP_BASELINES=1 bash benchmarks/run_all.sh   # recall: memvault only, cite the README baselines
+#
+# Needs: the project's .venv (make setup) and ../shared (the LoCoMo harness and data).
+# Creates benchmarks/.work/mem0-venv and benchmarks/.work/bench-venv if missing (gitignored).
+# Every script starts its own child processes and stops them when it ends or is interrupted.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+PY=.venv/bin/python
+[[ -x $PY ]] || { echo "!! no .venv: run 'make setup' first" >&2; exit 1; }
+ROUNDS="${ROUNDS:-5}"
+
+echo "==> [1/5] mem0 venv"
+bash benchmarks/setup_mem0_venv.sh
+
+echo "==> [2/5] memvault vs mem0 2.2.1 (same embedder), $ROUNDS rounds, stores on the default temp dir"
+$PY benchmarks/bench_vs_mem0.py --rounds "$ROUNDS"
+
+if [[ -d /dev/shm && -w /dev/shm ]]; then
+  echo "==> [3/5] the same with stores on tmpfs (/dev/shm): disk syncs cost nothing there"
+  $PY benchmarks/bench_vs_mem0.py --rounds 3 --store-dir /dev/shm \
+    --out benchmarks/results/vs_mem0_tmpfs.json --section vs_mem0_tmpfs \
+    --section-title "memvault vs mem0 2.2.1, stores on tmpfs (no disk-sync cost)"
+fi
+
+echo "==> [4/5] where the time goes (cProfile + strace)"
+$PY benchmarks/profile_vs_mem0.py --strace
+
+echo "==> [5/5] LoCoMo retrieval recall (harness)"
+if [[ -n "${SKIP_BASELINES:-}" ]]; then
+  $PY benchmarks/bench_locomo_recall.py --no-baselines
+else
+  bash benchmarks/setup_bench_venv.sh || echo "!! bench venv failed: recall baselines will be cited, not re-run"
+  $PY benchmarks/bench_locomo_recall.py
+fi
+echo "==> done: benchmarks/results/*.json, docs/benchmarks.md"
