@@ -1,4 +1,4 @@
-"""Storage backends every backend-parametrised test runs against."""
+"""Storage backends every backend-parametrised test runs against (all real engines)."""
 
 from __future__ import annotations
 
@@ -10,12 +10,24 @@ import pytest
 from memvault import Memory
 from memvault.embedding import LocalEmbedder
 
-BACKENDS = ["sqlite"]
+BACKENDS = ["sqlite", "chroma-embedded", "chroma-server"]
 
 
-def make_memory(backend: str, path: Path, embedder: LocalEmbedder,
-                request: pytest.FixtureRequest) -> Memory:
+def make_memory(
+    backend: str, path: Path, embedder: LocalEmbedder, request: pytest.FixtureRequest
+) -> Memory:
     config: dict[str, Any] = {"path": str(path)}
-    if backend != "sqlite":
+    if backend == "chroma-embedded":
+        config["vector_store"] = {
+            "provider": "chroma",
+            "config": {"path": str(path.parent / "chroma"), "collection_name": path.stem},
+        }
+    elif backend == "chroma-server":
+        srv = request.getfixturevalue("chroma_srv")  # one real `chroma run` per session
+        config["vector_store"] = {
+            "provider": "chroma",
+            "config": {"host": srv.host, "port": srv.port, "collection_name": path.parent.name},
+        }
+    elif backend != "sqlite":
         raise ValueError(backend)
     return Memory(config, embedder=embedder)

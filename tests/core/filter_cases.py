@@ -10,8 +10,16 @@ from __future__ import annotations
 from typing import Any
 
 SEED: list[tuple[str, dict[str, Any]]] = [
-    ("alpha note", {"category": "work", "priority": 3, "tags": ["a", "b"], "name": "Alice Smith",
-                    "nested": {"lang": "en"}}),
+    (
+        "alpha note",
+        {
+            "category": "work",
+            "priority": 3,
+            "tags": ["a", "b"],
+            "name": "Alice Smith",
+            "nested": {"lang": "en"},
+        },
+    ),
     ("beta note", {"category": "home", "priority": 1, "tags": ["b"], "name": "bob"}),
     ("gamma note", {"category": "work", "priority": 5.5}),
     ("delta note", {}),
@@ -41,8 +49,10 @@ CASES: list[tuple[dict[str, Any], set[str]]] = [
     ({"AND": [{"category": "work"}, {"priority": {"lt": 4}}]}, {"alpha note"}),
     ({"OR": [{"category": "home"}, {"priority": {"gt": 5}}]}, {"beta note", "gamma note"}),
     ({"NOT": [{"category": "work"}]}, {"beta note", "delta note"}),
-    ({"OR": [{"NOT": [{"tags": "*"}]}, {"name": "bob"}]}, {"beta note", "gamma note",
-                                                          "delta note"}),
+    (
+        {"OR": [{"NOT": [{"tags": "*"}]}, {"name": "bob"}]},
+        {"beta note", "gamma note", "delta note"},
+    ),
     ({"priority": {"$gte": 5}}, {"gamma note"}),
     ({"memory": {"contains": "eta"}}, {"beta note"}),
     ({"priority": {"gt": "a"}}, set()),  # mixed types never match (no error, no coercion)

@@ -9,8 +9,17 @@ import pytest
 from memvault import ConfigError, Memory, NotFoundError
 from memvault.embedding import LocalEmbedder
 
-MEM0_FIELDS = {"id", "memory", "hash", "metadata", "created_at", "updated_at", "user_id",
-               "agent_id", "run_id"}
+MEM0_FIELDS = {
+    "id",
+    "memory",
+    "hash",
+    "metadata",
+    "created_at",
+    "updated_at",
+    "user_id",
+    "agent_id",
+    "run_id",
+}
 
 
 def test_add_returns_mem0_shape_and_search_finds_it(memory: Memory) -> None:
@@ -26,11 +35,15 @@ def test_add_returns_mem0_shape_and_search_finds_it(memory: Memory) -> None:
 
 
 def test_message_list_keeps_role_and_name_and_skips_system(memory: Memory) -> None:
-    res = memory.add([
-        {"role": "system", "content": "You are helpful"},
-        {"role": "user", "content": "My cat is named Miso", "name": "Dana"},
-        {"role": "assistant", "content": "Miso is a lovely name"},
-    ], user_id="dana", infer=False)
+    res = memory.add(
+        [
+            {"role": "system", "content": "You are helpful"},
+            {"role": "user", "content": "My cat is named Miso", "name": "Dana"},
+            {"role": "assistant", "content": "Miso is a lovely name"},
+        ],
+        user_id="dana",
+        infer=False,
+    )
     events = res["results"]
     assert [e["memory"] for e in events] == ["My cat is named Miso", "Miso is a lovely name"]
     got = memory.get(events[0]["id"])
@@ -123,14 +136,17 @@ def test_from_config_accepts_mem0_shape(tmp_path: Path) -> None:
         assert m.path == str(tmp_path / "h.db")
 
 
-@pytest.mark.parametrize(("cfg", "needle"), [
-    ({"vector_store": {"provider": "qdrant", "config": {}}}, "qdrant"),
-    ({"embedder": {"provider": "cohere", "config": {}}}, "cohere"),
-    ({"llm": {"provider": "anthropic", "config": {}}}, "anthropic"),
-    ({"graph_store": {"provider": "neo4j"}}, "graph_store"),
-    ({"vector_stor": {}}, "vector_stor"),
-    ("not a dict", "dict"),
-])
+@pytest.mark.parametrize(
+    ("cfg", "needle"),
+    [
+        ({"vector_store": {"provider": "qdrant", "config": {}}}, "qdrant"),
+        ({"embedder": {"provider": "cohere", "config": {}}}, "cohere"),
+        ({"llm": {"provider": "anthropic", "config": {}}}, "anthropic"),
+        ({"graph_store": {"provider": "neo4j"}}, "graph_store"),
+        ({"vector_stor": {}}, "vector_stor"),
+        ("not a dict", "dict"),
+    ],
+)
 def test_from_config_rejects_unknown_providers_clearly(cfg: object, needle: str) -> None:
     with pytest.raises(ConfigError, match=needle):
         Memory.from_config(cfg)  # type: ignore[arg-type]

@@ -52,7 +52,8 @@ async def test_200_concurrent_searches_bounded_threads(amemory: AsyncMemory) -> 
     hb = asyncio.create_task(heartbeat())
     t0 = time.perf_counter()
     results = await asyncio.gather(
-        *(amemory.search(f"topic {i % 7}", user_id="u", top_k=5) for i in range(200)))
+        *(amemory.search(f"topic {i % 7}", user_id="u", top_k=5) for i in range(200))
+    )
     elapsed = time.perf_counter() - t0
     done.set()
     await hb
@@ -60,8 +61,9 @@ async def test_200_concurrent_searches_bounded_threads(amemory: AsyncMemory) -> 
     assert all(r["results"][0]["user_id"] == "u" for r in results)
     # A pool of 4 workers: the process gains at most 4 threads, however many callers wait.
     assert peak - threads_before <= 4
-    # The loop kept ticking while searches ran (it was not blocked by them).
-    assert ticks >= max(3, int(elapsed / 0.005) // 4)
+    # The loop kept ticking while searches ran (it was not blocked by them); a blocked
+    # loop would tick once or twice in total. Loose on purpose: CI shares 2 cores.
+    assert ticks >= 5, (ticks, elapsed)
 
 
 async def test_concurrent_adds_in_one_scope_all_land(amemory: AsyncMemory) -> None:

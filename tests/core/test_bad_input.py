@@ -45,16 +45,28 @@ BAD_ADDS: list[tuple[Any, dict[str, Any], type[Exception], str]] = [
     ("ok", {"timestamp": "yesterday-ish"}, ValidationError, "date"),
     ("ok", {"importance": 3}, ValidationError, "importance"),
     ("ok", {"categories": "work"}, ValidationError, "categories"),
-    ("ok", {"embeddings": [[0.1, 0.2]], "vector_space": "v", "metadata": None,
-            "infer": False, "user_id": "u", "timestamp": None}, None, ""),
+    (
+        "ok",
+        {
+            "embeddings": [[0.1, 0.2]],
+            "vector_space": "v",
+            "metadata": None,
+            "infer": False,
+            "user_id": "u",
+            "timestamp": None,
+        },
+        None,
+        "",
+    ),
 ]
 
 
-@pytest.mark.parametrize(("messages", "kwargs", "exc", "needle"),
-                         [c for c in BAD_ADDS if c[2] is not None])
-def test_bad_add_is_refused_and_store_unchanged(memory: Memory, messages: Any,
-                                                kwargs: dict[str, Any], exc: type[Exception],
-                                                needle: str) -> None:
+@pytest.mark.parametrize(
+    ("messages", "kwargs", "exc", "needle"), [c for c in BAD_ADDS if c[2] is not None]
+)
+def test_bad_add_is_refused_and_store_unchanged(
+    memory: Memory, messages: Any, kwargs: dict[str, Any], exc: type[Exception], needle: str
+) -> None:
     memory.add("pre-existing", user_id="u")
     before = memory.stats()
     kwargs = {"user_id": "u", **kwargs}
@@ -62,24 +74,30 @@ def test_bad_add_is_refused_and_store_unchanged(memory: Memory, messages: Any,
         memory.add(messages, **kwargs)
     assert isinstance(info.value, MemvaultError)
     after = memory.stats()
-    assert (after["memories"], after["history_events"]) == (before["memories"],
-                                                            before["history_events"])
+    assert (after["memories"], after["history_events"]) == (
+        before["memories"],
+        before["history_events"],
+    )
 
 
-@pytest.mark.parametrize(("call", "exc", "needle"), [
-    (lambda m: m.search("", user_id="u"), ValidationError, "empty"),
-    (lambda m: m.search(None, user_id="u"), ValidationError, "query"),
-    (lambda m: m.search("x", user_id="u", top_k=0), ValidationError, "positive"),
-    (lambda m: m.search("x", user_id="u", top_k="5"), ValidationError, "positive"),
-    (lambda m: m.get("id with space"), ScopeError, "whitespace"),
-    (lambda m: m.update("nope-id", "x"), MemvaultError, "no memory"),
-    (lambda m: m.update("nope-id"), ValidationError, "needs text"),
-    (lambda m: m.delete("nope-id"), MemvaultError, "no memory"),
-    (lambda m: m.search("x", user_id="u", vector=[0.0, 0.0]), ValidationError, "zero"),
-    (lambda m: m.search("x", user_id="u", as_of="not a date"), ValidationError, "date"),
-])
-def test_bad_calls_raise_typed_errors(memory: Memory, call: Any, exc: type[Exception],
-                                      needle: str) -> None:
+@pytest.mark.parametrize(
+    ("call", "exc", "needle"),
+    [
+        (lambda m: m.search("", user_id="u"), ValidationError, "empty"),
+        (lambda m: m.search(None, user_id="u"), ValidationError, "query"),
+        (lambda m: m.search("x", user_id="u", top_k=0), ValidationError, "positive"),
+        (lambda m: m.search("x", user_id="u", top_k="5"), ValidationError, "positive"),
+        (lambda m: m.get("id with space"), ScopeError, "whitespace"),
+        (lambda m: m.update("nope-id", "x"), MemvaultError, "no memory"),
+        (lambda m: m.update("nope-id"), ValidationError, "needs text"),
+        (lambda m: m.delete("nope-id"), MemvaultError, "no memory"),
+        (lambda m: m.search("x", user_id="u", vector=[0.0, 0.0]), ValidationError, "zero"),
+        (lambda m: m.search("x", user_id="u", as_of="not a date"), ValidationError, "date"),
+    ],
+)
+def test_bad_calls_raise_typed_errors(
+    memory: Memory, call: Any, exc: type[Exception], needle: str
+) -> None:
     memory.add("pre-existing", user_id="u")
     with pytest.raises(exc, match=needle):
         call(memory)
@@ -117,18 +135,18 @@ def test_read_only_store_file(tmp_path: Path, embedder: LocalEmbedder) -> None:
 
 
 def test_read_only_directory_as_root_still_refuses_garbage_file(
-        tmp_path: Path, embedder: LocalEmbedder) -> None:
+    tmp_path: Path, embedder: LocalEmbedder
+) -> None:
     p = tmp_path / "garbage.db"
     p.write_bytes(b"this is not a sqlite database" * 100)
-    with pytest.raises(StorageError, match="not a usable memvault store|cannot"):
+    with pytest.raises(StorageError, match=r"not a usable memvault store|cannot"):
         Memory(path=p, embedder=embedder)
     assert p.read_bytes().startswith(b"this is not")  # nothing was overwritten
 
 
 def test_dimension_mismatch_names_both_dimensions(memory: Memory) -> None:
-    memory.add("first", user_id="u", embeddings=[[1.0, 0.0, 0.0]], vector_space="tiny",
-               infer=False)
-    with pytest.raises(DimensionMismatchError, match="3-dimensional.*2-dimensional"):
+    memory.add("first", user_id="u", embeddings=[[1.0, 0.0, 0.0]], vector_space="tiny", infer=False)
+    with pytest.raises(DimensionMismatchError, match=r"3-dimensional.*2-dimensional"):
         memory.add("second", user_id="u", embeddings=[[1.0, 0.0]], vector_space="tiny")
     with pytest.raises(DimensionMismatchError, match="384"):
         memory.search("x", user_id="u", vector=[1.0, 0.0])

@@ -42,8 +42,14 @@ LOOPER = textwrap.dedent("""
 def test_concurrent_processes_lose_no_write(tmp_path: Path, embedder: LocalEmbedder) -> None:
     path = tmp_path / "shared.db"
     Memory(path=path, embedder=embedder).close()
-    procs = [subprocess.Popen([sys.executable, "-c", WRITER, str(path), f"w{k}", "15"],
-                              stderr=subprocess.PIPE, text=True) for k in range(4)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", WRITER, str(path), f"w{k}", "15"],
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for k in range(4)
+    ]
     try:
         for p in procs:
             _, err = p.communicate(timeout=300)
@@ -75,8 +81,9 @@ def _check_consistent(path: Path) -> int:
         assert ids == added, "a memory without its history row (or the reverse)"
         # Every UPDATE in history is reflected in the memory text, and vice versa.
         for mid, text in db.execute("SELECT id, memory FROM memories"):
-            last = db.execute("SELECT new_memory FROM history WHERE memory_id=? ORDER BY id DESC "
-                              "LIMIT 1", (mid,)).fetchone()[0]
+            last = db.execute(
+                "SELECT new_memory FROM history WHERE memory_id=? ORDER BY id DESC LIMIT 1", (mid,)
+            ).fetchone()[0]
             assert last == text
         return len(ids)
     finally:
@@ -87,8 +94,12 @@ def test_kill_9_leaves_all_or_nothing(tmp_path: Path) -> None:
     path = tmp_path / "crash.db"
     total = 0
     for round_ in range(3):
-        p = subprocess.Popen([sys.executable, "-c", LOOPER, str(path)],
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        p = subprocess.Popen(
+            [sys.executable, "-c", LOOPER, str(path)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         try:
             assert p.stdout is not None
             for _ in range(5 + 7 * round_):  # let it get well into its write loop

@@ -11,13 +11,16 @@ import pytest
 from memvault import FilterError, Memory
 from memvault.embedding import LocalEmbedder
 
-from .filter_cases import BAD, CASES, SEED
 from .backends import BACKENDS, make_memory
+from .filter_cases import BAD, CASES, SEED
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
-def seeded(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
-           embedder: LocalEmbedder) -> Iterator[Memory]:
+def seeded(
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    embedder: LocalEmbedder,
+) -> Iterator[Memory]:
     path: Path = tmp_path_factory.mktemp(f"filters-{request.param}") / "m.db"
     with make_memory(request.param, path, embedder, request) as m:
         for text, meta in SEED:
@@ -50,4 +53,7 @@ def test_bad_filters_raise_filter_error(seeded: Memory, filters: Any, needle: st
 def test_delete_all_with_filter_deletes_only_matches(seeded: Memory) -> None:
     assert seeded.delete_all(user_id="u", filters={"category": "home"})["deleted"] == 1
     assert {r["memory"] for r in seeded.get_all(user_id="u")["results"]} == {
-        "alpha note", "gamma note", "delta note"}
+        "alpha note",
+        "gamma note",
+        "delta note",
+    }

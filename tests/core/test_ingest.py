@@ -29,19 +29,41 @@ def echo_facts(req: dict[str, Any]) -> dict[str, Any]:
     """Script: one ADD per new message, restating it (so each row yields known facts)."""
     user = req["messages"][-1]["content"] if "messages" in req else req["input"]
     new = user.split("NEW MESSAGES:\n", 1)[1]
-    return {"memories": [{"event": "ADD", "text": "Fact: " + line.split(": ", 1)[1]}
-                         for line in new.splitlines() if ": " in line]}
+    return {
+        "memories": [
+            {"event": "ADD", "text": "Fact: " + line.split(": ", 1)[1]}
+            for line in new.splitlines()
+            if ": " in line
+        ]
+    }
 
 
 def rows(n: int, users: int = 5) -> list[dict[str, Any]]:
-    return [{"user_id": f"user{i % users}", "text": f"message number {i} about topic {i * 7}",
-             "timestamp": f"2024-01-{1 + i % 28:02d}T10:00:00Z"} for i in range(n)]
+    return [
+        {
+            "user_id": f"user{i % users}",
+            "text": f"message number {i} about topic {i * 7}",
+            "timestamp": f"2024-01-{1 + i % 28:02d}T10:00:00Z",
+        }
+        for i in range(n)
+    ]
 
 
 def llm_cfg(base_url: str, path: Path, **extra: Any) -> dict[str, Any]:
-    return {"path": str(path), "llm": {"provider": "openai", "config": {
-        "model": "gpt-4o-mini", "base_url": base_url, "api_key": "sk-test", "max_retries": 2,
-        "timeout": 10, **extra}}}
+    return {
+        "path": str(path),
+        "llm": {
+            "provider": "openai",
+            "config": {
+                "model": "gpt-4o-mini",
+                "base_url": base_url,
+                "api_key": "sk-test",
+                "max_retries": 2,
+                "timeout": 10,
+                **extra,
+            },
+        },
+    }
 
 
 @pytest.fixture
@@ -61,8 +83,12 @@ def count_memories(path: Path) -> tuple[int, int]:
 
 
 def test_raw_ingest_without_llm_is_resumable_and_reports_bad_rows(memory: Memory) -> None:
-    data = [*rows(40), {"user_id": "has space", "text": "x"}, {"user_id": "u"},
-            {"_error": "line 99: invalid JSON", "_line": 99}]
+    data = [
+        *rows(40),
+        {"user_id": "has space", "text": "x"},
+        {"user_id": "u"},
+        {"_error": "line 99: invalid JSON", "_line": 99},
+    ]
     rep = memory.ingest(data)
     assert (rep.total, rep.done, rep.failed, rep.mode) == (43, 40, 3, "raw")
     assert {e["line"] for e in rep.errors} >= {99}
@@ -75,8 +101,9 @@ def test_raw_ingest_without_llm_is_resumable_and_reports_bad_rows(memory: Memory
     assert hit["memory"] == "message number 3 about topic 21"
 
 
-def test_live_ingest_survives_a_429_storm_exactly_once(srv: FakeOpenAI, store_path: Path,
-                                                       embedder: LocalEmbedder) -> None:
+def test_live_ingest_survives_a_429_storm_exactly_once(
+    srv: FakeOpenAI, store_path: Path, embedder: LocalEmbedder
+) -> None:
     srv.rate_limit(every_n=3, retry_after=0.01)
     with Memory(llm_cfg(srv.base_url, store_path, max_retries=1), embedder=embedder) as m:
         rep = m.ingest(rows(60), concurrency=16)
@@ -88,8 +115,9 @@ def test_live_ingest_survives_a_429_storm_exactly_once(srv: FakeOpenAI, store_pa
         assert m.ingest(rows(60)).skipped == 60
 
 
-def test_dry_run_estimates_without_calling_or_writing(srv: FakeOpenAI, store_path: Path,
-                                                      embedder: LocalEmbedder) -> None:
+def test_dry_run_estimates_without_calling_or_writing(
+    srv: FakeOpenAI, store_path: Path, embedder: LocalEmbedder
+) -> None:
     with Memory(llm_cfg(srv.base_url, store_path), embedder=embedder) as m:
         rep = m.ingest(rows(20), dry_run=True)
         assert rep.dry_run and rep.done == 20 and rep.prompt_tokens > 20 * 400
@@ -116,9 +144,21 @@ INGEST_SCRIPT = textwrap.dedent("""
 def _start_fake(tmp: Path, *extra: str) -> tuple[subprocess.Popen[str], str]:
     port_file = tmp / "port"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tests.support.fake_openai", "--port-file", str(port_file),
-         "--script", str(Path(__file__)), *extra], cwd=REPO, text=True,
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        [
+            sys.executable,
+            "-m",
+            "tests.support.fake_openai",
+            "--port-file",
+            str(port_file),
+            "--script",
+            str(Path(__file__)),
+            *extra,
+        ],
+        cwd=REPO,
+        text=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     for _ in range(200):
         if port_file.exists():
             return proc, f"http://127.0.0.1:{port_file.read_text().strip()}/v1"
@@ -141,17 +181,22 @@ def _stop(proc: subprocess.Popen[str]) -> None:
 chat_handler = echo_facts
 
 
-def test_kill_9_mid_ingest_then_resume_applies_each_row_once(tmp_path: Path,
-                                                             embedder: LocalEmbedder) -> None:
+def test_kill_9_mid_ingest_then_resume_applies_each_row_once(
+    tmp_path: Path, embedder: LocalEmbedder
+) -> None:
     server, url = _start_fake(tmp_path, "--latency-ms", "150")
     store = tmp_path / "ingest.db"
     data = tmp_path / "rows.jsonl"
     data.write_text("\n".join(json.dumps(r) for r in rows(40)) + "\n")
     cfg = json.dumps(llm_cfg(url, store))
     try:
-        proc = subprocess.Popen([sys.executable, "-c", INGEST_SCRIPT, cfg, str(data), "live"],
-                                cwd=REPO, text=True, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE)
+        proc = subprocess.Popen(
+            [sys.executable, "-c", INGEST_SCRIPT, cfg, str(data), "live"],
+            cwd=REPO,
+            text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
         try:
             deadline = time.time() + 120
             while time.time() < deadline:  # kill once some, not all, rows are in
@@ -178,7 +223,8 @@ def test_kill_9_mid_ingest_then_resume_applies_each_row_once(tmp_path: Path,
 
 
 def test_batch_mode_survives_a_restart_between_submit_and_results(
-        tmp_path: Path, embedder: LocalEmbedder) -> None:
+    tmp_path: Path, embedder: LocalEmbedder
+) -> None:
     state = tmp_path / "fake-state"
     server, url = _start_fake(tmp_path, "--state-dir", str(state), "--batch-step-polls", "1000")
     store = tmp_path / "batch.db"
@@ -186,9 +232,13 @@ def test_batch_mode_survives_a_restart_between_submit_and_results(
     data.write_text("\n".join(json.dumps(r) for r in rows(12)) + "\n")
     cfg = llm_cfg(url, store)
     try:
-        proc = subprocess.Popen([sys.executable, "-c", INGEST_SCRIPT, json.dumps(cfg),
-                                 str(data), "batch"], cwd=REPO, text=True,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        proc = subprocess.Popen(
+            [sys.executable, "-c", INGEST_SCRIPT, json.dumps(cfg), str(data), "batch"],
+            cwd=REPO,
+            text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
         try:
             deadline = time.time() + 120
             submitted = 0
@@ -197,8 +247,9 @@ def test_batch_mode_survives_a_restart_between_submit_and_results(
                 if store.exists():
                     db = sqlite3.connect(store)
                     try:
-                        submitted = db.execute("SELECT COUNT(*) FROM journal WHERE "
-                                               "state='submitted'").fetchone()[0]
+                        submitted = db.execute(
+                            "SELECT COUNT(*) FROM journal WHERE state='submitted'"
+                        ).fetchone()[0]
                     except sqlite3.OperationalError:
                         submitted = 0
                     finally:
@@ -211,9 +262,15 @@ def test_batch_mode_survives_a_restart_between_submit_and_results(
                 proc.kill()
                 proc.wait()
         _stop(server)  # and the provider side restarts too: batch state is on disk
-        server, url2 = _start_fake(tmp_path, "--state-dir", str(state),
-                                   "--port", url.rsplit(":", 1)[1].split("/")[0],
-                                   "--batch-step-polls", "1")
+        server, url2 = _start_fake(
+            tmp_path,
+            "--state-dir",
+            str(state),
+            "--port",
+            url.rsplit(":", 1)[1].split("/")[0],
+            "--batch-step-polls",
+            "1",
+        )
         with Memory(cfg, embedder=embedder) as m:
             rep = m.ingest(rows(12), mode="batch", poll_interval=0.05)
             assert rep.failed == 0, rep.errors
@@ -221,10 +278,19 @@ def test_batch_mode_survives_a_restart_between_submit_and_results(
             assert count_memories(store) == (12, 12)
             assert m.get_all(user_id="user0")["results"][0]["memory"].startswith("Fact: ")
             assert m.ingest(rows(12), mode="batch").skipped == 12
-        stats = json.loads(subprocess.run(
-            [sys.executable, "-c", "import json,sys,urllib.request;print(urllib.request."
-             f"urlopen('{url2.rsplit('/v1', 1)[0]}/_fake/stats').read().decode())"],
-            capture_output=True, text=True, check=True).stdout)
+        stats = json.loads(
+            subprocess.run(
+                [
+                    sys.executable,
+                    "-c",
+                    "import json,sys,urllib.request;print(urllib.request."
+                    f"urlopen('{url2.rsplit('/v1', 1)[0]}/_fake/stats').read().decode())",
+                ],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout
+        )
         assert stats["counts"].get("batches.create", 0) == 0  # only the first process created
     finally:
         _stop(server)
@@ -234,7 +300,8 @@ def test_locomo_reader_yields_sessions_with_dates() -> None:
     got = list(read_rows(LOCOMO))
     assert len(got) >= 10 and all(r["user_id"] and r["messages"] for r in got)
     assert got[0]["timestamp"] == parse_locomo_date(
-        json.loads(LOCOMO.read_text())["session_1_date_time"])
+        json.loads(LOCOMO.read_text())["session_1_date_time"]
+    )
     assert got[0]["messages"][0]["name"]
     assert parse_locomo_date("1:56 pm on 8 May, 2023") == "2023-05-08T13:56:00+00:00"
 

@@ -7,18 +7,28 @@ from memvault import Memory
 
 def test_keyword_only_match_can_win(memory: Memory) -> None:
     # A rare token (an order id) that the dense model cannot relate to the query's meaning.
-    memory.add(["The weather was lovely and sunny at the beach",
-                "We talked about holidays, sunshine and swimming",
-                "Reference XK-4471-QZ was mentioned once"], user_id="u")
+    memory.add(
+        [
+            "The weather was lovely and sunny at the beach",
+            "We talked about holidays, sunshine and swimming",
+            "Reference XK-4471-QZ was mentioned once",
+        ],
+        user_id="u",
+    )
     hits = memory.search("XK-4471-QZ", user_id="u", explain=True)["results"]
     assert hits[0]["memory"] == "Reference XK-4471-QZ was mentioned once"
     assert hits[0]["score_details"]["keyword"] > 0
 
 
 def test_explain_reports_each_signal(memory: Memory) -> None:
-    memory.add([{"role": "user", "content": "I adopted a greyhound", "name": "Maria"},
-                {"role": "user", "content": "I bought a new laptop", "name": "John"}],
-               user_id="u", run_id="s1")
+    memory.add(
+        [
+            {"role": "user", "content": "I adopted a greyhound", "name": "Maria"},
+            {"role": "user", "content": "I bought a new laptop", "name": "John"},
+        ],
+        user_id="u",
+        run_id="s1",
+    )
     hits = memory.search("What pet did Maria adopt?", user_id="u", explain=True)["results"]
     top = hits[0]
     assert top["memory"] == "I adopted a greyhound"
@@ -31,11 +41,16 @@ def test_explain_reports_each_signal(memory: Memory) -> None:
 
 def test_neighbour_context_lifts_the_answer_turn(memory: Memory) -> None:
     # The answer ("Paris!") shares no word with the question; its neighbour does.
-    memory.add([{"role": "user", "content": "Where did you go for your honeymoon?"},
-                {"role": "assistant", "content": "Paris! It was wonderful."},
-                {"role": "user", "content": "I like gardening on weekends"},
-                {"role": "user", "content": "My brother plays the violin"}],
-               user_id="u", run_id="chat1")
+    memory.add(
+        [
+            {"role": "user", "content": "Where did you go for your honeymoon?"},
+            {"role": "assistant", "content": "Paris! It was wonderful."},
+            {"role": "user", "content": "I like gardening on weekends"},
+            {"role": "user", "content": "My brother plays the violin"},
+        ],
+        user_id="u",
+        run_id="chat1",
+    )
     hits = memory.search("honeymoon destination", user_id="u", explain=True)["results"]
     ranks = [h["memory"] for h in hits]
     assert ranks.index("Paris! It was wonderful.") <= 1
@@ -69,7 +84,8 @@ def test_search_sees_writes_immediately(memory: Memory) -> None:
     mid = memory.search("second kites", user_id="u")["results"][0]["id"]
     memory.delete(mid)
     assert [h["memory"] for h in memory.search("kites", user_id="u")["results"]] == [
-        "first memory about kites"]
+        "first memory about kites"
+    ]
 
 
 def test_caches_follow_writes_from_another_instance(store_path, embedder) -> None:  # type: ignore[no-untyped-def]
@@ -79,18 +95,21 @@ def test_caches_follow_writes_from_another_instance(store_path, embedder) -> Non
     try:
         a.add("the red kite flies high", user_id="u")
         assert len(a.search("kite", user_id="u")["results"]) == 1  # a has cached views now
-        b.add("the blue kite is new", user_id="u")            # insert by another handle
-        b.add("unrelated other user kite", user_id="v")       # change in another scope
+        b.add("the blue kite is new", user_id="u")  # insert by another handle
+        b.add("unrelated other user kite", user_id="v")  # change in another scope
         assert {h["memory"] for h in a.search("kite", user_id="u")["results"]} == {
-            "the red kite flies high", "the blue kite is new"}
+            "the red kite flies high",
+            "the blue kite is new",
+        }
         mid = b.search("blue kite", user_id="u")["results"][0]["id"]
-        b.update(mid, "the green kite is new")                 # text + vector change
+        b.update(mid, "the green kite is new")  # text + vector change
         top = a.search("green kite", user_id="u", explain=True)["results"][0]
         assert top["memory"] == "the green kite is new"
         assert top["score_details"]["semantic_similarity"] > 0.5
-        b.delete(mid)                                          # delete
+        b.delete(mid)  # delete
         assert [h["memory"] for h in a.search("kite", user_id="u")["results"]] == [
-            "the red kite flies high"]
+            "the red kite flies high"
+        ]
         b.reset()
         assert a.search("kite", user_id="u")["results"] == []
         assert a.get_all(user_id="u")["results"] == []

@@ -12,13 +12,16 @@ from memvault import Memory, NotFoundError, ScopeError
 from memvault.embedding import LocalEmbedder
 
 
-@pytest.mark.parametrize("call", [
-    lambda m: m.add("x"),
-    lambda m: m.search("x"),
-    lambda m: m.get_all(),
-    lambda m: m.delete_all(),
-    lambda m: m.search("x", filters={"category": "a"}),
-])
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda m: m.add("x"),
+        lambda m: m.search("x"),
+        lambda m: m.get_all(),
+        lambda m: m.delete_all(),
+        lambda m: m.search("x", filters={"category": "a"}),
+    ],
+)
 def test_every_scoped_operation_requires_a_scope(memory: Memory, call) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(ScopeError, match="user_id, agent_id or run_id"):
         call(memory)
@@ -75,22 +78,30 @@ AGENTS = [None, "ag1", "ag2"]
 WORDS = ["apple", "river", "guitar", "mountain", "coffee", "python", "winter", "garden"]
 
 op_strategy = st.one_of(
-    st.tuples(st.just("add"), st.sampled_from(USERS), st.sampled_from(AGENTS),
-              st.lists(st.sampled_from(WORDS), min_size=1, max_size=3)),
-    st.tuples(st.just("search"), st.sampled_from(USERS), st.sampled_from(AGENTS),
-              st.sampled_from(WORDS)),
-    st.tuples(st.just("update"), st.sampled_from(USERS), st.integers(0, 50),
-              st.sampled_from(WORDS)),
+    st.tuples(
+        st.just("add"),
+        st.sampled_from(USERS),
+        st.sampled_from(AGENTS),
+        st.lists(st.sampled_from(WORDS), min_size=1, max_size=3),
+    ),
+    st.tuples(
+        st.just("search"), st.sampled_from(USERS), st.sampled_from(AGENTS), st.sampled_from(WORDS)
+    ),
+    st.tuples(
+        st.just("update"), st.sampled_from(USERS), st.integers(0, 50), st.sampled_from(WORDS)
+    ),
     st.tuples(st.just("delete"), st.sampled_from(USERS), st.integers(0, 50)),
     st.tuples(st.just("delete_all"), st.sampled_from(USERS), st.sampled_from(AGENTS)),
 )
 
 
-@settings(max_examples=25, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(ops=st.lists(op_strategy, min_size=5, max_size=25))
-def test_property_no_operation_crosses_scopes(tmp_path: Path, embedder: LocalEmbedder,
-                                              ops: list[tuple]) -> None:  # type: ignore[type-arg]
+def test_property_no_operation_crosses_scopes(
+    tmp_path: Path, embedder: LocalEmbedder, ops: list[tuple]
+) -> None:  # type: ignore[type-arg]
     """A model of who owns what; every read must match it, every write stay inside."""
     path = tmp_path / f"p{abs(hash(tuple(map(str, ops))))}.db"
     owner: dict[str, tuple[str, str | None]] = {}  # memory id -> (user, agent)

@@ -24,9 +24,20 @@ def srv() -> Iterator[FakeOpenAI]:
 
 
 def llm_config(srv: FakeOpenAI, path: Path, **llm: Any) -> dict[str, Any]:
-    return {"path": str(path), "llm": {"provider": "openai", "config": {
-        "model": "gpt-4o-mini", "openai_base_url": srv.base_url, "api_key": "sk-test",
-        "max_retries": 3, "timeout": 5, **llm}}}
+    return {
+        "path": str(path),
+        "llm": {
+            "provider": "openai",
+            "config": {
+                "model": "gpt-4o-mini",
+                "openai_base_url": srv.base_url,
+                "api_key": "sk-test",
+                "max_retries": 3,
+                "timeout": 5,
+                **llm,
+            },
+        },
+    }
 
 
 @pytest.fixture
@@ -44,15 +55,31 @@ def existing_ids(request: dict[str, Any]) -> dict[str, str]:
 
 
 def test_add_extracts_facts_in_one_call_with_usage(mem: Memory, srv: FakeOpenAI) -> None:
-    srv.enqueue(Reply.json({"memories": [
-        {"event": "ADD", "text": "Alice is vegetarian", "attributed_to": "user"},
-        {"event": "ADD", "text": "Alice lives in Lyon", "attributed_to": "Alice"}]},
-        usage={"prompt_tokens": 900, "completion_tokens": 40, "cached_tokens": 512}))
-    res = mem.add([{"role": "user", "content": "Hi! I'm Alice, vegetarian, living in Lyon."},
-                   {"role": "assistant", "content": "Nice to meet you, Alice!"}], user_id="alice")
+    srv.enqueue(
+        Reply.json(
+            {
+                "memories": [
+                    {"event": "ADD", "text": "Alice is vegetarian", "attributed_to": "user"},
+                    {"event": "ADD", "text": "Alice lives in Lyon", "attributed_to": "Alice"},
+                ]
+            },
+            usage={"prompt_tokens": 900, "completion_tokens": 40, "cached_tokens": 512},
+        )
+    )
+    res = mem.add(
+        [
+            {"role": "user", "content": "Hi! I'm Alice, vegetarian, living in Lyon."},
+            {"role": "assistant", "content": "Nice to meet you, Alice!"},
+        ],
+        user_id="alice",
+    )
     assert [r["event"] for r in res["results"]] == ["ADD", "ADD"]
-    assert res["usage"] == {"prompt_tokens": 900, "completion_tokens": 40, "cached_tokens": 512,
-                            "calls": 1}
+    assert res["usage"] == {
+        "prompt_tokens": 900,
+        "completion_tokens": 40,
+        "cached_tokens": 512,
+        "calls": 1,
+    }
     assert srv.count("chat.completions") == 1  # extraction + reconciliation: one call
     body = srv.requests_for("chat.completions")[0].body
     assert body["response_format"] == {"type": "json_object"}
@@ -66,17 +93,22 @@ def test_add_extracts_facts_in_one_call_with_usage(mem: Memory, srv: FakeOpenAI)
 
 def test_update_supersedes_and_as_of_answers_the_past(mem: Memory, srv: FakeOpenAI) -> None:
     srv.enqueue({"memories": [{"event": "ADD", "text": "Bob lives in Paris"}]})
-    old = mem.add("I live in Paris", user_id="bob",
-                  timestamp=datetime(2024, 1, 10, tzinfo=UTC))["results"][0]
+    old = mem.add("I live in Paris", user_id="bob", timestamp=datetime(2024, 1, 10, tzinfo=UTC))[
+        "results"
+    ][0]
 
     def move(req: dict[str, Any]) -> dict[str, Any]:
         ids = existing_ids(req)
-        return {"memories": [{"event": "UPDATE", "id": ids["Bob lives in Paris"],
-                              "text": "Bob lives in Berlin"}]}
+        return {
+            "memories": [
+                {"event": "UPDATE", "id": ids["Bob lives in Paris"], "text": "Bob lives in Berlin"}
+            ]
+        }
 
     srv.chat_handler = move
-    res = mem.add("I moved to Berlin last month", user_id="bob",
-                  timestamp=datetime(2024, 6, 1, tzinfo=UTC))["results"][0]
+    res = mem.add(
+        "I moved to Berlin last month", user_id="bob", timestamp=datetime(2024, 6, 1, tzinfo=UTC)
+    )["results"][0]
     assert res["event"] == "UPDATE" and res["previous_id"] == old["id"]
     assert res["previous_memory"] == "Bob lives in Paris" and res["id"] != old["id"]
     now = [r["memory"] for r in mem.search("where does Bob live", user_id="bob")["results"]]
@@ -98,8 +130,9 @@ def test_update_supersedes_and_as_of_answers_the_past(mem: Memory, srv: FakeOpen
 def test_delete_invalidates_without_destroying(mem: Memory, srv: FakeOpenAI) -> None:
     srv.enqueue({"memories": [{"event": "ADD", "text": "Carol has a cat named Tom"}]})
     cat = mem.add("My cat Tom", user_id="carol")["results"][0]
-    srv.chat_handler = lambda req: {"memories": [
-        {"event": "DELETE", "id": existing_ids(req)["Carol has a cat named Tom"]}]}
+    srv.chat_handler = lambda req: {
+        "memories": [{"event": "DELETE", "id": existing_ids(req)["Carol has a cat named Tom"]}]
+    }
     res = mem.add("Sadly Tom passed away", user_id="carol")["results"]
     assert res == [{"id": cat["id"], "memory": "Carol has a cat named Tom", "event": "DELETE"}]
     assert mem.get_all(user_id="carol")["results"] == []
@@ -111,23 +144,36 @@ def test_delete_invalidates_without_destroying(mem: Memory, srv: FakeOpenAI) -> 
 def test_none_and_hallucinated_ids_are_safe(mem: Memory, srv: FakeOpenAI) -> None:
     srv.enqueue({"memories": [{"event": "ADD", "text": "Dan plays chess"}]})
     first = mem.add("I play chess", user_id="dan")["results"][0]
-    srv.chat_handler = lambda req: {"memories": [
-        {"event": "NONE", "id": existing_ids(req)["Dan plays chess"]},
-        {"event": "DELETE", "id": "99"},                       # never shown: ignored
-        {"event": "UPDATE", "id": "42", "text": "Dan plays go"},  # unknown id: kept as ADD
-    ]}
+    srv.chat_handler = lambda req: {
+        "memories": [
+            {"event": "NONE", "id": existing_ids(req)["Dan plays chess"]},
+            {"event": "DELETE", "id": "99"},  # never shown: ignored
+            {"event": "UPDATE", "id": "42", "text": "Dan plays go"},  # unknown id: kept as ADD
+        ]
+    }
     res = mem.add("Chess again today, and some go", user_id="dan")["results"]
     assert res[0] == {"id": first["id"], "memory": "Dan plays chess", "event": "NONE"}
     assert res[1]["event"] == "ADD" and res[1]["memory"] == "Dan plays go"
     assert {r["memory"] for r in mem.get_all(user_id="dan")["results"]} == {
-        "Dan plays chess", "Dan plays go"}
+        "Dan plays chess",
+        "Dan plays go",
+    }
 
 
-def test_observation_date_comes_from_the_messages_not_the_clock(mem: Memory,
-                                                                srv: FakeOpenAI) -> None:
+def test_observation_date_comes_from_the_messages_not_the_clock(
+    mem: Memory, srv: FakeOpenAI
+) -> None:
     srv.enqueue({"memories": [{"event": "ADD", "text": "Eve ran a marathon on 2023-05-06"}]})
-    mem.add([{"role": "user", "content": "I ran a marathon last Saturday",
-              "timestamp": "2023-05-08T10:00:00Z"}], user_id="eve")
+    mem.add(
+        [
+            {
+                "role": "user",
+                "content": "I ran a marathon last Saturday",
+                "timestamp": "2023-05-08T10:00:00Z",
+            }
+        ],
+        user_id="eve",
+    )
     user = srv.requests_for("chat.completions")[0].body["messages"][1]["content"]
     assert "OBSERVATION DATE: 2023-05-08T10:00:00" in user
     assert str(datetime.now(UTC).date()) not in user
@@ -144,26 +190,37 @@ def test_prompt_is_compact() -> None:
     assert len(enc.encode(PROCEDURAL_PROMPT)) <= 400
 
 
-@pytest.mark.parametrize("reply", [
-    Reply.think({"memories": [{"event": "ADD", "text": "Finn likes jazz"}]}),
-    Reply.fenced({"memories": [{"event": "ADD", "text": "Finn likes jazz"}]}),
-    Reply("Here you go: {\"memories\": [{\"event\": \"ADD\", \"text\": \"Finn likes jazz\"}]} "
-          "Hope that helps {not json}"),
-])
-def test_reasoning_and_chatty_outputs_are_parsed(mem: Memory, srv: FakeOpenAI,
-                                                 reply: Reply) -> None:
+@pytest.mark.parametrize(
+    "reply",
+    [
+        Reply.think({"memories": [{"event": "ADD", "text": "Finn likes jazz"}]}),
+        Reply.fenced({"memories": [{"event": "ADD", "text": "Finn likes jazz"}]}),
+        Reply(
+            'Here you go: {"memories": [{"event": "ADD", "text": "Finn likes jazz"}]} '
+            "Hope that helps {not json}"
+        ),
+    ],
+)
+def test_reasoning_and_chatty_outputs_are_parsed(
+    mem: Memory, srv: FakeOpenAI, reply: Reply
+) -> None:
     srv.enqueue(reply)
     assert mem.add("I like jazz", user_id="finn")["results"][0]["memory"] == "Finn likes jazz"
 
 
-@pytest.mark.parametrize("fault", [Fault.malformed_content(), Fault.malformed_body(),
-                                   Reply.truncated({"memories": [{"event": "ADD",
-                                                                  "text": "cut"}]}),
-                                   Reply.json({"unexpected": True}),
-                                   Fault.malformed_body("<html>bad gateway</html>",
-                                                        content_type="text/html")])
-def test_unparseable_output_raises_and_keeps_the_input(mem: Memory, srv: FakeOpenAI,
-                                                       fault: Any) -> None:
+@pytest.mark.parametrize(
+    "fault",
+    [
+        Fault.malformed_content(),
+        Fault.malformed_body(),
+        Reply.truncated({"memories": [{"event": "ADD", "text": "cut"}]}),
+        Reply.json({"unexpected": True}),
+        Fault.malformed_body("<html>bad gateway</html>", content_type="text/html"),
+    ],
+)
+def test_unparseable_output_raises_and_keeps_the_input(
+    mem: Memory, srv: FakeOpenAI, fault: Any
+) -> None:
     srv.enqueue(fault)
     with pytest.raises(LLMError) as info:
         mem.add("Gina's birthday is March 3", user_id="gina")
@@ -177,12 +234,16 @@ def test_unparseable_output_raises_and_keeps_the_input(mem: Memory, srv: FakeOpe
     assert out == {"retried": 1, "done": 1, "failed": []}
     assert mem.pending() == []
     assert [r["memory"] for r in mem.get_all(user_id="gina")["results"]] == [
-        "Gina's birthday is March 3"]
+        "Gina's birthday is March 3"
+    ]
 
 
 def test_rate_limits_and_5xx_are_retried(mem: Memory, srv: FakeOpenAI) -> None:
-    srv.enqueue(Fault.rate_limit(retry_after=0.05), Fault.server_error(503),
-                {"memories": [{"event": "ADD", "text": "Hana speaks Japanese"}]})
+    srv.enqueue(
+        Fault.rate_limit(retry_after=0.05),
+        Fault.server_error(503),
+        {"memories": [{"event": "ADD", "text": "Hana speaks Japanese"}]},
+    )
     assert mem.add("I speak Japanese", user_id="hana")["results"][0]["event"] == "ADD"
     assert srv.count("chat.completions") == 3
 
@@ -194,8 +255,9 @@ def test_persistent_failure_is_a_typed_error(mem: Memory, srv: FakeOpenAI) -> No
     assert len(mem.pending()) == 1
 
 
-def test_responses_api_and_flex_tier(srv: FakeOpenAI, store_path: Path,
-                                     embedder: LocalEmbedder) -> None:
+def test_responses_api_and_flex_tier(
+    srv: FakeOpenAI, store_path: Path, embedder: LocalEmbedder
+) -> None:
     cfg = llm_config(srv, store_path, api="responses", service_tier="flex")
     with Memory(cfg, embedder=embedder) as m:
         srv.enqueue({"memories": [{"event": "ADD", "text": "Jo owns a bike"}]})
@@ -206,8 +268,9 @@ def test_responses_api_and_flex_tier(srv: FakeOpenAI, store_path: Path,
         assert res["usage"]["calls"] == 1
 
 
-def test_custom_instructions_reach_the_model(srv: FakeOpenAI, store_path: Path,
-                                             embedder: LocalEmbedder) -> None:
+def test_custom_instructions_reach_the_model(
+    srv: FakeOpenAI, store_path: Path, embedder: LocalEmbedder
+) -> None:
     cfg = llm_config(srv, store_path)
     cfg["custom_instructions"] = "Only remember food preferences."
     with Memory(cfg, embedder=embedder) as m:
@@ -220,14 +283,20 @@ def test_custom_instructions_reach_the_model(srv: FakeOpenAI, store_path: Path,
 
 def test_procedural_memory_summarises_a_run(mem: Memory, srv: FakeOpenAI) -> None:
     srv.enqueue({"summary": "Goal: book a flight. Step 1: searched LHR-JFK, found BA117."})
-    res = mem.add([{"role": "user", "content": "Book me a flight to JFK"},
-                   {"role": "assistant", "content": "Searching... found BA117."}],
-                  agent_id="travel-bot", memory_type="procedural_memory")
+    res = mem.add(
+        [
+            {"role": "user", "content": "Book me a flight to JFK"},
+            {"role": "assistant", "content": "Searching... found BA117."},
+        ],
+        agent_id="travel-bot",
+        memory_type="procedural_memory",
+    )
     (item,) = res["results"]
     assert item["memory"].startswith("Goal: book a flight")
     assert mem.get(item["id"])["metadata"] == {"memory_type": "procedural_memory"}  # type: ignore[index]
-    assert srv.requests_for("chat.completions")[0].body["messages"][0]["content"] == \
-        PROCEDURAL_PROMPT
+    assert (
+        srv.requests_for("chat.completions")[0].body["messages"][0]["content"] == PROCEDURAL_PROMPT
+    )
     with pytest.raises(ValidationError, match="agent_id"):
         mem.add("x", user_id="u", memory_type="procedural_memory")
 
@@ -246,11 +315,13 @@ def test_infer_false_never_calls_the_llm(mem: Memory, srv: FakeOpenAI) -> None:
     assert srv.count("chat.completions") == 0
 
 
-async def test_async_add_uses_the_llm_natively(srv: FakeOpenAI, store_path: Path,
-                                               embedder: LocalEmbedder) -> None:
+async def test_async_add_uses_the_llm_natively(
+    srv: FakeOpenAI, store_path: Path, embedder: LocalEmbedder
+) -> None:
     srv.latency_ms = 200
-    srv.chat_handler = lambda req: {"memories": [
-        {"event": "ADD", "text": req["messages"][1]["content"].rsplit(": ", 1)[-1]}]}
+    srv.chat_handler = lambda req: {
+        "memories": [{"event": "ADD", "text": req["messages"][1]["content"].rsplit(": ", 1)[-1]}]
+    }
     m = AsyncMemory(llm_config(srv, store_path), embedder=embedder, max_workers=2)
     try:
         import asyncio

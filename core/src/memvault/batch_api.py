@@ -39,20 +39,28 @@ def _request_for(ing: Ingestor, p: Prepared) -> tuple[dict[str, Any], dict[str, 
     """The chat request for a row and the short-id -> memory-id map it showed."""
     engine = ing.engine
     assert engine.llm is not None
-    scope, _ = resolve_scope(p.kwargs.get("user_id"), p.kwargs.get("agent_id"),
-                             p.kwargs.get("run_id"))
+    scope, _ = resolve_scope(
+        p.kwargs.get("user_id"), p.kwargs.get("agent_id"), p.kwargs.get("run_id")
+    )
     msgs = [m for m in parse_messages(p.kwargs["messages"]) if m.role != "system"]
     convo = [(speaker(m), m.content) for m in msgs]
     query = "\n".join(t for _, t in convo)
     qvec = engine.embedder.embed([query[:4000]], kind="query")[0]
-    hits = engine._search(query, qvec, "default", scope, None, Visibility(), 10, None,
-                          False)["results"]
+    hits = engine._search(query, qvec, "default", scope, None, Visibility(), 10, None, False)[
+        "results"
+    ]
     shown = {str(i): h["id"] for i, h in enumerate(hits)}
-    observed = max((m.timestamp for m in msgs if m.timestamp), default=None) or p.kwargs.get(
-        "timestamp") or ""
+    observed = (
+        max((m.timestamp for m in msgs if m.timestamp), default=None)
+        or p.kwargs.get("timestamp")
+        or ""
+    )
     user = build_extraction_input(
-        messages=convo, existing=[Existing(str(i), h["memory"]) for i, h in enumerate(hits)],
-        observed=observed or "unknown", custom=engine.config.custom_instructions)
+        messages=convo,
+        existing=[Existing(str(i), h["memory"]) for i, h in enumerate(hits)],
+        observed=observed or "unknown",
+        custom=engine.config.custom_instructions,
+    )
     system = engine.config.custom_fact_extraction_prompt or EXTRACTION_PROMPT
     return engine.llm.request(system, user), shown
 
@@ -65,14 +73,18 @@ def _submit(ing: Ingestor, todo: list[Prepared]) -> str:
     payloads = {}
     for p in todo:
         body, shown = _request_for(ing, p)
-        lines.append(json.dumps({"custom_id": p.key, "method": "POST",
-                                 "url": engine.llm.endpoint, "body": body}))
+        lines.append(
+            json.dumps(
+                {"custom_id": p.key, "method": "POST", "url": engine.llm.endpoint, "body": body}
+            )
+        )
         payloads[p.key] = {"add": p.kwargs, "shown": shown, "line": p.line}
     data = ("\n".join(lines) + "\n").encode()
     try:
         f = client.files.create(file=("memvault-batch.jsonl", data), purpose="batch")
-        batch = client.batches.create(input_file_id=f.id, endpoint=engine.llm.endpoint,
-                                      completion_window="24h")
+        batch = client.batches.create(
+            input_file_id=f.id, endpoint=engine.llm.endpoint, completion_window="24h"
+        )
     except Exception as e:  # surfaced as one clear error; nothing was marked submitted
         raise LLMError(f"could not submit the batch: {type(e).__name__}: {e}") from e
     with engine.store.write() as tx:
@@ -108,34 +120,53 @@ def _apply_output(ing: Ingestor, batch: Any, bar: _Progress) -> None:
                 if line.get("error") or response.get("status_code") != 200:
                     raise LLMError(f"batch line failed: {line.get('error') or response}")
                 completion = completion_from_body(api, response.get("body") or {})
-                shown_recs = {s: rec for s, mid in payload["shown"].items()
-                              if (rec := engine.store.get(mid)) is not None}
+                shown_recs = {
+                    s: rec
+                    for s, mid in payload["shown"].items()
+                    if (rec := engine.store.get(mid)) is not None
+                }
                 decisions = parse_decisions(completion.text, shown_recs)
                 texts = [d.text for d in decisions if d.event in ("ADD", "UPDATE") and d.text]
                 vecs = engine.embedder.embed(texts) if texts else np.zeros((0, 0))
                 add = payload["add"]
-                scope, _ = resolve_scope(add.get("user_id"), add.get("agent_id"),
-                                         add.get("run_id"))
+                scope, _ = resolve_scope(add.get("user_id"), add.get("agent_id"), add.get("run_id"))
                 msgs = parse_messages(add["messages"])
-                observed = max((m.timestamp for m in msgs if m.timestamp), default=None) or \
-                    add.get("timestamp") or row["created_at"]
-                res = apply_decisions(engine, scope, decisions, vecs, completion,
-                                      meta=add.get("metadata") or {}, observed=observed,
-                                      expires=None, categories=[], importance=None,
-                                      changed_by="llm-batch", journal_key=key,
-                                      payload=payload)
+                observed = (
+                    max((m.timestamp for m in msgs if m.timestamp), default=None)
+                    or add.get("timestamp")
+                    or row["created_at"]
+                )
+                res = apply_decisions(
+                    engine,
+                    scope,
+                    decisions,
+                    vecs,
+                    completion,
+                    meta=add.get("metadata") or {},
+                    observed=observed,
+                    expires=None,
+                    categories=[],
+                    importance=None,
+                    changed_by="llm-batch",
+                    journal_key=key,
+                    payload=payload,
+                )
                 r.done += 1
                 r.add_usage(res.get("usage"))
             except MemvaultError as e:
-                engine.store.write_journal(key, "failed", error=str(e), kind="add",
-                                           payload=payload)
+                engine.store.write_journal(key, "failed", error=str(e), kind="add", payload=payload)
                 ing._fail(_as_prepared(payload, key), str(e))
             bar.update(advance=1)
     # Rows of this batch with no output line at all are failures, kept for a re-run.
     for row in engine.store.journal_rows("add", ("submitted",)):
         if row["batch_id"] == batch.id and row["key"] not in seen:
-            engine.store.write_journal(row["key"], "failed", error="no output for this row",
-                                       kind="add", payload=row["payload"])
+            engine.store.write_journal(
+                row["key"],
+                "failed",
+                error="no output for this row",
+                kind="add",
+                payload=row["payload"],
+            )
             ing._fail(_as_prepared(row["payload"], row["key"]), "no output for this row")
 
 
@@ -151,8 +182,9 @@ async def run_batch(ing: Ingestor, todo: list[Prepared], bar: _Progress) -> None
     assert engine.llm is not None
     submitted = engine.store.journal_rows("add", ("submitted",))
     todo_keys = {p.key for p in todo}
-    batch_ids = sorted({row["batch_id"] for row in submitted
-                        if row["batch_id"] and row["key"] in todo_keys})
+    batch_ids = sorted(
+        {row["batch_id"] for row in submitted if row["batch_id"] and row["key"] in todo_keys}
+    )
     resumed = {row["key"] for row in submitted if row["batch_id"] in batch_ids}
     fresh = [p for p in todo if p.key not in resumed]
     if fresh:
@@ -170,9 +202,9 @@ async def run_batch(ing: Ingestor, todo: list[Prepared], bar: _Progress) -> None
             for row in engine.store.journal_rows("add", ("submitted",)):
                 if row["batch_id"] == batch_id:
                     err = f"batch {batch_id} ended as {batch.status}"
-                    engine.store.write_journal(row["key"], "failed", error=err, kind="add",
-                                               payload=row["payload"])
+                    engine.store.write_journal(
+                        row["key"], "failed", error=err, kind="add", payload=row["payload"]
+                    )
                     ing._fail(_as_prepared(row["payload"], row["key"]), err)
             continue
         await asyncio.to_thread(_apply_output, ing, batch, bar)
-

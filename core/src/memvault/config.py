@@ -19,11 +19,19 @@ from pydantic import ValidationError as PydanticValidationError
 from memvault.errors import ConfigError
 from memvault.retrieval import RetrievalConfig
 
-EMBEDDER_PROVIDERS = ("local", "minilm", "default", "openai", "openai_compatible", "ollama",
-                      "vllm")
+EMBEDDER_PROVIDERS = ("local", "minilm", "default", "openai", "openai_compatible", "ollama", "vllm")
 VECTOR_PROVIDERS = ("sqlite", "memvault", "chroma")
-LLM_PROVIDERS = ("openai", "openai_compatible", "ollama", "vllm", "doubleword", "deepseek",
-                 "together", "groq", "lmstudio")
+LLM_PROVIDERS = (
+    "openai",
+    "openai_compatible",
+    "ollama",
+    "vllm",
+    "doubleword",
+    "deepseek",
+    "together",
+    "groq",
+    "lmstudio",
+)
 #: mem0 top-level keys accepted for compatibility but not used.
 _IGNORED_MEM0_KEYS = ("version",)
 
@@ -43,8 +51,7 @@ class MemoryConfig(BaseModel):
 
     path: str | None = Field(None, description="SQLite store file (default: $MEMVAULT_HOME)")
     embedder: ProviderConfig = Field(default_factory=lambda: ProviderConfig(provider="local"))
-    vector_store: ProviderConfig = Field(
-        default_factory=lambda: ProviderConfig(provider="sqlite"))
+    vector_store: ProviderConfig = Field(default_factory=lambda: ProviderConfig(provider="sqlite"))
     llm: ProviderConfig | None = None
     retrieval: RetrievalConfig = Field(default_factory=RetrievalConfig)
     history_db_path: str | None = Field(None, description="mem0 compatibility alias of path")
@@ -58,7 +65,8 @@ class MemoryConfig(BaseModel):
             raise ValueError(
                 f"unknown embedder provider {v.provider!r}; memvault supports "
                 f"{', '.join(EMBEDDER_PROVIDERS)} (any OpenAI-compatible endpoint via 'openai' "
-                "with base_url)")
+                "with base_url)"
+            )
         return v
 
     @field_validator("vector_store")
@@ -67,7 +75,8 @@ class MemoryConfig(BaseModel):
         if v.provider not in VECTOR_PROVIDERS:
             raise ValueError(
                 f"unknown vector_store provider {v.provider!r}; memvault supports "
-                f"{', '.join(VECTOR_PROVIDERS)}")
+                f"{', '.join(VECTOR_PROVIDERS)}"
+            )
         return v
 
     @field_validator("llm")
@@ -76,7 +85,8 @@ class MemoryConfig(BaseModel):
         if v is not None and v.provider not in LLM_PROVIDERS:
             raise ValueError(
                 f"unknown llm provider {v.provider!r}; memvault talks to any OpenAI-compatible "
-                f"endpoint: use one of {', '.join(LLM_PROVIDERS)} with base_url")
+                f"endpoint: use one of {', '.join(LLM_PROVIDERS)} with base_url"
+            )
         return v
 
     @classmethod
@@ -93,7 +103,8 @@ class MemoryConfig(BaseModel):
             if data.get(unsupported):
                 raise ConfigError(
                     f"{unsupported!r} is not supported by memvault; remove it (hybrid retrieval "
-                    "with keyword, entity and adjacency signals is built in)")
+                    "with keyword, entity and adjacency signals is built in)"
+                )
             data.pop(unsupported, None)
         try:
             return cls.model_validate(data)

@@ -44,8 +44,15 @@ class Estimate:
     cost_usd: float | None = None
 
 
-def price(model: str, prompt: int, completion: int, cached: int = 0, *, tier: str | None = None,
-          prices: dict[str, tuple[float, float, float]] | None = None) -> float | None:
+def price(
+    model: str,
+    prompt: int,
+    completion: int,
+    cached: int = 0,
+    *,
+    tier: str | None = None,
+    prices: dict[str, tuple[float, float, float]] | None = None,
+) -> float | None:
     """Cost in USD, or None when the model is not in the price table."""
     table = {**DEFAULT_PRICES, **(prices or {})}
     if model not in table:

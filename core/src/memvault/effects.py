@@ -65,8 +65,7 @@ class Embed(Effect):
         return self.embedder.embed(self.texts, kind=self.kind)
 
     async def arun(self, executor: Executor) -> np.ndarray:
-        aembed: Callable[..., Awaitable[np.ndarray]] | None = getattr(
-            self.embedder, "aembed", None)
+        aembed: Callable[..., Awaitable[np.ndarray]] | None = getattr(self.embedder, "aembed", None)
         if aembed is not None:
             return await aembed(self.texts, kind=self.kind)
         return await _batcher(self.embedder, executor).embed(self.texts, self.kind)
@@ -86,7 +85,8 @@ class _EmbedBatcher:
         self.executor = executor
         self.max_texts = max_texts
         self.queue: asyncio.Queue[tuple[list[str], str, asyncio.Future[np.ndarray]]] = (
-            asyncio.Queue())
+            asyncio.Queue()
+        )
         self.worker: asyncio.Task[None] | None = None
 
     async def embed(self, texts: list[str], kind: str) -> np.ndarray:
@@ -111,7 +111,8 @@ class _EmbedBatcher:
             texts = [t for job in jobs for t in job[0]]
             try:
                 vecs = await loop.run_in_executor(
-                    self.executor, partial(self.embedder.embed, texts, kind=kind))
+                    self.executor, partial(self.embedder.embed, texts, kind=kind)
+                )
             except Exception as e:  # every waiter gets the error
                 for *_, fut in jobs:
                     if not fut.done():
@@ -120,12 +121,13 @@ class _EmbedBatcher:
             start = 0
             for job_texts, _, fut in jobs:
                 if not fut.done():
-                    fut.set_result(vecs[start:start + len(job_texts)])
+                    fut.set_result(vecs[start : start + len(job_texts)])
                 start += len(job_texts)
 
 
 _BATCHERS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[int, _EmbedBatcher]] = (
-    weakref.WeakKeyDictionary())
+    weakref.WeakKeyDictionary()
+)
 
 
 def _batcher(embedder: Embedder, executor: Executor) -> _EmbedBatcher:

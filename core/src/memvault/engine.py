@@ -72,7 +72,8 @@ def parse_messages(messages: Any) -> list[Message]:
         messages = [messages]
     if not isinstance(messages, list | tuple) or not messages:
         raise ValidationError(
-            "messages must be a non-empty str, a {'role', 'content'} dict, or a list of them")
+            "messages must be a non-empty str, a {'role', 'content'} dict, or a list of them"
+        )
     out = []
     for i, m in enumerate(messages):
         if isinstance(m, str | bytes):
@@ -82,15 +83,24 @@ def parse_messages(messages: Any) -> list[Message]:
             raise ValidationError(f"messages[{i}] must be a dict or str, got {type(m).__name__}")
         content = m.get("content")
         if isinstance(content, list):  # OpenAI content parts: keep the text ones
-            content = "\n".join(p.get("text", "") for p in content
-                                if isinstance(p, dict) and p.get("type") in ("text", None))
+            content = "\n".join(
+                p.get("text", "")
+                for p in content
+                if isinstance(p, dict) and p.get("type") in ("text", None)
+            )
         role = m.get("role", "user")
         if not isinstance(role, str):
             raise ValidationError(f"messages[{i}]['role'] must be a string")
         name = m.get("name")
         ts = m.get("timestamp") or m.get("created_at")
-        out.append(Message(role, clean_text(content, what=f"messages[{i}]['content']"),
-                           str(name) if name is not None else None, parse_time(ts)))
+        out.append(
+            Message(
+                role,
+                clean_text(content, what=f"messages[{i}]['content']"),
+                str(name) if name is not None else None,
+                parse_time(ts),
+            )
+        )
     return out
 
 
@@ -123,7 +133,8 @@ def clean_metadata(metadata: Any) -> dict[str, Any]:
     bad = RESERVED_METADATA_KEYS.intersection(metadata)
     if bad:
         raise ValidationError(
-            f"metadata may not contain scope fields {sorted(bad)}; pass them as arguments")
+            f"metadata may not contain scope fields {sorted(bad)}; pass them as arguments"
+        )
     try:
         json.dumps(metadata, allow_nan=False)
     except (TypeError, ValueError) as e:
@@ -166,7 +177,8 @@ def check_key(key: Any) -> str:
 def labels_match(labels: Sequence[str], pattern: Sequence[str]) -> bool:
     """Label-by-label equality where ``"*"`` in ``pattern`` matches any one label."""
     return len(labels) == len(pattern) and all(
-        p == "*" or p == lab for lab, p in zip(labels, pattern, strict=True))
+        p == "*" or p == lab for lab, p in zip(labels, pattern, strict=True)
+    )
 
 
 def with_namespace(pred: Any, prefix: Sequence[str] | None) -> Any:
@@ -186,12 +198,14 @@ def with_namespace(pred: Any, prefix: Sequence[str] | None) -> Any:
 class Engine:
     """Owns the store, the dense index and the embedder; implements every operation."""
 
-    def __init__(self, config: MemoryConfig, *, path: Any = None,
-                 embedder: Embedder | None = None) -> None:
+    def __init__(
+        self, config: MemoryConfig, *, path: Any = None, embedder: Embedder | None = None
+    ) -> None:
         self.config = config
         self.store = SQLiteStore(config.store_path(path))
-        self.embedder = embedder or make_embedder(config.embedder.provider,
-                                                  **config.embedder.config)
+        self.embedder = embedder or make_embedder(
+            config.embedder.provider, **config.embedder.config
+        )
         self.index: VectorIndex = self._make_index()
         self.llm: LLMClient | None = None
         if config.llm is not None:
@@ -244,8 +258,14 @@ class Engine:
             if j is not None:
                 prev_idx[i], next_idx[j] = j, i
             last[r.scope] = i
-        return ScopeView(gen, records, {r.seq: i for i, r in enumerate(records)}, prev_idx,
-                         next_idx, frozenset(r.actor_id for r in records if r.actor_id))
+        return ScopeView(
+            gen,
+            records,
+            {r.seq: i for i, r in enumerate(records)},
+            prev_idx,
+            next_idx,
+            frozenset(r.actor_id for r in records if r.actor_id),
+        )
 
     def _refresh(self, old: ScopeView, scope: Scope, gen: int) -> ScopeView | None:
         """Apply the changes since ``old`` was built; None when a full reload is simpler."""
@@ -255,8 +275,11 @@ class Engine:
         mine: dict[int, str] = {}
         for seq, op, sc in changes:
             if scope.contains(sc):
-                mine[seq] = "delete" if op == "delete" or mine.get(seq) == "delete" else (
-                    "insert" if mine.get(seq) == "insert" else op)
+                mine[seq] = (
+                    "delete"
+                    if op == "delete" or mine.get(seq) == "delete"
+                    else ("insert" if mine.get(seq) == "insert" else op)
+                )
         if not mine:
             return replace(old, generation=gen)
         if "delete" in mine.values():
@@ -275,14 +298,26 @@ class Engine:
         return self._build_view(scope, records, gen)
 
     # -- add --------------------------------------------------------------------------------------
-    def add(self, messages: Any, *, user_id: Any = None, agent_id: Any = None,
-            run_id: Any = None, metadata: Any = None, infer: bool = True,
-            expiration_date: Any = None, timestamp: Any = None,
-            embeddings: Sequence[Any] | None = None, vector_space: str | None = None,
-            categories: Sequence[str] | None = None, importance: float | None = None,
-            changed_by: str | None = None, prompt: str | None = None,
-            memory_type: str | None = None, idempotency_key: str | None = None
-            ) -> Op[dict[str, Any]]:
+    def add(
+        self,
+        messages: Any,
+        *,
+        user_id: Any = None,
+        agent_id: Any = None,
+        run_id: Any = None,
+        metadata: Any = None,
+        infer: bool = True,
+        expiration_date: Any = None,
+        timestamp: Any = None,
+        embeddings: Sequence[Any] | None = None,
+        vector_space: str | None = None,
+        categories: Sequence[str] | None = None,
+        importance: float | None = None,
+        changed_by: str | None = None,
+        prompt: str | None = None,
+        memory_type: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> Op[dict[str, Any]]:
         scope, _ = resolve_scope(user_id, agent_id, run_id)
         msgs = [m for m in parse_messages(messages) if m.role != "system"]
         if not msgs:
@@ -299,8 +334,9 @@ class Engine:
             raise ValidationError("memory_type='procedural_memory' needs an agent_id")
         if memory_type and self.llm is None:
             raise ValidationError("procedural memory needs an LLM: configure llm in the config")
-        if idempotency_key is not None and (not isinstance(idempotency_key, str)
-                                            or not idempotency_key):
+        if idempotency_key is not None and (
+            not isinstance(idempotency_key, str) or not idempotency_key
+        ):
             raise ValidationError("idempotency_key must be a non-empty string")
         if idempotency_key is not None:
             done = yield Blocking(self.store.journal_get, (idempotency_key,))
@@ -309,25 +345,50 @@ class Engine:
         if infer and self.llm is not None and embeddings is None:
             from memvault.inference import infer_add
 
-            return (yield from infer_add(
-                self, scope=scope, messages=msgs, meta=meta, observed=observed, expires=expires,
-                categories=cats, importance=imp, changed_by=changed_by, prompt=prompt,
-                memory_type=memory_type, key=idempotency_key))
+            return (
+                yield from infer_add(
+                    self,
+                    scope=scope,
+                    messages=msgs,
+                    meta=meta,
+                    observed=observed,
+                    expires=expires,
+                    categories=cats,
+                    importance=imp,
+                    changed_by=changed_by,
+                    prompt=prompt,
+                    memory_type=memory_type,
+                    key=idempotency_key,
+                )
+            )
         if infer and self.llm is None and not self._warned_no_llm:
             self._warned_no_llm = True
             log.info("no LLM configured: add(infer=True) stores each message as a raw memory")
         if embeddings is not None and len(embeddings) != len(msgs):
             raise ValidationError(
-                f"got {len(embeddings)} embeddings for {len(msgs)} non-system messages")
+                f"got {len(embeddings)} embeddings for {len(msgs)} non-system messages"
+            )
         given = [as_vectors(e, f"embeddings[{i}]") for i, e in enumerate(embeddings or [])]
         now = utcnow()
         records = []
         for m in msgs:
-            records.append(MemoryRecord(
-                id=str(uuid.uuid4()), memory=m.content, scope=scope, hash=content_hash(m.content),
-                metadata=dict(meta), created_at=now, updated_at=now, role=m.role,
-                actor_id=m.name, categories=list(cats), importance=imp,
-                valid_from=m.timestamp or observed or now, expiration_date=expires))
+            records.append(
+                MemoryRecord(
+                    id=str(uuid.uuid4()),
+                    memory=m.content,
+                    scope=scope,
+                    hash=content_hash(m.content),
+                    metadata=dict(meta),
+                    created_at=now,
+                    updated_at=now,
+                    role=m.role,
+                    actor_id=m.name,
+                    categories=list(cats),
+                    importance=imp,
+                    valid_from=m.timestamp or observed or now,
+                    expiration_date=expires,
+                )
+            )
         if embeddings is None:
             todo = self._dedup(records, scope)
             vecs = (yield Embed(self.embedder, [r.memory for r in todo])) if todo else []
@@ -337,8 +398,9 @@ class Engine:
         else:
             todo = records
             vectors = [{space: v} for v in given]
-        result = yield Blocking(self._write_adds, (records, todo, vectors, scope, changed_by,
-                                                   idempotency_key))
+        result = yield Blocking(
+            self._write_adds, (records, todo, vectors, scope, changed_by, idempotency_key)
+        )
         return {"results": result}
 
     def _dedup(self, records: list[MemoryRecord], scope: Scope) -> list[MemoryRecord]:
@@ -352,9 +414,15 @@ class Engine:
             todo.append(r)
         return todo
 
-    def _write_adds(self, records: list[MemoryRecord], todo: list[MemoryRecord],
-                    vectors: list[dict[str, np.ndarray]], scope: Scope,
-                    changed_by: str | None, key: str | None = None) -> list[dict[str, Any]]:
+    def _write_adds(
+        self,
+        records: list[MemoryRecord],
+        todo: list[MemoryRecord],
+        vectors: list[dict[str, np.ndarray]],
+        scope: Scope,
+        changed_by: str | None,
+        key: str | None = None,
+    ) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []
         new_ids = {id(r) for r in todo}
         by_hash: dict[str, MemoryRecord] = {}
@@ -405,13 +473,27 @@ class Engine:
         return float(importance)
 
     # -- search -----------------------------------------------------------------------------------
-    def search(self, query: str | None = None, *, user_id: Any = None, agent_id: Any = None,
-               run_id: Any = None, filters: dict[str, Any] | None = None, top_k: int = 20,
-               limit: int | None = None, threshold: float | None = None, explain: bool = False,
-               include_superseded: bool = False, as_of: Any = None, show_expired: bool = False,
-               vector: Any = None, vector_space: str | None = None,
-               namespace_prefix: Sequence[str] | None = None, touch: bool = False,
-               rerank: bool = False) -> Op[dict[str, Any]]:
+    def search(
+        self,
+        query: str | None = None,
+        *,
+        user_id: Any = None,
+        agent_id: Any = None,
+        run_id: Any = None,
+        filters: dict[str, Any] | None = None,
+        top_k: int = 20,
+        limit: int | None = None,
+        threshold: float | None = None,
+        explain: bool = False,
+        include_superseded: bool = False,
+        as_of: Any = None,
+        show_expired: bool = False,
+        vector: Any = None,
+        vector_space: str | None = None,
+        namespace_prefix: Sequence[str] | None = None,
+        touch: bool = False,
+        rerank: bool = False,
+    ) -> Op[dict[str, Any]]:
         scope, rest = resolve_scope(user_id, agent_id, run_id, filters)
         pred = with_namespace(compile_filter(rest), namespace_prefix)
         k = self._top_k(limit if limit is not None else top_k)
@@ -429,8 +511,11 @@ class Engine:
             qvec = (yield Embed(self.embedder, [query or ""], kind="query"))[0]
         else:
             qvec = None  # keyword-only in a BYO space without a query vector
-        return (yield Blocking(self._search, (query, qvec, space, scope, pred, vis, k,
-                                              threshold, explain, touch)))
+        return (
+            yield Blocking(
+                self._search, (query, qvec, space, scope, pred, vis, k, threshold, explain, touch)
+            )
+        )
 
     @staticmethod
     def _top_k(k: Any) -> int:
@@ -438,9 +523,19 @@ class Engine:
             raise ValidationError(f"top_k/limit must be a positive integer, got {k!r}")
         return min(k, 10_000)
 
-    def _search(self, query: str | None, qvec: np.ndarray | None, space: str, scope: Scope,
-                pred: Any, vis: Visibility, k: int, threshold: float | None,
-                explain: bool, touch: bool = False) -> dict[str, Any]:
+    def _search(
+        self,
+        query: str | None,
+        qvec: np.ndarray | None,
+        space: str,
+        scope: Scope,
+        pred: Any,
+        vis: Visibility,
+        k: int,
+        threshold: float | None,
+        explain: bool,
+        touch: bool = False,
+    ) -> dict[str, Any]:
         gen = self.store.generation()
         view = self.view(scope, gen)
         n = len(view.records)
@@ -448,18 +543,22 @@ class Engine:
             return {"results": []}
         now = utcnow()
         visible = np.fromiter(
-            (vis.visible(r, now) and (pred is None or pred(r.filter_view()))
-             for r in view.records), dtype=bool, count=n)
+            (vis.visible(r, now) and (pred is None or pred(r.filter_view())) for r in view.records),
+            dtype=bool,
+            count=n,
+        )
         dense: np.ndarray | None = None
         if qvec is not None:
             dims = self.store.space_dims(space) or (
-                self.embedder.dims if space == DEFAULT_SPACE else None)
+                self.embedder.dims if space == DEFAULT_SPACE else None
+            )
             if dims is not None and dims != len(qvec):
                 from memvault.errors import DimensionMismatchError
 
                 raise DimensionMismatchError(space, dims, len(qvec))
-            seqs, scores = self.index.search(space, qvec, scope, gen,
-                                             max(4 * self.config.retrieval.candidates, 2 * k))
+            seqs, scores = self.index.search(
+                space, qvec, scope, gen, max(4 * self.config.retrieval.candidates, 2 * k)
+            )
             dense = np.full(n, np.nan)
             for s, v in zip(seqs.tolist(), scores.tolist(), strict=True):
                 i = view.index_of.get(s)
@@ -474,10 +573,18 @@ class Engine:
                     keyword[i] = v
         named = set(names_in(query, view.actors)) if query else set()
         actor_hit = np.fromiter(
-            (len(named) == 1 and r.actor_id in named for r in view.records), dtype=bool, count=n)
+            (len(named) == 1 and r.actor_id in named for r in view.records), dtype=bool, count=n
+        )
         cfg = self.config.retrieval
-        ranked = rank(visible=visible, dense=dense, keyword=keyword, prev_idx=view.prev_idx,
-                      next_idx=view.next_idx, actor_hit=actor_hit, cfg=cfg)
+        ranked = rank(
+            visible=visible,
+            dense=dense,
+            keyword=keyword,
+            prev_idx=view.prev_idx,
+            next_idx=view.next_idx,
+            actor_hit=actor_hit,
+            cfg=cfg,
+        )
         out: list[dict[str, Any]] = []
         seen_hashes: set[str] = set()
         for i in ranked.order.tolist():
@@ -491,12 +598,17 @@ class Engine:
             item = r.to_dict(score, with_score=True)
             if explain:
                 item["score_details"] = {
-                    "dense": float(ranked.dense[i]), "keyword": float(ranked.keyword[i]),
-                    "neighbor": float(ranked.neighbor[i]), "actor": float(ranked.actor[i]),
-                    "semantic_similarity": None if dense is None or math.isnan(dense[i])
+                    "dense": float(ranked.dense[i]),
+                    "keyword": float(ranked.keyword[i]),
+                    "neighbor": float(ranked.neighbor[i]),
+                    "actor": float(ranked.actor[i]),
+                    "semantic_similarity": None
+                    if dense is None or math.isnan(dense[i])
                     else float(dense[i]),
-                    "bm25_raw": float(keyword[i]), "raw_score": float(ranked.final[i]),
-                    "max_possible_score": cfg.max_score, "final_score": score,
+                    "bm25_raw": float(keyword[i]),
+                    "raw_score": float(ranked.final[i]),
+                    "max_possible_score": cfg.max_score,
+                    "final_score": score,
                     "threshold": threshold,
                 }
             out.append(item)
@@ -514,8 +626,9 @@ class Engine:
             raise NotFoundError(f"no memory with id {mid!r}" + (" in this scope" if scope else ""))
         return r
 
-    def get(self, memory_id: Any, *, user_id: Any = None, agent_id: Any = None,
-            run_id: Any = None) -> Op[dict[str, Any] | None]:
+    def get(
+        self, memory_id: Any, *, user_id: Any = None, agent_id: Any = None, run_id: Any = None
+    ) -> Op[dict[str, Any] | None]:
         scope, _ = resolve_scope(user_id, agent_id, run_id, required=False)
         mid = check_id(memory_id, "memory_id")
 
@@ -527,11 +640,23 @@ class Engine:
 
         return (yield Blocking(read))
 
-    def get_all(self, *, user_id: Any = None, agent_id: Any = None, run_id: Any = None,
-                filters: dict[str, Any] | None = None, top_k: int = 100, limit: int | None = None,
-                offset: int = 0, include_superseded: bool = False, as_of: Any = None,
-                show_expired: bool = False, namespace_prefix: Sequence[str] | None = None,
-                order_by: str = "created_at", touch: bool = False) -> Op[dict[str, Any]]:
+    def get_all(
+        self,
+        *,
+        user_id: Any = None,
+        agent_id: Any = None,
+        run_id: Any = None,
+        filters: dict[str, Any] | None = None,
+        top_k: int = 100,
+        limit: int | None = None,
+        offset: int = 0,
+        include_superseded: bool = False,
+        as_of: Any = None,
+        show_expired: bool = False,
+        namespace_prefix: Sequence[str] | None = None,
+        order_by: str = "created_at",
+        touch: bool = False,
+    ) -> Op[dict[str, Any]]:
         scope, rest = resolve_scope(user_id, agent_id, run_id, filters)
         pred = with_namespace(compile_filter(rest), namespace_prefix)
         k = self._top_k(limit if limit is not None else top_k)
@@ -567,10 +692,19 @@ class Engine:
         return (yield Blocking(self.store.history, (mid,)))
 
     # -- update / delete ----------------------------------------------------------------------
-    def update(self, memory_id: Any, text: Any = None, metadata: Any = None, *,
-               data: Any = None, user_id: Any = None, agent_id: Any = None, run_id: Any = None,
-               expiration_date: Any = None, changed_by: str | None = None
-               ) -> Op[dict[str, Any]]:
+    def update(
+        self,
+        memory_id: Any,
+        text: Any = None,
+        metadata: Any = None,
+        *,
+        data: Any = None,
+        user_id: Any = None,
+        agent_id: Any = None,
+        run_id: Any = None,
+        expiration_date: Any = None,
+        changed_by: str | None = None,
+    ) -> Op[dict[str, Any]]:
         scope, _ = resolve_scope(user_id, agent_id, run_id, required=False)
         text = text if text is not None else data  # mem0's older keyword
         if text is None and metadata is None and expiration_date is None:
@@ -595,16 +729,26 @@ class Engine:
                 if expires is not None:
                     r.expiration_date = expires
                 r.updated_at = utcnow()
-                tx.update(r, text_changed=changed,
-                          vectors={DEFAULT_SPACE: vec} if changed and vec is not None else None)
+                tx.update(
+                    r,
+                    text_changed=changed,
+                    vectors={DEFAULT_SPACE: vec} if changed and vec is not None else None,
+                )
                 tx.history("UPDATE", memory_id=r.id, old=old, new=r, changed_by=changed_by)
             self.index.sync(tx.touched, tx.removed)
             return {"message": "Memory updated successfully!", "id": r.id, "memory": r.memory}
 
         return (yield Blocking(write))
 
-    def delete(self, memory_id: Any, *, user_id: Any = None, agent_id: Any = None,
-               run_id: Any = None, changed_by: str | None = None) -> Op[dict[str, Any]]:
+    def delete(
+        self,
+        memory_id: Any,
+        *,
+        user_id: Any = None,
+        agent_id: Any = None,
+        run_id: Any = None,
+        changed_by: str | None = None,
+    ) -> Op[dict[str, Any]]:
         scope, _ = resolve_scope(user_id, agent_id, run_id, required=False)
 
         def write() -> dict[str, Any]:
@@ -621,9 +765,15 @@ class Engine:
         tx.delete(r)
         tx.history("DELETE", memory_id=r.id, old=r, new=None, changed_by=changed_by)
 
-    def delete_all(self, *, user_id: Any = None, agent_id: Any = None, run_id: Any = None,
-                   filters: dict[str, Any] | None = None, changed_by: str | None = None
-                   ) -> Op[dict[str, Any]]:
+    def delete_all(
+        self,
+        *,
+        user_id: Any = None,
+        agent_id: Any = None,
+        run_id: Any = None,
+        filters: dict[str, Any] | None = None,
+        changed_by: str | None = None,
+    ) -> Op[dict[str, Any]]:
         scope, rest = resolve_scope(user_id, agent_id, run_id, filters)
         pred = compile_filter(rest)
 
@@ -631,7 +781,7 @@ class Engine:
             n = 0
             with self.store.write() as tx:
                 for r in self.store.scope_records(scope):
-                    if (pred is None or pred(r.filter_view())):
+                    if pred is None or pred(r.filter_view()):
                         self._delete_in(tx, r, changed_by)
                         n += 1
             self.index.sync(tx.touched, tx.removed)
@@ -640,13 +790,26 @@ class Engine:
         return (yield Blocking(write))
 
     # -- keyed records (namespace + key: the adapters' addressing) ------------------------------
-    def put(self, namespace: Sequence[str], key: Any, value: Any = None, *,
-            text: str | None = None, user_id: Any = None, agent_id: Any = None,
-            run_id: Any = None, index: Sequence[str] | bool | None = None,
-            embeddings: Sequence[Any] | None = None, vector_space: str | None = None,
-            metadata: Any = None, categories: Sequence[str] | None = None,
-            importance: float | None = None, ttl_seconds: float | None = None,
-            timestamp: Any = None, changed_by: str | None = None) -> Op[dict[str, Any]]:
+    def put(
+        self,
+        namespace: Sequence[str],
+        key: Any,
+        value: Any = None,
+        *,
+        text: str | None = None,
+        user_id: Any = None,
+        agent_id: Any = None,
+        run_id: Any = None,
+        index: Sequence[str] | bool | None = None,
+        embeddings: Sequence[Any] | None = None,
+        vector_space: str | None = None,
+        metadata: Any = None,
+        categories: Sequence[str] | None = None,
+        importance: float | None = None,
+        ttl_seconds: float | None = None,
+        timestamp: Any = None,
+        changed_by: str | None = None,
+    ) -> Op[dict[str, Any]]:
         """Create or replace the memory stored under ``(namespace, key)`` in a scope.
 
         ``text`` is what keyword search sees (default: the JSON of ``value``);
@@ -665,19 +828,24 @@ class Engine:
         meta = clean_metadata(metadata)
         cats = self._clean_categories(categories)
         imp = self._clean_importance(importance)
-        if ttl_seconds is not None and (not isinstance(ttl_seconds, int | float)
-                                        or ttl_seconds <= 0):
+        if ttl_seconds is not None and (
+            not isinstance(ttl_seconds, int | float) or ttl_seconds <= 0
+        ):
             raise ValidationError(f"ttl must be a positive number, got {ttl_seconds!r}")
         observed = parse_time(timestamp)
         vectors: dict[str, np.ndarray] | None
         if embeddings is not None:
             vectors = {vector_space or DEFAULT_SPACE: as_vectors(embeddings, "embeddings")}
-        elif index is False or (index is not None and not isinstance(index, bool)
-                                and len(index) == 0):
+        elif index is False or (
+            index is not None and not isinstance(index, bool) and len(index) == 0
+        ):
             vectors = None
         else:
-            texts = [body] if index is None or index is True else [
-                clean_text(t, what="index text") for t in index]
+            texts = (
+                [body]
+                if index is None or index is True
+                else [clean_text(t, what="index text") for t in index]
+            )
             vectors = {DEFAULT_SPACE: (yield Embed(self.embedder, texts))}
 
         def write() -> dict[str, Any]:
@@ -689,19 +857,40 @@ class Engine:
                 old = self.store.find_key(scope, ns, key)
                 if old is None:
                     r = MemoryRecord(
-                        id=str(uuid.uuid4()), memory=body, scope=scope, hash=content_hash(body),
-                        metadata=meta, created_at=now, updated_at=now, categories=cats,
-                        importance=imp, value=value, namespace=ns, key=key,
-                        valid_from=observed or now, expiration_date=expires,
-                        last_accessed_at=now, ttl_seconds=ttl_seconds)
+                        id=str(uuid.uuid4()),
+                        memory=body,
+                        scope=scope,
+                        hash=content_hash(body),
+                        metadata=meta,
+                        created_at=now,
+                        updated_at=now,
+                        categories=cats,
+                        importance=imp,
+                        value=value,
+                        namespace=ns,
+                        key=key,
+                        valid_from=observed or now,
+                        expiration_date=expires,
+                        last_accessed_at=now,
+                        ttl_seconds=ttl_seconds,
+                    )
                     tx.insert(r, vectors)
                     tx.history("ADD", memory_id=r.id, old=None, new=r, changed_by=changed_by)
                     event = "ADD"
                 else:
-                    r = replace(old, memory=body, hash=content_hash(body), metadata=meta,
-                                updated_at=now, categories=cats, importance=imp, value=value,
-                                expiration_date=expires, last_accessed_at=now,
-                                ttl_seconds=ttl_seconds)
+                    r = replace(
+                        old,
+                        memory=body,
+                        hash=content_hash(body),
+                        metadata=meta,
+                        updated_at=now,
+                        categories=cats,
+                        importance=imp,
+                        value=value,
+                        expiration_date=expires,
+                        last_accessed_at=now,
+                        ttl_seconds=ttl_seconds,
+                    )
                     if vectors is None:
                         tx.clear_vectors(r)
                     tx.update(r, text_changed=True, vectors=vectors)
@@ -712,9 +901,17 @@ class Engine:
 
         return (yield Blocking(write))
 
-    def get_key(self, namespace: Sequence[str], key: Any, *, user_id: Any = None,
-                agent_id: Any = None, run_id: Any = None, touch: bool = False,
-                show_expired: bool = False) -> Op[dict[str, Any] | None]:
+    def get_key(
+        self,
+        namespace: Sequence[str],
+        key: Any,
+        *,
+        user_id: Any = None,
+        agent_id: Any = None,
+        run_id: Any = None,
+        touch: bool = False,
+        show_expired: bool = False,
+    ) -> Op[dict[str, Any] | None]:
         """The memory under ``(namespace, key)`` in exactly this scope, or ``None``."""
         scope, _ = resolve_scope(user_id, agent_id, run_id)
         ns, key = check_namespace(namespace), check_key(key)
@@ -730,9 +927,16 @@ class Engine:
 
         return (yield Blocking(read))
 
-    def delete_key(self, namespace: Sequence[str], key: Any, *, user_id: Any = None,
-                   agent_id: Any = None, run_id: Any = None,
-                   changed_by: str | None = None) -> Op[bool]:
+    def delete_key(
+        self,
+        namespace: Sequence[str],
+        key: Any,
+        *,
+        user_id: Any = None,
+        agent_id: Any = None,
+        run_id: Any = None,
+        changed_by: str | None = None,
+    ) -> Op[bool]:
         """Delete the memory under ``(namespace, key)``; False when there was none."""
         scope, _ = resolve_scope(user_id, agent_id, run_id)
         ns, key = check_namespace(namespace), check_key(key)
@@ -747,10 +951,19 @@ class Engine:
 
         return (yield Blocking(write))
 
-    def namespaces(self, *, user_id: Any = None, agent_id: Any = None, run_id: Any = None,
-                   prefix: Sequence[str] | None = None, suffix: Sequence[str] | None = None,
-                   max_depth: int | None = None, limit: int = 100, offset: int = 0,
-                   show_expired: bool = False) -> Op[list[tuple[str, ...]]]:
+    def namespaces(
+        self,
+        *,
+        user_id: Any = None,
+        agent_id: Any = None,
+        run_id: Any = None,
+        prefix: Sequence[str] | None = None,
+        suffix: Sequence[str] | None = None,
+        max_depth: int | None = None,
+        limit: int = 100,
+        offset: int = 0,
+        show_expired: bool = False,
+    ) -> Op[list[tuple[str, ...]]]:
         """Distinct namespaces of live memories in a scope, sorted.
 
         ``prefix``/``suffix`` match label by label, ``"*"`` matching any one label;
@@ -768,13 +981,14 @@ class Engine:
                 ns = r.namespace
                 if ns is None or not vis.visible(r, now):
                     continue
-                if prefix is not None and not labels_match(ns[:len(prefix)], prefix):
+                if prefix is not None and not labels_match(ns[: len(prefix)], prefix):
                     continue
-                if suffix is not None and (len(ns) < len(suffix) or not labels_match(
-                        ns[len(ns) - len(suffix):], suffix)):
+                if suffix is not None and (
+                    len(ns) < len(suffix) or not labels_match(ns[len(ns) - len(suffix) :], suffix)
+                ):
                     continue
                 found.add(ns[:max_depth] if max_depth is not None else ns)
-            return sorted(found)[offset:offset + limit]
+            return sorted(found)[offset : offset + limit]
 
         return (yield Blocking(read))
 
@@ -788,8 +1002,14 @@ class Engine:
         checked = [check_id(i, "memory_id") for i in ids]
         return (yield Blocking(self._touch, (checked,)))
 
-    def purge_expired(self, *, user_id: Any = None, agent_id: Any = None,
-                      run_id: Any = None, changed_by: str | None = "expiry") -> Op[int]:
+    def purge_expired(
+        self,
+        *,
+        user_id: Any = None,
+        agent_id: Any = None,
+        run_id: Any = None,
+        changed_by: str | None = "expiry",
+    ) -> Op[int]:
         """Delete memories whose expiration passed (history keeps a DELETE event).
 
         Without this, expired memories are only hidden; TTL users (LangGraph stores)
@@ -820,9 +1040,13 @@ class Engine:
             p = row["payload"]
             try:
                 yield from self.add(
-                    p["messages"], **p["scope"], metadata=p.get("metadata"),
-                    timestamp=p.get("timestamp"), memory_type=p.get("memory_type"),
-                    idempotency_key=row["key"])
+                    p["messages"],
+                    **p["scope"],
+                    metadata=p.get("metadata"),
+                    timestamp=p.get("timestamp"),
+                    memory_type=p.get("memory_type"),
+                    idempotency_key=row["key"],
+                )
                 done += 1
             except LLMError as e:
                 failed.append({"key": row["key"], "error": str(e)})
@@ -844,4 +1068,3 @@ class Engine:
             return out
 
         return (yield Blocking(read))
-

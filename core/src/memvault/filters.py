@@ -30,8 +30,19 @@ OPERATORS = ("eq", "ne", "gt", "gte", "lt", "lte", "in", "nin", "contains", "ico
 _LOGICAL = ("AND", "OR", "NOT")
 #: Record fields a filter may address directly (everything else is metadata).
 RECORD_FIELDS = frozenset(
-    {"memory", "actor_id", "role", "created_at", "updated_at", "categories", "importance", "hash",
-     "namespace", "key", "last_accessed_at"}
+    {
+        "memory",
+        "actor_id",
+        "role",
+        "created_at",
+        "updated_at",
+        "categories",
+        "importance",
+        "hash",
+        "namespace",
+        "key",
+        "last_accessed_at",
+    }
 )
 
 
@@ -54,8 +65,10 @@ def lookup(record: Mapping[str, Any], field: str) -> Any:
         return _MISSING if v is None else v
     if field == "value" or field.startswith("value."):
         value = record.get("value")
-        return (_MISSING if value is None else value) if field == "value" else _walk(
-            value or {}, field[6:]
+        return (
+            (_MISSING if value is None else value)
+            if field == "value"
+            else _walk(value or {}, field[6:])
         )
     if field.startswith("metadata."):
         return _walk(record.get("metadata") or {}, field[9:])
@@ -126,7 +139,8 @@ def _field_predicate(field: str, cond: Any) -> Predicate:
             raise FilterError(
                 f"filter on {field!r} has unknown operator(s) {bad or '{}'}; use one of "
                 f"{', '.join(OPERATORS)}, or a dotted path such as '{field}.key' to match a "
-                "nested value")
+                "nested value"
+            )
         checks = [_op(k.lstrip("$"), v) for k, v in cond.items()]
         return lambda r: all(c(lookup(r, field)) for c in checks)
     eq = _op("eq", cond)

@@ -99,10 +99,21 @@ def parse_decisions(raw: str, shown: dict[str, MemoryRecord]) -> list[Decision]:
     return out
 
 
-def infer_add(engine: Engine, *, scope: Scope, messages: list[Message], meta: dict[str, Any],
-              observed: str | None, expires: str | None, categories: list[str],
-              importance: float | None, changed_by: str | None, prompt: str | None,
-              memory_type: str | None, key: str | None = None) -> Op[dict[str, Any]]:
+def infer_add(
+    engine: Engine,
+    *,
+    scope: Scope,
+    messages: list[Message],
+    meta: dict[str, Any],
+    observed: str | None,
+    expires: str | None,
+    categories: list[str],
+    importance: float | None,
+    changed_by: str | None,
+    prompt: str | None,
+    memory_type: str | None,
+    key: str | None = None,
+) -> Op[dict[str, Any]]:
     """The whole LLM add as one operation (see module docstring)."""
     llm = engine.llm
     assert llm is not None
@@ -110,9 +121,16 @@ def infer_add(engine: Engine, *, scope: Scope, messages: list[Message], meta: di
     when = max((m.timestamp for m in messages if m.timestamp), default=None) or observed
     observed_at = when or utcnow()
     convo = [(speaker(m), m.content) for m in messages]
-    payload = {"scope": scope.as_dict(), "messages": [
-        {"role": m.role, "name": m.name, "content": m.content, "timestamp": m.timestamp}
-        for m in messages], "metadata": meta, "timestamp": observed, "memory_type": memory_type}
+    payload = {
+        "scope": scope.as_dict(),
+        "messages": [
+            {"role": m.role, "name": m.name, "content": m.content, "timestamp": m.timestamp}
+            for m in messages
+        ],
+        "metadata": meta,
+        "timestamp": observed,
+        "memory_type": memory_type,
+    }
 
     if memory_type == "procedural_memory":
         system, user, shown = PROCEDURAL_PROMPT, build_procedural_input(convo, observed_at), {}
@@ -123,8 +141,11 @@ def infer_add(engine: Engine, *, scope: Scope, messages: list[Message], meta: di
         custom = prompt or engine.config.custom_instructions
         system = engine.config.custom_fact_extraction_prompt or EXTRACTION_PROMPT
         user = build_extraction_input(
-            messages=convo, existing=[Existing(k, r.memory) for k, r in shown.items()],
-            observed=observed_at, custom=custom)
+            messages=convo,
+            existing=[Existing(k, r.memory) for k, r in shown.items()],
+            observed=observed_at,
+            custom=custom,
+        )
     try:
         completion: Completion = yield llm.call(system, user)
         if memory_type == "procedural_memory":
@@ -137,32 +158,57 @@ def infer_add(engine: Engine, *, scope: Scope, messages: list[Message], meta: di
             decisions = parse_decisions(completion.text, shown)
     except LLMError as e:
         # Keep the raw input so nothing is lost; retry_pending() replays it.
-        yield Blocking(engine.store.write_journal, (key, "failed"),
-                       {"error": str(e), "payload": payload, "kind": "add"})
+        yield Blocking(
+            engine.store.write_journal,
+            (key, "failed"),
+            {"error": str(e), "payload": payload, "kind": "add"},
+        )
         raise
     texts = [d.text for d in decisions if d.event in ("ADD", "UPDATE") and d.text]
     vecs = (yield Embed(engine.embedder, texts)) if texts else np.zeros((0, 0))
-    return (yield Blocking(apply_decisions, (engine, scope, decisions, vecs, completion), {
-        "meta": meta if memory_type is None else {**meta, "memory_type": memory_type},
-        "observed": observed_at, "expires": expires, "categories": categories,
-        "importance": importance, "changed_by": changed_by or "llm", "journal_key": key,
-        "payload": payload}))
+    return (
+        yield Blocking(
+            apply_decisions,
+            (engine, scope, decisions, vecs, completion),
+            {
+                "meta": meta if memory_type is None else {**meta, "memory_type": memory_type},
+                "observed": observed_at,
+                "expires": expires,
+                "categories": categories,
+                "importance": importance,
+                "changed_by": changed_by or "llm",
+                "journal_key": key,
+                "payload": payload,
+            },
+        )
+    )
 
 
-def _similar(engine: Engine, scope: Scope, query: str, qvec: np.ndarray
-             ) -> dict[str, MemoryRecord]:
+def _similar(engine: Engine, scope: Scope, query: str, qvec: np.ndarray) -> dict[str, MemoryRecord]:
     """The scope's most similar current memories, under short ids "0".."9"."""
-    hits = engine._search(query, qvec, "default", scope, None, Visibility(), CONTEXT_MEMORIES,
-                          None, False)["results"]
+    hits = engine._search(
+        query, qvec, "default", scope, None, Visibility(), CONTEXT_MEMORIES, None, False
+    )["results"]
     recs = {r.id: r for r in engine.store.get_many([h["id"] for h in hits])}
     return {str(i): recs[h["id"]] for i, h in enumerate(hits) if h["id"] in recs}
 
 
-def apply_decisions(engine: Engine, scope: Scope, decisions: list[Decision], vecs: np.ndarray,
-                    completion: Completion, *, meta: dict[str, Any], observed: str,
-                    expires: str | None, categories: list[str], importance: float | None,
-                    changed_by: str, journal_key: str, payload: dict[str, Any]
-                    ) -> dict[str, Any]:
+def apply_decisions(
+    engine: Engine,
+    scope: Scope,
+    decisions: list[Decision],
+    vecs: np.ndarray,
+    completion: Completion,
+    *,
+    meta: dict[str, Any],
+    observed: str,
+    expires: str | None,
+    categories: list[str],
+    importance: float | None,
+    changed_by: str,
+    journal_key: str,
+    payload: dict[str, Any],
+) -> dict[str, Any]:
     """Apply the model's decisions, its usage and the journal mark in ONE transaction."""
     now = utcnow()
     results: list[dict[str, Any]] = []
@@ -177,17 +223,20 @@ def apply_decisions(engine: Engine, scope: Scope, decisions: list[Decision], vec
             if old is not None and old.state != ACTIVE:
                 old = None  # superseded meanwhile (a concurrent add): treat as new
             if d.event == "NONE":
-                results.append({"id": d.target.id if d.target else None,
-                                "memory": d.target.memory if d.target else None,
-                                "event": "NONE"})
+                results.append(
+                    {
+                        "id": d.target.id if d.target else None,
+                        "memory": d.target.memory if d.target else None,
+                        "event": "NONE",
+                    }
+                )
                 continue
             if d.event == "DELETE":
                 if old is None:
                     continue
                 gone = replace(old, state=SUPERSEDED, valid_to=observed, updated_at=now)
                 tx.update(gone, text_changed=False)
-                tx.history("INVALIDATE", memory_id=old.id, old=old, new=gone,
-                           changed_by=changed_by)
+                tx.history("INVALIDATE", memory_id=old.id, old=old, new=gone, changed_by=changed_by)
                 results.append({"id": old.id, "memory": old.memory, "event": "DELETE"})
                 continue
             text = d.text or ""
@@ -196,24 +245,53 @@ def apply_decisions(engine: Engine, scope: Scope, decisions: list[Decision], vec
                 results.append({"id": dup.id, "memory": dup.memory, "event": "NONE"})
                 continue
             new = MemoryRecord(
-                id=str(uuid.uuid4()), memory=text, scope=scope, hash=content_hash(text),
-                metadata=dict(meta), created_at=now, updated_at=now,
+                id=str(uuid.uuid4()),
+                memory=text,
+                scope=scope,
+                hash=content_hash(text),
+                metadata=dict(meta),
+                created_at=now,
+                updated_at=now,
                 role="assistant" if (d.attributed_to or "").lower() == "assistant" else "user",
-                actor_id=d.attributed_to if d.attributed_to and d.attributed_to.lower() not in (
-                    "user", "assistant") else None,
-                categories=list(categories), importance=importance, valid_from=observed,
-                expiration_date=expires)
+                actor_id=d.attributed_to
+                if d.attributed_to and d.attributed_to.lower() not in ("user", "assistant")
+                else None,
+                categories=list(categories),
+                importance=importance,
+                valid_from=observed,
+                expiration_date=expires,
+            )
             tx.insert(new, {"default": vec} if vec is not None else None)
             if d.event == "UPDATE" and old is not None:
-                superseded = replace(old, state=SUPERSEDED, valid_to=observed,
-                                     superseded_by=new.id, updated_at=now)
+                superseded = replace(
+                    old, state=SUPERSEDED, valid_to=observed, superseded_by=new.id, updated_at=now
+                )
                 tx.update(superseded, text_changed=False)
-                tx.history("SUPERSEDE", memory_id=old.id, old=old, new=new,
-                           changed_by=changed_by, related_id=new.id)
-                tx.history("ADD", memory_id=new.id, old=old, new=new, changed_by=changed_by,
-                           related_id=old.id)
-                results.append({"id": new.id, "memory": text, "event": "UPDATE",
-                                "previous_id": old.id, "previous_memory": old.memory})
+                tx.history(
+                    "SUPERSEDE",
+                    memory_id=old.id,
+                    old=old,
+                    new=new,
+                    changed_by=changed_by,
+                    related_id=new.id,
+                )
+                tx.history(
+                    "ADD",
+                    memory_id=new.id,
+                    old=old,
+                    new=new,
+                    changed_by=changed_by,
+                    related_id=old.id,
+                )
+                results.append(
+                    {
+                        "id": new.id,
+                        "memory": text,
+                        "event": "UPDATE",
+                        "previous_id": old.id,
+                        "previous_memory": old.memory,
+                    }
+                )
             else:
                 tx.history("ADD", memory_id=new.id, old=None, new=new, changed_by=changed_by)
                 results.append({"id": new.id, "memory": text, "event": "ADD"})

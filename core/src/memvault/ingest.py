@@ -84,8 +84,7 @@ class IngestReport:
             self.llm_calls += usage.get("calls", 0)
 
 
-def prepare(rows: Iterable[dict[str, Any]], default_user: str | None = None
-            ) -> list[Prepared]:
+def prepare(rows: Iterable[dict[str, Any]], default_user: str | None = None) -> list[Prepared]:
     """Validate rows up front; bad rows become errors, never exceptions."""
     out = []
     for i, row in enumerate(rows, 1):
@@ -100,8 +99,9 @@ def prepare(rows: Iterable[dict[str, Any]], default_user: str | None = None
             content = row.get("messages", row.get("text"))
             if content is None:
                 raise ValidationError("a row needs 'messages' or 'text'")
-            user = row.get("user_id", default_user if not (row.get("agent_id")
-                                                           or row.get("run_id")) else None)
+            user = row.get(
+                "user_id", default_user if not (row.get("agent_id") or row.get("run_id")) else None
+            )
             scope, _ = resolve_scope(user, row.get("agent_id"), row.get("run_id"))
             msgs = [m for m in parse_messages(content) if m.role != "system"]
             if not msgs:
@@ -111,8 +111,12 @@ def prepare(rows: Iterable[dict[str, Any]], default_user: str | None = None
         except MemvaultError as e:
             out.append(Prepared(line, None, {}, f"line {line}: {e}"))
             continue
-        kwargs = {"messages": content, **{k: v for k, v in scope.as_dict().items() if v},
-                  "metadata": meta or None, "timestamp": ts}
+        kwargs = {
+            "messages": content,
+            **{k: v for k, v in scope.as_dict().items() if v},
+            "metadata": meta or None,
+            "timestamp": ts,
+        }
         out.append(Prepared(line, journal_key(scope, msgs, ts or ""), kwargs))
     return out
 
@@ -138,18 +142,28 @@ def _retryable(e: LLMError) -> bool:
     cause = e.__cause__
     if isinstance(cause, openai.RateLimitError):
         return getattr(cause, "code", None) != "insufficient_quota"
-    return isinstance(cause, openai.APITimeoutError | openai.APIConnectionError
-                      | openai.InternalServerError) or (
-        isinstance(cause, openai.APIStatusError) and cause.status_code >= 500)
+    return isinstance(
+        cause, openai.APITimeoutError | openai.APIConnectionError | openai.InternalServerError
+    ) or (isinstance(cause, openai.APIStatusError) and cause.status_code >= 500)
 
 
 class Ingestor:
     """Runs one ingest: live (concurrent calls), batch (Batch API) or raw (no LLM)."""
 
-    def __init__(self, engine: Engine, *, concurrency: int = 8, mode: str = "live",
-                 row_retries: int = 5, backoff_base: float = 0.5, backoff_max: float = 60.0,
-                 progress: bool = False, prices: dict[str, tuple[float, float, float]] | None = None,
-                 poll_interval: float = 30.0, raw_chunk: int = 256) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        concurrency: int = 8,
+        mode: str = "live",
+        row_retries: int = 5,
+        backoff_base: float = 0.5,
+        backoff_max: float = 60.0,
+        progress: bool = False,
+        prices: dict[str, tuple[float, float, float]] | None = None,
+        poll_interval: float = 30.0,
+        raw_chunk: int = 256,
+    ) -> None:
         if mode not in MODES:
             raise ValidationError(f"unknown ingest mode {mode!r}; use one of {', '.join(MODES)}")
         if not isinstance(concurrency, int) or concurrency < 1:
@@ -188,8 +202,10 @@ class Ingestor:
                 continue
             msgs = parse_messages(p.kwargs["messages"])
             user = build_extraction_input(
-                messages=[(speaker(m), m.content) for m in msgs], existing=[],
-                observed=p.kwargs.get("timestamp") or "")
+                messages=[(speaker(m), m.content) for m in msgs],
+                existing=[],
+                observed=p.kwargs.get("timestamp") or "",
+            )
             # Existing memories shown to the model: ~10 of ~25 tokens, once the store has some.
             est.prompt_tokens += system_tokens + count(user) + 250 + 12
             # The answer restates the facts: about a third of the input text, plus JSON.
@@ -199,8 +215,13 @@ class Ingestor:
         r.failed = len(r.errors)
         r.prompt_tokens, r.completion_tokens = est.prompt_tokens, est.completion_tokens
         tier = "batch" if self.mode == "batch" else llm.settings.service_tier
-        r.cost_usd = price(llm.settings.model, est.prompt_tokens, est.completion_tokens,
-                           tier=tier, prices=self.prices)
+        r.cost_usd = price(
+            llm.settings.model,
+            est.prompt_tokens,
+            est.completion_tokens,
+            tier=tier,
+            prices=self.prices,
+        )
         return r
 
     async def arun(self, rows: Iterable[dict[str, Any]]) -> IngestReport:
@@ -221,9 +242,14 @@ class Ingestor:
         r.seconds = time.perf_counter() - t0
         if self.engine.llm is not None:
             tier = "batch" if self.mode == "batch" else self.engine.llm.settings.service_tier
-            r.cost_usd = price(self.engine.llm.settings.model, r.prompt_tokens,
-                               r.completion_tokens, r.cached_tokens, tier=tier,
-                               prices=self.prices)
+            r.cost_usd = price(
+                self.engine.llm.settings.model,
+                r.prompt_tokens,
+                r.completion_tokens,
+                r.cached_tokens,
+                tier=tier,
+                prices=self.prices,
+            )
         return r
 
     def run(self, rows: Iterable[dict[str, Any]]) -> IngestReport:
@@ -231,8 +257,9 @@ class Ingestor:
             asyncio.get_running_loop()
         except RuntimeError:
             return asyncio.run(self.arun(rows))
-        raise ValidationError("Memory.ingest() was called inside a running event loop; "
-                              "use AsyncMemory.ingest() there")
+        raise ValidationError(
+            "Memory.ingest() was called inside a running event loop; use AsyncMemory.ingest() there"
+        )
 
     # -- shared -------------------------------------------------------------------------------
     def _skip_done(self, prepared: list[Prepared]) -> list[Prepared]:
@@ -257,27 +284,29 @@ class Ingestor:
     # -- live -----------------------------------------------------------------------------------
     async def _run_live(self, todo: list[Prepared], bar: _Progress) -> None:
         sem = asyncio.Semaphore(self.concurrency)
-        pool = ThreadPoolExecutor(max_workers=min(4, self.concurrency),
-                                  thread_name_prefix="memvault-ingest")
+        pool = ThreadPoolExecutor(
+            max_workers=min(4, self.concurrency), thread_name_prefix="memvault-ingest"
+        )
         try:
             await asyncio.gather(*(self._one(p, sem, pool, bar) for p in todo))
         finally:
             pool.shutdown(wait=True)
 
-    async def _one(self, p: Prepared, sem: asyncio.Semaphore, pool: ThreadPoolExecutor,
-                   bar: _Progress) -> None:
+    async def _one(
+        self, p: Prepared, sem: asyncio.Semaphore, pool: ThreadPoolExecutor, bar: _Progress
+    ) -> None:
         r = self.report
         async with sem:
             for attempt in range(self.row_retries + 1):
                 try:
-                    res = await run_async(self.engine.add(**p.kwargs, idempotency_key=p.key),
-                                          pool)
+                    res = await run_async(self.engine.add(**p.kwargs, idempotency_key=p.key), pool)
                 except LLMError as e:
                     if _retryable(e) and attempt < self.row_retries:
                         r.retries += 1
                         bar.update()
                         delay = _retry_after(e.__cause__ or e) or min(
-                            self.backoff_max, self.backoff_base * 2 ** attempt)
+                            self.backoff_max, self.backoff_base * 2**attempt
+                        )
                         await asyncio.sleep(delay * (0.5 + random.random()))  # jitter
                         continue
                     self._fail(p, str(e))
@@ -295,7 +324,7 @@ class Ingestor:
         """Batch the embedding of many rows, then commit each row with its journal mark."""
         r = self.report
         for i in range(0, len(todo), self.raw_chunk):
-            chunk = todo[i:i + self.raw_chunk]
+            chunk = todo[i : i + self.raw_chunk]
             texts: list[str] = []
             spans = []
             for p in chunk:
@@ -305,9 +334,14 @@ class Ingestor:
             vecs = self.engine.embedder.embed(texts)
             for p, (start, n) in zip(chunk, spans, strict=True):
                 try:
-                    run_sync(self.engine.add(**p.kwargs, infer=False,
-                                             embeddings=list(vecs[start:start + n]),
-                                             idempotency_key=p.key))
+                    run_sync(
+                        self.engine.add(
+                            **p.kwargs,
+                            infer=False,
+                            embeddings=list(vecs[start : start + n]),
+                            idempotency_key=p.key,
+                        )
+                    )
                     r.done += 1
                 except MemvaultError as e:
                     self._fail(p, str(e))
@@ -317,8 +351,11 @@ class Ingestor:
 def _record_failure(engine: Engine, p: Prepared, error: str) -> Any:
     from memvault.effects import Blocking
 
-    yield Blocking(engine.store.write_journal, (p.key, "failed"),
-                   {"error": error, "payload": p.kwargs, "kind": "add"})
+    yield Blocking(
+        engine.store.write_journal,
+        (p.key, "failed"),
+        {"error": error, "payload": p.kwargs, "kind": "add"},
+    )
 
 
 class _Progress:
@@ -343,16 +380,28 @@ class _Progress:
             )
 
             self._progress = Progress(
-                TextColumn("[bold]ingest[/]"), BarColumn(), MofNCompleteColumn(),
-                TextColumn("{task.fields[rate]} rows/s"), TextColumn("{task.fields[tokens]}"),
+                TextColumn("[bold]ingest[/]"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("{task.fields[rate]} rows/s"),
+                TextColumn("{task.fields[tokens]}"),
                 TextColumn("retries {task.fields[retries]}"),
-                TextColumn("errors {task.fields[errors]}"), TimeElapsedColumn(),
-                TextColumn("ETA"), TimeRemainingColumn())
+                TextColumn("errors {task.fields[errors]}"),
+                TimeElapsedColumn(),
+                TextColumn("ETA"),
+                TimeRemainingColumn(),
+            )
             self._progress.start()
             r = self.report
             self._task = self._progress.add_task(
-                "ingest", total=r.total, completed=r.skipped + r.failed, rate="0.0",
-                tokens="0 tok", retries=0, errors=r.failed)
+                "ingest",
+                total=r.total,
+                completed=r.skipped + r.failed,
+                rate="0.0",
+                tokens="0 tok",
+                retries=0,
+                errors=r.failed,
+            )
         return self
 
     def update(self, advance: int = 0) -> None:
@@ -361,9 +410,13 @@ class _Progress:
         r = self.report
         elapsed = max(time.perf_counter() - self._t0, 1e-6)
         self._progress.update(
-            self._task, advance=advance, rate=f"{r.done / elapsed:.1f}",
-            tokens=f"{r.prompt_tokens + r.completion_tokens:,} tok", retries=r.retries,
-            errors=r.failed)
+            self._task,
+            advance=advance,
+            rate=f"{r.done / elapsed:.1f}",
+            tokens=f"{r.prompt_tokens + r.completion_tokens:,} tok",
+            retries=r.retries,
+            errors=r.failed,
+        )
 
     def __exit__(self, *exc: object) -> None:
         if self._progress is not None:
@@ -378,18 +431,21 @@ def summary_table(report: IngestReport) -> Any:
     t = Table(title="memvault ingest" + (" (dry run)" if report.dry_run else ""))
     t.add_column("metric")
     t.add_column("value", justify="right")
-    rows = [("mode", report.mode), ("rows", report.total),
-            ("estimated" if report.dry_run else "applied", report.done),
-            ("skipped (already done)", report.skipped), ("failed", report.failed),
-            ("retries", report.retries), ("LLM calls", report.llm_calls),
-            ("prompt tokens", f"{report.prompt_tokens:,}"),
-            ("completion tokens", f"{report.completion_tokens:,}"),
-            ("cached tokens", f"{report.cached_tokens:,}"),
-            ("cost (USD)", "unknown model" if report.cost_usd is None
-             else f"{report.cost_usd:.4f}")]
+    rows = [
+        ("mode", report.mode),
+        ("rows", report.total),
+        ("estimated" if report.dry_run else "applied", report.done),
+        ("skipped (already done)", report.skipped),
+        ("failed", report.failed),
+        ("retries", report.retries),
+        ("LLM calls", report.llm_calls),
+        ("prompt tokens", f"{report.prompt_tokens:,}"),
+        ("completion tokens", f"{report.completion_tokens:,}"),
+        ("cached tokens", f"{report.cached_tokens:,}"),
+        ("cost (USD)", "unknown model" if report.cost_usd is None else f"{report.cost_usd:.4f}"),
+    ]
     if not report.dry_run:
-        rows += [("seconds", f"{report.seconds:.1f}"),
-                 ("rows/s", f"{report.rows_per_second:.1f}")]
+        rows += [("seconds", f"{report.seconds:.1f}"), ("rows/s", f"{report.rows_per_second:.1f}")]
     for k, v in rows:
         t.add_row(k, str(v))
     return t

@@ -27,8 +27,9 @@ def detect_format(path: Path) -> str:
         return "csv"
     if suffix == ".json":
         return "locomo"
-    raise ValidationError(f"cannot tell the format of {path.name!r}; pass --format "
-                          f"({', '.join(FORMATS)})")
+    raise ValidationError(
+        f"cannot tell the format of {path.name!r}; pass --format ({', '.join(FORMATS)})"
+    )
 
 
 def read_rows(path: str | Path, fmt: str | None = None) -> Iterator[dict[str, Any]]:
@@ -83,11 +84,29 @@ def _csv(p: Path) -> Iterator[dict[str, Any]]:
 
 
 _SESSION = re.compile(r"session_(\d+)$")
-_LOCOMO_DATE = re.compile(r"(\d{1,2}):(\d{2})\s*(am|pm)\s+on\s+(\d{1,2})\s+(\w+),?\s+(\d{4})",
-                          re.IGNORECASE)
-_MONTHS = {m: i for i, m in enumerate(["january", "february", "march", "april", "may", "june",
-                                       "july", "august", "september", "october", "november",
-                                       "december"], 1)}
+_LOCOMO_DATE = re.compile(
+    r"(\d{1,2}):(\d{2})\s*(am|pm)\s+on\s+(\d{1,2})\s+(\w+),?\s+(\d{4})", re.IGNORECASE
+)
+_MONTHS = {
+    m: i
+    for i, m in enumerate(
+        [
+            "january",
+            "february",
+            "march",
+            "april",
+            "may",
+            "june",
+            "july",
+            "august",
+            "september",
+            "october",
+            "november",
+            "december",
+        ],
+        1,
+    )
+}
 
 
 def parse_locomo_date(text: str) -> str | None:
@@ -107,8 +126,9 @@ def locomo_rows(doc: dict[str, Any], *, default_id: str) -> Iterator[dict[str, A
     """One row per LoCoMo session: the turns as named messages at the session's date."""
     conv = doc.get("conversation", doc)
     user = str(doc.get("sample_id") or default_id).replace(" ", "_")
-    sessions = sorted(int(m.group(1)) for k in conv if (m := _SESSION.match(k))
-                      and isinstance(conv[k], list))
+    sessions = sorted(
+        int(m.group(1)) for k in conv if (m := _SESSION.match(k)) and isinstance(conv[k], list)
+    )
     for s in sessions:
         date = conv.get(f"session_{s}_date_time", "")
         messages = []
@@ -118,6 +138,11 @@ def locomo_rows(doc: dict[str, Any], *, default_id: str) -> Iterator[dict[str, A
                 text += f" [shares image: {turn['blip_caption']}]"
             messages.append({"role": "user", "name": turn.get("speaker"), "content": text})
         if messages:
-            yield {"user_id": user, "run_id": f"session_{s}", "messages": messages,
-                   "timestamp": parse_locomo_date(date), "metadata": {"session": s},
-                   "_line": s}
+            yield {
+                "user_id": user,
+                "run_id": f"session_{s}",
+                "messages": messages,
+                "timestamp": parse_locomo_date(date),
+                "metadata": {"session": s},
+                "_line": s,
+            }

@@ -105,5 +105,6 @@ def rank(
     cidx = np.flatnonzero(cand & visible)
     # Ties (common for exact duplicates or empty signals) go to the most recent memory.
     order = cidx[np.lexsort((-cidx, -final[cidx]))]
-    return Ranked(order=order, final=final, dense=dn_n, keyword=kw_n, neighbor=neighbor,
-                  actor=actor)
+    return Ranked(
+        order=order, final=final, dense=dn_n, keyword=kw_n, neighbor=neighbor, actor=actor
+    )

@@ -92,7 +92,8 @@ def clean_text(value: object, *, what: str = "content") -> str:
             value = bytes(value).decode("utf-8")
         except UnicodeDecodeError as e:
             raise ValidationError(
-                f"{what} is not valid UTF-8 ({e.reason} at byte {e.start})") from e
+                f"{what} is not valid UTF-8 ({e.reason} at byte {e.start})"
+            ) from e
     if not isinstance(value, str):
         raise ValidationError(f"{what} must be a string, got {type(value).__name__}")
     try:

@@ -35,8 +35,12 @@ class Usage:
         return self
 
     def as_dict(self) -> dict[str, int]:
-        return {"prompt_tokens": self.prompt_tokens, "completion_tokens": self.completion_tokens,
-                "cached_tokens": self.cached_tokens, "calls": self.calls}
+        return {
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "cached_tokens": self.cached_tokens,
+            "calls": self.calls,
+        }
 
 
 @dataclass(slots=True)
@@ -60,13 +64,19 @@ def usage_from(api: str, usage: Any) -> Usage:
         return Usage(calls=1)
     if api == "responses":
         details = _get(usage, "input_tokens_details")
-        return Usage(int(_get(usage, "input_tokens", 0) or 0),
-                     int(_get(usage, "output_tokens", 0) or 0),
-                     int(_get(details, "cached_tokens", 0) or 0), 1)
+        return Usage(
+            int(_get(usage, "input_tokens", 0) or 0),
+            int(_get(usage, "output_tokens", 0) or 0),
+            int(_get(details, "cached_tokens", 0) or 0),
+            1,
+        )
     details = _get(usage, "prompt_tokens_details")
-    return Usage(int(_get(usage, "prompt_tokens", 0) or 0),
-                 int(_get(usage, "completion_tokens", 0) or 0),
-                 int(_get(details, "cached_tokens", 0) or 0), 1)
+    return Usage(
+        int(_get(usage, "prompt_tokens", 0) or 0),
+        int(_get(usage, "completion_tokens", 0) or 0),
+        int(_get(details, "cached_tokens", 0) or 0),
+        1,
+    )
 
 
 def completion_from_body(api: str, body: Any) -> Completion:
@@ -101,9 +111,13 @@ class LLMClient:
 
     def _kwargs(self) -> dict[str, Any]:
         s = self.settings
-        return {"api_key": s.resolved_api_key(), "base_url": s.base_url,
-                "timeout": s.effective_timeout, "max_retries": s.max_retries,
-                "default_headers": s.extra_headers or None}
+        return {
+            "api_key": s.resolved_api_key(),
+            "base_url": s.base_url,
+            "timeout": s.effective_timeout,
+            "max_retries": s.max_retries,
+            "default_headers": s.extra_headers or None,
+        }
 
     def sync_client(self) -> Any:
         with self._lock:
@@ -137,8 +151,10 @@ class LLMClient:
             if s.reasoning_effort:
                 body["reasoning"] = {"effort": s.reasoning_effort}
         else:
-            body["messages"] = [{"role": "system", "content": system},
-                                {"role": "user", "content": user}]
+            body["messages"] = [
+                {"role": "system", "content": system},
+                {"role": "user", "content": user},
+            ]
             if s.max_tokens is not None:
                 body["max_tokens"] = s.max_tokens
             if s.json_mode:
@@ -158,8 +174,7 @@ class LLMClient:
         return "/v1/responses" if self.settings.api == "responses" else "/v1/chat/completions"
 
     def _wrap(self, e: Exception) -> LLMError:
-        return LLMError(f"LLM call to {self.settings.model!r} failed: "
-                        f"{type(e).__name__}: {e}")
+        return LLMError(f"LLM call to {self.settings.model!r} failed: {type(e).__name__}: {e}")
 
     def complete(self, system: str, user: str) -> Completion:
         import openai
@@ -168,16 +183,21 @@ class LLMClient:
         api = self.settings.api
         try:
             client = self.sync_client()
-            resp = (client.responses.create(**body) if api == "responses"
-                    else client.chat.completions.create(**body))
+            resp = (
+                client.responses.create(**body)
+                if api == "responses"
+                else client.chat.completions.create(**body)
+            )
         except (openai.OpenAIError, ValueError) as e:  # ValueError: a body that is not JSON
             raise self._wrap(e) from e
         return self._checked(api, resp)
 
     def _checked(self, api: str, resp: Any) -> Completion:
         if isinstance(resp, str | bytes):  # e.g. an HTML error page from a proxy
-            raise LLMError("the LLM endpoint returned a non-JSON body",
-                           raw_output=resp if isinstance(resp, str) else resp.decode(errors="replace"))
+            raise LLMError(
+                "the LLM endpoint returned a non-JSON body",
+                raw_output=resp if isinstance(resp, str) else resp.decode(errors="replace"),
+            )
         return completion_from_body(api, resp)
 
     async def acomplete(self, system: str, user: str) -> Completion:
@@ -187,8 +207,11 @@ class LLMClient:
         api = self.settings.api
         try:
             client = self.async_client()
-            resp = await (client.responses.create(**body) if api == "responses"
-                          else client.chat.completions.create(**body))
+            resp = await (
+                client.responses.create(**body)
+                if api == "responses"
+                else client.chat.completions.create(**body)
+            )
         except (openai.OpenAIError, ValueError) as e:
             raise self._wrap(e) from e
         return self._checked(api, resp)

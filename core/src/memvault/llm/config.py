@@ -16,12 +16,26 @@ from pydantic import ValidationError as PydanticValidationError
 from memvault.errors import ConfigError
 
 #: mem0 spellings -> ours.
-_ALIASES = {"openai_base_url": "base_url", "ollama_base_url": "base_url",
-            "vllm_base_url": "base_url", "lmstudio_base_url": "base_url",
-            "deepseek_base_url": "base_url", "max_completion_tokens": "max_tokens"}
+_ALIASES = {
+    "openai_base_url": "base_url",
+    "ollama_base_url": "base_url",
+    "vllm_base_url": "base_url",
+    "lmstudio_base_url": "base_url",
+    "deepseek_base_url": "base_url",
+    "max_completion_tokens": "max_tokens",
+}
 #: mem0 keys accepted and ignored (no meaning for an OpenAI-compatible client).
-_IGNORED = ("top_k", "enable_vision", "vision_details", "http_client_proxies", "models",
-            "route", "site_url", "app_name", "reasoning_effort_level")
+_IGNORED = (
+    "top_k",
+    "enable_vision",
+    "vision_details",
+    "http_client_proxies",
+    "models",
+    "route",
+    "site_url",
+    "app_name",
+    "reasoning_effort_level",
+)
 _DEFAULT_BASE = {"ollama": "http://127.0.0.1:11434/v1", "lmstudio": "http://127.0.0.1:1234/v1"}
 
 
@@ -53,7 +67,8 @@ class LLMSettings(BaseModel):
             return "not-needed"
         raise ConfigError(
             f"no API key for the LLM: set {self.api_key_env} or pass llm.config.api_key "
-            "(or a base_url for a local server)")
+            "(or a base_url for a local server)"
+        )
 
     @property
     def effective_timeout(self) -> float:

@@ -59,8 +59,13 @@ class Existing:
     text: str
 
 
-def build_extraction_input(*, messages: Sequence[tuple[str, str]], existing: Sequence[Existing],
-                           observed: str, custom: str | None = None) -> str:
+def build_extraction_input(
+    *,
+    messages: Sequence[tuple[str, str]],
+    existing: Sequence[Existing],
+    observed: str,
+    custom: str | None = None,
+) -> str:
     """The user-side payload: existing memories, new messages, observation date."""
     parts = []
     if custom:

@@ -144,15 +144,55 @@ def path_to_ns(path: str | None) -> tuple[str, ...] | None:
 
 
 def _row_to_record(row: sqlite3.Row | tuple[Any, ...]) -> MemoryRecord:
-    (seq, mid, memory, h, uid, aid, rid, meta, c_at, u_at, role, actor, cats, imp, value, ns,
-     key, vf, vt, sup, exp, acc, ttl, state) = row
+    (
+        seq,
+        mid,
+        memory,
+        h,
+        uid,
+        aid,
+        rid,
+        meta,
+        c_at,
+        u_at,
+        role,
+        actor,
+        cats,
+        imp,
+        value,
+        ns,
+        key,
+        vf,
+        vt,
+        sup,
+        exp,
+        acc,
+        ttl,
+        state,
+    ) = row
     return MemoryRecord(
-        id=mid, memory=memory, hash=h, scope=Scope(uid, aid, rid), metadata=json.loads(meta),
-        created_at=c_at, updated_at=u_at, role=role, actor_id=actor,
-        categories=json.loads(cats) if cats else [], importance=imp,
-        value=json.loads(value) if value is not None else None, namespace=path_to_ns(ns),
-        key=key, valid_from=vf, valid_to=vt, superseded_by=sup, expiration_date=exp,
-        last_accessed_at=acc, ttl_seconds=ttl, state=state, seq=seq,
+        id=mid,
+        memory=memory,
+        hash=h,
+        scope=Scope(uid, aid, rid),
+        metadata=json.loads(meta),
+        created_at=c_at,
+        updated_at=u_at,
+        role=role,
+        actor_id=actor,
+        categories=json.loads(cats) if cats else [],
+        importance=imp,
+        value=json.loads(value) if value is not None else None,
+        namespace=path_to_ns(ns),
+        key=key,
+        valid_from=vf,
+        valid_to=vt,
+        superseded_by=sup,
+        expiration_date=exp,
+        last_accessed_at=acc,
+        ttl_seconds=ttl,
+        state=state,
+        seq=seq,
     )
 
 
@@ -203,8 +243,9 @@ class Tx:
         # Written in the same transaction as the change, so an external index that
         # misses it (crash, server down) catches up from here: see SQLiteStore.outbox().
         if self.store.outbox_enabled:
-            self.conn.execute("INSERT INTO outbox (seq, memory_id, op) VALUES (?, ?, ?)",
-                              (seq, memory_id, op))
+            self.conn.execute(
+                "INSERT INTO outbox (seq, memory_id, op) VALUES (?, ?, ?)", (seq, memory_id, op)
+            )
 
     def insert(self, r: MemoryRecord, vectors: dict[str, np.ndarray] | None = None) -> int:
         cur = self.conn.execute(
@@ -212,23 +253,42 @@ class Tx:
             "created_at, updated_at, role, actor_id, categories, importance, value, ns_path, key, "
             "valid_from, valid_to, superseded_by, expiration_date, last_accessed_at, ttl_seconds, "
             "state) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            (r.id, r.memory, r.hash, r.scope.user_id, r.scope.agent_id, r.scope.run_id,
-             json.dumps(r.metadata, ensure_ascii=False), r.created_at, r.updated_at, r.role,
-             r.actor_id, json.dumps(r.categories) if r.categories else None, r.importance,
-             json.dumps(r.value, ensure_ascii=False) if r.value is not None else None,
-             ns_to_path(r.namespace), r.key, r.valid_from, r.valid_to, r.superseded_by,
-             r.expiration_date, r.last_accessed_at, r.ttl_seconds, r.state),
+            (
+                r.id,
+                r.memory,
+                r.hash,
+                r.scope.user_id,
+                r.scope.agent_id,
+                r.scope.run_id,
+                json.dumps(r.metadata, ensure_ascii=False),
+                r.created_at,
+                r.updated_at,
+                r.role,
+                r.actor_id,
+                json.dumps(r.categories) if r.categories else None,
+                r.importance,
+                json.dumps(r.value, ensure_ascii=False) if r.value is not None else None,
+                ns_to_path(r.namespace),
+                r.key,
+                r.valid_from,
+                r.valid_to,
+                r.superseded_by,
+                r.expiration_date,
+                r.last_accessed_at,
+                r.ttl_seconds,
+                r.state,
+            ),
         )
         seq = int(cur.lastrowid or 0)
         r.seq = seq
-        self.conn.execute("INSERT INTO fts (rowid, terms) VALUES (?, ?)", (seq, fts_document(
-            r.memory)))
+        self.conn.execute(
+            "INSERT INTO fts (rowid, terms) VALUES (?, ?)", (seq, fts_document(r.memory))
+        )
         self._put_vectors(seq, r.id, vectors)
         self._changed(seq, "insert", r.scope)
         return seq
 
-    def _put_vectors(self, seq: int, memory_id: str,
-                     vectors: dict[str, np.ndarray] | None) -> None:
+    def _put_vectors(self, seq: int, memory_id: str, vectors: dict[str, np.ndarray] | None) -> None:
         if not vectors:
             return
         for space, mat in vectors.items():
@@ -255,25 +315,42 @@ class Tx:
             "UPDATE memories SET last_accessed_at = ?, expiration_date = CASE WHEN ttl_seconds "
             "IS NULL THEN expiration_date ELSE strftime('%Y-%m-%dT%H:%M:%f000+00:00', ?, "
             "'+' || ttl_seconds || ' seconds') END WHERE seq = ?",
-            [(now, now, s) for s in seqs])
+            [(now, now, s) for s in seqs],
+        )
         for seq, scope in self.store.seq_scopes_in(self.conn, seqs).items():
             self._changed(seq, "update", scope)
 
-    def update(self, r: MemoryRecord, *, text_changed: bool,
-               vectors: dict[str, np.ndarray] | None = None) -> None:
+    def update(
+        self, r: MemoryRecord, *, text_changed: bool, vectors: dict[str, np.ndarray] | None = None
+    ) -> None:
         self.conn.execute(
             "UPDATE memories SET memory=?, hash=?, metadata=?, updated_at=?, role=?, actor_id=?, "
             "categories=?, importance=?, value=?, valid_from=?, valid_to=?, superseded_by=?, "
             "expiration_date=?, last_accessed_at=?, ttl_seconds=?, state=? WHERE seq=?",
-            (r.memory, r.hash, json.dumps(r.metadata, ensure_ascii=False), r.updated_at, r.role,
-             r.actor_id, json.dumps(r.categories) if r.categories else None, r.importance,
-             json.dumps(r.value, ensure_ascii=False) if r.value is not None else None,
-             r.valid_from, r.valid_to, r.superseded_by, r.expiration_date, r.last_accessed_at,
-             r.ttl_seconds, r.state, r.seq),
+            (
+                r.memory,
+                r.hash,
+                json.dumps(r.metadata, ensure_ascii=False),
+                r.updated_at,
+                r.role,
+                r.actor_id,
+                json.dumps(r.categories) if r.categories else None,
+                r.importance,
+                json.dumps(r.value, ensure_ascii=False) if r.value is not None else None,
+                r.valid_from,
+                r.valid_to,
+                r.superseded_by,
+                r.expiration_date,
+                r.last_accessed_at,
+                r.ttl_seconds,
+                r.state,
+                r.seq,
+            ),
         )
         if text_changed:
-            self.conn.execute("UPDATE fts SET terms = ? WHERE rowid = ?",
-                              (fts_document(r.memory), r.seq))
+            self.conn.execute(
+                "UPDATE fts SET terms = ? WHERE rowid = ?", (fts_document(r.memory), r.seq)
+            )
         self._put_vectors(r.seq, r.id, vectors)
         self._changed(r.seq, "revector" if vectors else "update", r.scope)
 
@@ -290,11 +367,28 @@ class Tx:
         self.conn.execute(
             "INSERT INTO llm_usage (at, op, model, prompt_tokens, completion_tokens, "
             "cached_tokens, calls) VALUES (?,?,?,?,?,?,?)",
-            (utcnow(), op, model, usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0),
-             usage.get("cached_tokens", 0), usage.get("calls", 0)))
+            (
+                utcnow(),
+                op,
+                model,
+                usage.get("prompt_tokens", 0),
+                usage.get("completion_tokens", 0),
+                usage.get("cached_tokens", 0),
+                usage.get("calls", 0),
+            ),
+        )
 
-    def journal(self, key: str, state: str, *, result: Any = None, error: str | None = None,
-                kind: str = "add", payload: Any = None, batch_id: str | None = None) -> None:
+    def journal(
+        self,
+        key: str,
+        state: str,
+        *,
+        result: Any = None,
+        error: str | None = None,
+        kind: str = "add",
+        payload: Any = None,
+        batch_id: str | None = None,
+    ) -> None:
         """Set a journal row's state (creating it if needed) inside this transaction.
 
         Marking a row ``done`` in the same transaction that applies its writes is
@@ -309,24 +403,53 @@ class Tx:
             "journal.result), batch_id=COALESCE(excluded.batch_id, journal.batch_id), "
             "attempts=journal.attempts + (excluded.state IN ('failed', 'done')), "
             "updated_at=excluded.updated_at",
-            (key, kind, json.dumps(payload, ensure_ascii=False, default=str), state, error,
-             json.dumps(result, ensure_ascii=False) if result is not None else None, batch_id,
-             now, now))
+            (
+                key,
+                kind,
+                json.dumps(payload, ensure_ascii=False, default=str),
+                state,
+                error,
+                json.dumps(result, ensure_ascii=False) if result is not None else None,
+                batch_id,
+                now,
+                now,
+            ),
+        )
 
-    def history(self, event: str, *, memory_id: str, old: MemoryRecord | None,
-                new: MemoryRecord | None, changed_by: str | None = None,
-                related_id: str | None = None, at: str | None = None) -> None:
+    def history(
+        self,
+        event: str,
+        *,
+        memory_id: str,
+        old: MemoryRecord | None,
+        new: MemoryRecord | None,
+        changed_by: str | None = None,
+        related_id: str | None = None,
+        at: str | None = None,
+    ) -> None:
         ref = new or old
         assert ref is not None
         self.conn.execute(
             "INSERT INTO history (memory_id, event, old_memory, new_memory, old_metadata, "
             "new_metadata, user_id, agent_id, run_id, actor_id, role, changed_by, related_id, "
             "created_at, is_deleted) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            (memory_id, event, old.memory if old else None, new.memory if new else None,
-             json.dumps(old.metadata, ensure_ascii=False) if old else None,
-             json.dumps(new.metadata, ensure_ascii=False) if new else None,
-             ref.scope.user_id, ref.scope.agent_id, ref.scope.run_id, ref.actor_id, ref.role,
-             changed_by, related_id, at or utcnow(), 1 if event == "DELETE" else 0),
+            (
+                memory_id,
+                event,
+                old.memory if old else None,
+                new.memory if new else None,
+                json.dumps(old.metadata, ensure_ascii=False) if old else None,
+                json.dumps(new.metadata, ensure_ascii=False) if new else None,
+                ref.scope.user_id,
+                ref.scope.agent_id,
+                ref.scope.run_id,
+                ref.actor_id,
+                ref.role,
+                changed_by,
+                related_id,
+                at or utcnow(),
+                1 if event == "DELETE" else 0,
+            ),
         )
 
 
@@ -370,8 +493,12 @@ class SQLiteStore:
         c: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if c is None:
             try:
-                c = sqlite3.connect(self.path, timeout=self.busy_timeout_s,
-                                    isolation_level=None, check_same_thread=False)
+                c = sqlite3.connect(
+                    self.path,
+                    timeout=self.busy_timeout_s,
+                    isolation_level=None,
+                    check_same_thread=False,
+                )
                 c.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_s * 1000)}")
                 c.execute("PRAGMA journal_mode = WAL")
                 c.execute("PRAGMA synchronous = NORMAL")
@@ -390,8 +517,10 @@ class SQLiteStore:
                 for stmt in _SCHEMA.split(";"):
                     if stmt.strip():
                         c.execute(stmt)
-                c.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)",
-                          (str(SCHEMA_VERSION),))
+                c.execute(
+                    "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)",
+                    (str(SCHEMA_VERSION),),
+                )
                 c.execute("INSERT OR IGNORE INTO meta VALUES ('generation', '0')")
         except sqlite3.DatabaseError as e:
             raise StorageError(f"{str(self.path)!r} is not a usable memvault store: {e}") from e
@@ -429,12 +558,17 @@ class SQLiteStore:
                 c.executemany(
                     "INSERT INTO changes (gen, seq, op, user_id, agent_id, run_id) "
                     "VALUES (?,?,?,?,?,?)",
-                    [(gen, seq, op, sc.user_id, sc.agent_id, sc.run_id)
-                     for seq, (op, sc) in tx.changed.items()])
+                    [
+                        (gen, seq, op, sc.user_id, sc.agent_id, sc.run_id)
+                        for seq, (op, sc) in tx.changed.items()
+                    ],
+                )
             if gen % 1000 == 0:  # the log only serves caches: keep the recent part
                 c.execute("DELETE FROM changes WHERE gen < ?", (gen - CHANGE_LOG_KEEP,))
-                c.execute("INSERT OR REPLACE INTO meta VALUES ('changes_floor', ?)",
-                          (str(gen - CHANGE_LOG_KEEP),))
+                c.execute(
+                    "INSERT OR REPLACE INTO meta VALUES ('changes_floor', ?)",
+                    (str(gen - CHANGE_LOG_KEEP),),
+                )
 
     def close(self) -> None:
         with self._conns_lock:
@@ -445,13 +579,15 @@ class SQLiteStore:
         self._closed = True
 
     # -- vector spaces ---------------------------------------------------------------------------
-    def check_space(self, c: sqlite3.Connection, space: str, dims: int,
-                    model: str | None = None) -> None:
+    def check_space(
+        self, c: sqlite3.Connection, space: str, dims: int, model: str | None = None
+    ) -> None:
         """Create the vector space on first use; refuse a different dimension afterwards."""
         row = c.execute("SELECT dims FROM spaces WHERE name = ?", (space,)).fetchone()
         if row is None:
-            c.execute("INSERT INTO spaces (name, dims, model) VALUES (?, ?, ?)",
-                      (space, dims, model))
+            c.execute(
+                "INSERT INTO spaces (name, dims, model) VALUES (?, ?, ?)", (space, dims, model)
+            )
         elif int(row[0]) != dims:
             raise DimensionMismatchError(space, int(row[0]), dims)
 
@@ -473,8 +609,9 @@ class SQLiteStore:
 
     # -- reads -----------------------------------------------------------------------------------
     def generation(self) -> int:
-        return int(self.conn().execute(
-            "SELECT value FROM meta WHERE key='generation'").fetchone()[0])
+        return int(
+            self.conn().execute("SELECT value FROM meta WHERE key='generation'").fetchone()[0]
+        )
 
     def changes_since(self, gen: int) -> list[tuple[int, str, Scope]] | None:
         """(seq, op, scope) changed after generation ``gen``; None if the log no longer
@@ -483,17 +620,23 @@ class SQLiteStore:
         floor = c.execute("SELECT value FROM meta WHERE key='changes_floor'").fetchone()
         if floor is not None and gen < int(floor[0]):
             return None
-        rows = c.execute("SELECT seq, op, user_id, agent_id, run_id FROM changes "
-                         "WHERE gen > ? ORDER BY gen", (gen,)).fetchall()
+        rows = c.execute(
+            "SELECT seq, op, user_id, agent_id, run_id FROM changes WHERE gen > ? ORDER BY gen",
+            (gen,),
+        ).fetchall()
         return [(int(seq), op, Scope(u, a, r)) for seq, op, u, a, r in rows]
 
     def records_by_seq(self, seqs: Sequence[int]) -> list[MemoryRecord]:
         if not seqs:
             return []
         marks = ",".join("?" * len(seqs))
-        rows = self.conn().execute(
-            f"SELECT {_COLUMNS} FROM memories WHERE seq IN ({marks}) ORDER BY seq",
-            list(seqs)).fetchall()
+        rows = (
+            self.conn()
+            .execute(
+                f"SELECT {_COLUMNS} FROM memories WHERE seq IN ({marks}) ORDER BY seq", list(seqs)
+            )
+            .fetchall()
+        )
         return [_row_to_record(r) for r in rows]
 
     def vectors_by_seq(self, space: str, seqs: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
@@ -501,9 +644,15 @@ class SQLiteStore:
         if not seqs:
             return np.zeros(0, dtype=np.int64), np.zeros((0, 0), dtype=np.float32)
         marks = ",".join("?" * len(seqs))
-        rows = self.conn().execute(
-            f"SELECT seq, vec FROM vectors WHERE space = ? AND seq IN ({marks}) "
-            "ORDER BY seq, idx", [space, *seqs]).fetchall()
+        rows = (
+            self.conn()
+            .execute(
+                f"SELECT seq, vec FROM vectors WHERE space = ? AND seq IN ({marks}) "
+                "ORDER BY seq, idx",
+                [space, *seqs],
+            )
+            .fetchall()
+        )
         if not rows:
             return np.zeros(0, dtype=np.int64), np.zeros((0, 0), dtype=np.float32)
         out = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
@@ -515,28 +664,39 @@ class SQLiteStore:
         if not seqs:
             return {}
         marks = ",".join("?" * len(seqs))
-        rows = c.execute(f"SELECT seq, user_id, agent_id, run_id FROM memories WHERE seq IN "
-                         f"({marks})", list(seqs)).fetchall()
+        rows = c.execute(
+            f"SELECT seq, user_id, agent_id, run_id FROM memories WHERE seq IN ({marks})",
+            list(seqs),
+        ).fetchall()
         return {int(s): Scope(u, a, r) for s, u, a, r in rows}
 
     def get(self, memory_id: str) -> MemoryRecord | None:
-        row = self.conn().execute(f"SELECT {_COLUMNS} FROM memories WHERE id = ?",
-                                  (memory_id,)).fetchone()
+        row = (
+            self.conn()
+            .execute(f"SELECT {_COLUMNS} FROM memories WHERE id = ?", (memory_id,))
+            .fetchone()
+        )
         return _row_to_record(row) if row else None
 
     def get_many(self, ids: Sequence[str]) -> list[MemoryRecord]:
         if not ids:
             return []
         marks = ",".join("?" * len(ids))
-        rows = self.conn().execute(f"SELECT {_COLUMNS} FROM memories WHERE id IN ({marks})",
-                                   list(ids)).fetchall()
+        rows = (
+            self.conn()
+            .execute(f"SELECT {_COLUMNS} FROM memories WHERE id IN ({marks})", list(ids))
+            .fetchall()
+        )
         return [_row_to_record(r) for r in rows]
 
     def scope_records(self, scope: Scope) -> list[MemoryRecord]:
         """Every stored version in ``scope`` (all states), oldest first."""
         where, params = _scope_sql(scope)
-        rows = self.conn().execute(
-            f"SELECT {_COLUMNS} FROM memories WHERE {where} ORDER BY seq", params).fetchall()
+        rows = (
+            self.conn()
+            .execute(f"SELECT {_COLUMNS} FROM memories WHERE {where} ORDER BY seq", params)
+            .fetchall()
+        )
         return [_row_to_record(r) for r in rows]
 
     def find_active(self, scope: Scope, hash_: str, *, exact: bool = True) -> MemoryRecord | None:
@@ -551,13 +711,14 @@ class SQLiteStore:
             else:
                 parts.append(f"{f} = ?")
                 params.append(v)
-        row = self.conn().execute(
-            f"SELECT {_COLUMNS} FROM memories WHERE {' AND '.join(parts)} LIMIT 1", params
-        ).fetchone()
+        row = (
+            self.conn()
+            .execute(f"SELECT {_COLUMNS} FROM memories WHERE {' AND '.join(parts)} LIMIT 1", params)
+            .fetchone()
+        )
         return _row_to_record(row) if row else None
 
-    def find_key(self, scope: Scope, namespace: Sequence[str], key: str
-                 ) -> MemoryRecord | None:
+    def find_key(self, scope: Scope, namespace: Sequence[str], key: str) -> MemoryRecord | None:
         """The active memory stored under (namespace, key) in exactly this scope."""
         parts = ["ns_path = ?", "key = ?", "state = 'active'"]
         params: list[Any] = [ns_to_path(namespace), key]
@@ -565,36 +726,53 @@ class SQLiteStore:
             v = getattr(scope, f)
             parts.append(f"{f} IS NULL" if v is None else f"{f} = ?")
             params.extend([] if v is None else [v])
-        row = self.conn().execute(
-            f"SELECT {_COLUMNS} FROM memories WHERE {' AND '.join(parts)}", params).fetchone()
+        row = (
+            self.conn()
+            .execute(f"SELECT {_COLUMNS} FROM memories WHERE {' AND '.join(parts)}", params)
+            .fetchone()
+        )
         return _row_to_record(row) if row else None
 
     def expired(self, now: str, scope: Scope) -> list[MemoryRecord]:
         """Memories in ``scope`` (any scope if empty) whose expiration_date has passed."""
         where, params = _scope_sql(scope)
-        rows = self.conn().execute(
-            f"SELECT {_COLUMNS} FROM memories WHERE expiration_date IS NOT NULL AND "
-            f"expiration_date <= ? AND {where}", [now, *params]).fetchall()
+        rows = (
+            self.conn()
+            .execute(
+                f"SELECT {_COLUMNS} FROM memories WHERE expiration_date IS NOT NULL AND "
+                f"expiration_date <= ? AND {where}",
+                [now, *params],
+            )
+            .fetchall()
+        )
         return [_row_to_record(r) for r in rows]
 
     def keyword_scores(self, match: str, scope: Scope, limit: int = 1000) -> dict[int, float]:
         """BM25 (FTS5, higher = better) of every memory in ``scope`` matching ``match``."""
         where, params = _scope_sql(scope, "m")
-        rows = self.conn().execute(
-            f"SELECT f.rowid, -bm25(fts) AS s FROM fts f JOIN memories m ON m.seq = f.rowid "
-            f"WHERE fts MATCH ? AND {where} ORDER BY s DESC LIMIT ?",
-            [match, *params, limit],
-        ).fetchall()
+        rows = (
+            self.conn()
+            .execute(
+                f"SELECT f.rowid, -bm25(fts) AS s FROM fts f JOIN memories m ON m.seq = f.rowid "
+                f"WHERE fts MATCH ? AND {where} ORDER BY s DESC LIMIT ?",
+                [match, *params, limit],
+            )
+            .fetchall()
+        )
         return {int(seq): float(s) for seq, s in rows}
 
     def vectors(self, space: str, scope: Scope) -> tuple[np.ndarray, np.ndarray]:
         """(seqs, matrix) of every vector in ``space`` for memories in ``scope``."""
         where, params = _scope_sql(scope, "m")
-        rows = self.conn().execute(
-            f"SELECT v.seq, v.vec FROM vectors v JOIN memories m ON m.seq = v.seq "
-            f"WHERE v.space = ? AND {where} ORDER BY v.seq, v.idx",
-            [space, *params],
-        ).fetchall()
+        rows = (
+            self.conn()
+            .execute(
+                f"SELECT v.seq, v.vec FROM vectors v JOIN memories m ON m.seq = v.seq "
+                f"WHERE v.space = ? AND {where} ORDER BY v.seq, v.idx",
+                [space, *params],
+            )
+            .fetchall()
+        )
         if not rows:
             return np.zeros(0, dtype=np.int64), np.zeros((0, 0), dtype=np.float32)
         seqs = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
@@ -614,22 +792,56 @@ class SQLiteStore:
         return {k: np.vstack(v) for k, v in out.items()}
 
     def history(self, memory_id: str) -> list[dict[str, Any]]:
-        rows = self.conn().execute(
-            "SELECT id, memory_id, event, old_memory, new_memory, old_metadata, new_metadata, "
-            "user_id, agent_id, run_id, actor_id, role, changed_by, related_id, created_at, "
-            "is_deleted FROM history WHERE memory_id = ? ORDER BY id", (memory_id,)
-        ).fetchall()
+        rows = (
+            self.conn()
+            .execute(
+                "SELECT id, memory_id, event, old_memory, new_memory, old_metadata, new_metadata, "
+                "user_id, agent_id, run_id, actor_id, role, changed_by, related_id, created_at, "
+                "is_deleted FROM history WHERE memory_id = ? ORDER BY id",
+                (memory_id,),
+            )
+            .fetchall()
+        )
         out = []
-        for (hid, mid, ev, om, nm, omd, nmd, uid, aid, rid, actor, role, by, rel, at,
-             deleted) in rows:
-            out.append({
-                "id": hid, "memory_id": mid, "event": ev, "old_memory": om, "new_memory": nm,
-                "old_metadata": json.loads(omd) if omd else None,
-                "new_metadata": json.loads(nmd) if nmd else None,
-                "user_id": uid, "agent_id": aid, "run_id": rid, "actor_id": actor, "role": role,
-                "changed_by": by, "related_id": rel, "created_at": at, "updated_at": at,
-                "is_deleted": bool(deleted),
-            })
+        for (
+            hid,
+            mid,
+            ev,
+            om,
+            nm,
+            omd,
+            nmd,
+            uid,
+            aid,
+            rid,
+            actor,
+            role,
+            by,
+            rel,
+            at,
+            deleted,
+        ) in rows:
+            out.append(
+                {
+                    "id": hid,
+                    "memory_id": mid,
+                    "event": ev,
+                    "old_memory": om,
+                    "new_memory": nm,
+                    "old_metadata": json.loads(omd) if omd else None,
+                    "new_metadata": json.loads(nmd) if nmd else None,
+                    "user_id": uid,
+                    "agent_id": aid,
+                    "run_id": rid,
+                    "actor_id": actor,
+                    "role": role,
+                    "changed_by": by,
+                    "related_id": rel,
+                    "created_at": at,
+                    "updated_at": at,
+                    "is_deleted": bool(deleted),
+                }
+            )
         return out
 
     def iter_all(self) -> Iterator[MemoryRecord]:
@@ -640,7 +852,8 @@ class SQLiteStore:
         cur = self.conn().execute(
             "SELECT id, memory_id, event, old_memory, new_memory, old_metadata, new_metadata, "
             "user_id, agent_id, run_id, actor_id, role, changed_by, related_id, created_at, "
-            "is_deleted FROM history ORDER BY id")
+            "is_deleted FROM history ORDER BY id"
+        )
         names = [d[0] for d in cur.description]
         for row in cur:
             yield dict(zip(names, row, strict=True))
@@ -655,8 +868,10 @@ class SQLiteStore:
 
     def stats(self) -> dict[str, Any]:
         c = self.conn()
+
         def one(sql: str) -> Any:
             return c.execute(sql).fetchone()[0]
+
         return {
             "path": str(self.path),
             "memories": one("SELECT COUNT(*) FROM memories"),
@@ -685,17 +900,23 @@ class SQLiteStore:
         marks = ",".join("?" * len(states))
         cur = self.conn().execute(
             f"SELECT key FROM journal WHERE kind = ? AND state IN ({marks}) ORDER BY created_at",
-            [kind, *states])
+            [kind, *states],
+        )
         return [r for (k,) in cur.fetchall() if (r := self.journal_get(k)) is not None]
 
     def journal_states(self, keys: Sequence[str]) -> dict[str, str]:
         out: dict[str, str] = {}
         c = self.conn()
         for i in range(0, len(keys), 500):
-            chunk = list(keys[i:i + 500])
+            chunk = list(keys[i : i + 500])
             marks = ",".join("?" * len(chunk))
-            out.update(dict(c.execute(
-                f"SELECT key, state FROM journal WHERE key IN ({marks})", chunk).fetchall()))
+            out.update(
+                dict(
+                    c.execute(
+                        f"SELECT key, state FROM journal WHERE key IN ({marks})", chunk
+                    ).fetchall()
+                )
+            )
         return out
 
     def write_journal(self, key: str, state: str, **kw: Any) -> None:
@@ -704,17 +925,31 @@ class SQLiteStore:
             tx.journal(key, state, **kw)
 
     def usage_totals(self) -> dict[str, int]:
-        row = self.conn().execute(
-            "SELECT COALESCE(SUM(prompt_tokens),0), COALESCE(SUM(completion_tokens),0), "
-            "COALESCE(SUM(cached_tokens),0), COALESCE(SUM(calls),0) FROM llm_usage").fetchone()
-        return dict(zip(("prompt_tokens", "completion_tokens", "cached_tokens", "calls"),
-                        (int(x) for x in row), strict=True))
+        row = (
+            self.conn()
+            .execute(
+                "SELECT COALESCE(SUM(prompt_tokens),0), COALESCE(SUM(completion_tokens),0), "
+                "COALESCE(SUM(cached_tokens),0), COALESCE(SUM(calls),0) FROM llm_usage"
+            )
+            .fetchone()
+        )
+        return dict(
+            zip(
+                ("prompt_tokens", "completion_tokens", "cached_tokens", "calls"),
+                (int(x) for x in row),
+                strict=True,
+            )
+        )
 
     # -- outbox (external index sync) -------------------------------------------------------
     def outbox(self, limit: int = 1000) -> list[tuple[int, int, str, str]]:
         """Pending (outbox_id, seq, memory_id, op) changes not yet applied to the external index."""
-        return [(int(a), int(b), c, d) for a, b, c, d in self.conn().execute(
-            "SELECT id, seq, memory_id, op FROM outbox ORDER BY id LIMIT ?", (limit,))]
+        return [
+            (int(a), int(b), c, d)
+            for a, b, c, d in self.conn().execute(
+                "SELECT id, seq, memory_id, op FROM outbox ORDER BY id LIMIT ?", (limit,)
+            )
+        ]
 
     def ack_outbox(self, ids: Sequence[int]) -> None:
         """Forget outbox rows once the external index has applied them."""
@@ -729,9 +964,14 @@ class SQLiteStore:
         if not seqs:
             return {}
         marks = ",".join("?" * len(seqs))
-        rows = self.conn().execute(
-            f"SELECT seq, id, user_id, agent_id, run_id FROM memories WHERE seq IN ({marks})",
-            list(seqs)).fetchall()
+        rows = (
+            self.conn()
+            .execute(
+                f"SELECT seq, id, user_id, agent_id, run_id FROM memories WHERE seq IN ({marks})",
+                list(seqs),
+            )
+            .fetchall()
+        )
         return {int(s): (i, Scope(u, a, r)) for s, i, u, a, r in rows}
 
     # -- maintenance -----------------------------------------------------------------------------
@@ -741,16 +981,29 @@ class SQLiteStore:
         with self.write():
             c.execute("DELETE FROM fts")
             rows = c.execute("SELECT seq, memory FROM memories").fetchall()
-            c.executemany("INSERT INTO fts (rowid, terms) VALUES (?, ?)",
-                          [(seq, fts_document(text)) for seq, text in rows])
+            c.executemany(
+                "INSERT INTO fts (rowid, terms) VALUES (?, ?)",
+                [(seq, fts_document(text)) for seq, text in rows],
+            )
         return len(rows)
 
     def reset(self) -> None:
         """Delete every memory, vector, space and history row (the store file stays)."""
         with self.write() as tx:
-            for table in ("vectors", "fts", "memories", "history", "spaces", "outbox",
-                          "journal", "llm_usage", "changes"):
+            for table in (
+                "vectors",
+                "fts",
+                "memories",
+                "history",
+                "spaces",
+                "outbox",
+                "journal",
+                "llm_usage",
+                "changes",
+            ):
                 tx.conn.execute(f"DELETE FROM {table}")
             # Every cache built before the reset must reload in full.
-            tx.conn.execute("INSERT OR REPLACE INTO meta SELECT 'changes_floor', "
-                            "CAST(value AS INTEGER) + 1 FROM meta WHERE key='generation'")
+            tx.conn.execute(
+                "INSERT OR REPLACE INTO meta SELECT 'changes_floor', "
+                "CAST(value AS INTEGER) + 1 FROM meta WHERE key='generation'"
+            )

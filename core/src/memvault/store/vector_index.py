@@ -27,8 +27,9 @@ class VectorIndex(Protocol):
 
     name: str
 
-    def search(self, space: str, query: np.ndarray, scope: Scope, generation: int,
-               limit: int | None) -> tuple[Seqs, Scores]:
+    def search(
+        self, space: str, query: np.ndarray, scope: Scope, generation: int, limit: int | None
+    ) -> tuple[Seqs, Scores]:
         """Best cosine per memory (``seq``) in ``scope``, at least the ``limit`` best.
 
         Exact indexes may return every memory of the scope (the fusion then has
@@ -70,8 +71,9 @@ class BruteForceIndex:
         self._cache: dict[tuple[str, Scope], tuple[int, Seqs, npt.NDArray[np.float32]]] = {}
         self._lock = threading.Lock()
 
-    def _load(self, space: str, scope: Scope, generation: int
-              ) -> tuple[Seqs, npt.NDArray[np.float32]]:
+    def _load(
+        self, space: str, scope: Scope, generation: int
+    ) -> tuple[Seqs, npt.NDArray[np.float32]]:
         key = (space, scope)
         with self._lock:
             hit = self._cache.get(key)
@@ -85,8 +87,9 @@ class BruteForceIndex:
             self._cache[key] = (generation, seqs, mat)
         return seqs, mat
 
-    def _refresh(self, hit: tuple[int, Seqs, npt.NDArray[np.float32]], space: str,
-                 scope: Scope) -> tuple[Seqs, npt.NDArray[np.float32]] | None:
+    def _refresh(
+        self, hit: tuple[int, Seqs, npt.NDArray[np.float32]], space: str, scope: Scope
+    ) -> tuple[Seqs, npt.NDArray[np.float32]] | None:
         """Append new memories' vectors; None when only a full reload is correct."""
         gen, seqs, mat = hit
         changes = self.store.changes_since(gen)
@@ -108,8 +111,9 @@ class BruteForceIndex:
             return add_seqs, add_mat
         return np.concatenate([seqs, add_seqs]), np.vstack([mat, add_mat])
 
-    def search(self, space: str, query: np.ndarray, scope: Scope, generation: int,
-               limit: int | None) -> tuple[Seqs, Scores]:
+    def search(
+        self, space: str, query: np.ndarray, scope: Scope, generation: int, limit: int | None
+    ) -> tuple[Seqs, Scores]:
         seqs, mat = self._load(space, scope, generation)
         if len(seqs) == 0:
             return seqs, np.zeros(0, dtype=np.float32)

@@ -1,0 +1,136 @@
+# memvault developer entry points.
+#
+#   make demo       set up .venv, then run examples/demo.py
+#   make test       set up .venv, then run the whole pytest suite (config: pyproject.toml;
+#                   extra pytest arguments: make test PYTEST_ARGS="-k scope -x")
+#   make lint       ruff check + ruff format --check
+#   make setup      only create/refresh .venv
+#   make lock       re-resolve from scratch and rewrite requirements/constraints.txt
+#   make clean      remove caches and build artifacts (keeps .venv, benchmarks/.work)
+#   make distclean  clean + remove .venv and benchmarks/.work
+#
+# Set-up installs core (with the chroma extra) and every integration as editable packages,
+# plus the `dev` dependency group of the root pyproject.toml, into ONE venv, with the versions
+# locked in requirements/constraints.txt. It re-runs only when a pyproject.toml or the
+# constraints file (or this Makefile) changed (stamp file .venv/.memvault-setup).
+
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+MAKEFLAGS += --no-print-directory
+
+PYTHON ?= $(shell command -v python3.11 2>/dev/null || command -v python3)
+VENV := .venv
+VPY := $(VENV)/bin/python
+STAMP := $(VENV)/.memvault-setup
+CONSTRAINTS := requirements/constraints.txt
+PIP_VERSION := 26.3
+INTEGRATIONS := $(sort $(dir $(wildcard integrations/*/pyproject.toml)))
+PYPROJECTS := pyproject.toml core/pyproject.toml $(wildcard integrations/*/pyproject.toml)
+
+# Editable installs: core with its chroma extra, each integration with its test extra if any.
+EDITABLES := -e "core[chroma]" $(foreach d,$(INTEGRATIONS),-e "$(d:/=)$(if $(shell grep -qs '^test *=' $(d)pyproject.toml && echo y),[test])")
+
+# Quiet pip (-q -q still shows errors); drop the harmless notes about the machine's local
+# file indexes not carrying a package.
+PIP_INSTALL = $(1) -m pip install -q -q --progress-bar off
+PIP_FILTER := { grep -v "is ignored: it is neither a file nor a directory" || true; }
+NORMALIZE := tr '[:upper:]_.' '[:lower:]--' | sort -u
+
+# Offline test runs: the frameworks' telemetry would only time out on the closed network.
+export ANONYMIZED_TELEMETRY := False
+export MEM0_TELEMETRY := False
+export CREWAI_DISABLE_TELEMETRY := true
+export CREWAI_DISABLE_TRACKING := true
+export OTEL_SDK_DISABLED := true
+export LANGCHAIN_TRACING_V2 := false
+
+.PHONY: help setup demo test lint format clean distclean lock
+
+help:
+	@sed -n 's/^#   make /  make /p' Makefile
+
+setup: $(STAMP)
+	@echo "==> setup: $(VENV) is up to date"
+
+$(STAMP): $(PYPROJECTS) $(CONSTRAINTS) Makefile
+	@start=$$(date +%s); \
+	if [ ! -x "$(VPY)" ]; then \
+	  if [ -z "$(PYTHON)" ]; then echo "!! no python3.11/python3 on PATH" >&2; exit 1; fi; \
+	  "$(PYTHON)" -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
+	    || { echo "!! $(PYTHON) is older than 3.11" >&2; exit 1; }; \
+	  echo "==> setup: creating $(VENV) with $$("$(PYTHON)" -V 2>&1) ($(PYTHON))"; \
+	  "$(PYTHON)" -m venv "$(VENV)"; \
+	else \
+	  echo "==> setup: updating existing $(VENV) ($$($(VPY) -V 2>&1)): first run, or a pyproject/constraints/Makefile changed"; \
+	fi; \
+	echo "==> setup: pip $(PIP_VERSION)"; \
+	$(call PIP_INSTALL,$(VPY)) "pip==$(PIP_VERSION)" 2>&1 | $(PIP_FILTER); \
+	echo "==> setup: installing core[chroma], $(INTEGRATIONS:/=) (editable) + dev tools, with $(CONSTRAINTS)"; \
+	$(call PIP_INSTALL,$(VPY)) -c "$(CONSTRAINTS)" --group dev $(EDITABLES) 2>&1 | $(PIP_FILTER); \
+	echo "==> setup: checking the environment"; \
+	$(VPY) -m pip check 2>&1 | $(PIP_FILTER); \
+	heavy=$$($(VPY) -m pip list --format=freeze 2>/dev/null | grep -iE '^(torch|torchvision|torchaudio|triton|nvidia-[^=]*|jax|jaxlib|tensorflow)==' || true); \
+	if [ -n "$$heavy" ]; then echo "!! unexpected heavy packages in $(VENV): $$heavy" >&2; exit 1; fi; \
+	unlocked=$$(comm -23 \
+	  <($(VPY) -m pip list --format=freeze --exclude-editable 2>/dev/null | cut -d= -f1 | $(NORMALIZE)) \
+	  <(grep -E '^[A-Za-z0-9][^ ]*==' "$(CONSTRAINTS)" | cut -d= -f1 | $(NORMALIZE)) | grep -vx pip || true); \
+	if [ -n "$$unlocked" ]; then echo "!! not pinned in $(CONSTRAINTS) (run 'make lock'): "$$unlocked >&2; fi; \
+	touch "$@"; \
+	echo "==> setup: done in $$(( $$(date +%s) - start ))s ($$($(VPY) -m pip list --format=freeze 2>/dev/null | wc -l) packages)"
+
+demo: $(STAMP)
+	@if [ -f examples/demo.py ]; then \
+	  echo "==> demo: $(VPY) examples/demo.py"; \
+	  $(VPY) examples/demo.py; \
+	else \
+	  echo "!! examples/demo.py does not exist yet" >&2; exit 1; \
+	fi
+
+# pytest exits 5 when it collected no test; that is reported, not treated as a failure.
+test: $(STAMP)
+	@echo "==> test: $(VPY) -m pytest $(PYTEST_ARGS)"
+	@rc=0; $(VPY) -m pytest $(PYTEST_ARGS) || rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "==> test: pytest collected no tests"; rc=0; fi; \
+	exit $$rc
+
+lint: $(STAMP)
+	@echo "==> lint: ruff check"
+	@$(VPY) -m ruff check .
+	@echo "==> lint: ruff format --check"
+	@$(VPY) -m ruff format --check .
+
+format: $(STAMP)
+	@$(VPY) -m ruff check --fix .
+	@$(VPY) -m ruff format .
+
+clean:
+	@echo "==> clean: caches and build artifacts"
+	@find . -path ./$(VENV) -prune -o -path ./.git -prune -o -path ./benchmarks/.work -prune -o \
+	  \( -name __pycache__ -o -name '*.egg-info' -o -name .pytest_cache -o -name .ruff_cache \
+	     -o -name .mypy_cache -o -name .hypothesis \) -type d -print0 \
+	  | xargs -0 rm -rf
+	@rm -rf build dist core/build core/dist $(foreach d,$(INTEGRATIONS),$(d)build $(d)dist)
+
+distclean: clean
+	@echo "==> distclean: removing $(VENV) and benchmarks/.work"
+	@rm -rf "$(VENV)" benchmarks/.work
+
+# Re-resolve everything from scratch (newest versions allowed by the pyproject files and the
+# hand-written pins at the top of the constraints file) in a throwaway venv, then rewrite
+# requirements/constraints.txt from its `pip freeze`. Review the diff, run `make test`, commit.
+LOCK_VENV := $(or $(TMPDIR),/tmp)/memvault-lock-venv
+lock:
+	@echo "==> lock: resolving in $(LOCK_VENV)"
+	@rm -rf "$(LOCK_VENV)"; "$(PYTHON)" -m venv "$(LOCK_VENV)"
+	@$(call PIP_INSTALL,$(LOCK_VENV)/bin/python) "pip==$(PIP_VERSION)" 2>&1 | $(PIP_FILTER)
+	@sed -n '/^# --- pins ---/,/^# --- end pins ---/p' "$(CONSTRAINTS)" > "$(LOCK_VENV)/pins.txt"
+	@$(call PIP_INSTALL,$(LOCK_VENV)/bin/python) -c "$(LOCK_VENV)/pins.txt" --group dev $(EDITABLES) 2>&1 | $(PIP_FILTER)
+	@$(LOCK_VENV)/bin/python -m pip check
+	@{ sed -n '1,/^# --- end pins ---/p' "$(CONSTRAINTS)"; \
+	   echo "# --- locked by 'make lock' on $$(date -u +%Y-%m-%d) (python $$($(LOCK_VENV)/bin/python -c 'import platform; print(platform.python_version())'), $$(uname -m)) ---"; \
+	   $(LOCK_VENV)/bin/python -m pip freeze --all --exclude-editable | grep -v -e '^#' -e '^pip=='; \
+	 } > "$(CONSTRAINTS).new"
+	@mv "$(CONSTRAINTS).new" "$(CONSTRAINTS)"
+	@rm -rf "$(LOCK_VENV)"
+	@echo "==> lock: wrote $(CONSTRAINTS) ($$(grep -c '==' $(CONSTRAINTS)) pins)"
