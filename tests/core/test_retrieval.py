@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from memvault import Memory
+import pytest
+
+from memvault import Memory, ValidationError
 
 
 def test_keyword_only_match_can_win(memory: Memory) -> None:
@@ -116,3 +118,23 @@ def test_caches_follow_writes_from_another_instance(store_path, embedder) -> Non
     finally:
         a.close()
         b.close()
+
+
+def test_per_call_retrieval_override_gives_pure_vector_ranking(memory: Memory) -> None:
+    vecs = [[1.0, 0.0, 0.0], [0.6, 0.8, 0.0], [0.0, 0.0, 1.0]]
+    memory.add(["a", "b", "c"], user_id="u", embeddings=[[v] for v in vecs], vector_space="v3")
+    q = [0.1, 1.0, 0.0]
+    plain = memory.search(
+        vector=q,
+        vector_space="v3",
+        user_id="u",
+        explain=True,
+        retrieval={"keyword_weight": 0, "neighbor_weight": 0, "actor_weight": 0},
+    )["results"]
+    assert [h["memory"] for h in plain] == ["b", "a", "c"]
+    assert all(h["score_details"]["neighbor"] == 0 for h in plain)
+    assert plain[0]["score_details"]["semantic_similarity"] == pytest.approx(0.86 / (1.01**0.5), abs=1e-5)
+    with pytest.raises(ValidationError):
+        memory.search("x", user_id="u", retrieval={"dense_weight": -1})
+    assert memory.count(user_id="u") == 3
+    assert memory.count(user_id="u", filters={"memory": "a"}) == 1

@@ -19,6 +19,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import numpy as np
+from pydantic import ValidationError as PydanticValidationError
 
 from memvault.config import MemoryConfig
 from memvault.effects import Blocking, Embed, Op
@@ -29,7 +30,7 @@ from memvault.filters import compile_filter
 from memvault.llm.client import LLMClient
 from memvault.llm.config import parse_llm_settings
 from memvault.models import MemoryRecord, content_hash, to_iso, utcnow
-from memvault.retrieval import rank
+from memvault.retrieval import RetrievalConfig, rank
 from memvault.scope import Scope, check_id, resolve_scope
 from memvault.store.sqlite import SQLiteStore, Tx, Visibility
 from memvault.store.vector_index import BruteForceIndex, VectorIndex
@@ -492,11 +493,13 @@ class Engine:
         vector_space: str | None = None,
         namespace_prefix: Sequence[str] | None = None,
         touch: bool = False,
+        retrieval: dict[str, Any] | RetrievalConfig | None = None,
         rerank: bool = False,
     ) -> Op[dict[str, Any]]:
         scope, rest = resolve_scope(user_id, agent_id, run_id, filters)
         pred = with_namespace(compile_filter(rest), namespace_prefix)
         k = self._top_k(limit if limit is not None else top_k)
+        cfg = self._retrieval(retrieval)
         if query is not None:
             query = clean_text(query, what="query")
         elif vector is None:
@@ -513,9 +516,27 @@ class Engine:
             qvec = None  # keyword-only in a BYO space without a query vector
         return (
             yield Blocking(
-                self._search, (query, qvec, space, scope, pred, vis, k, threshold, explain, touch)
+                self._search,
+                (query, qvec, space, scope, pred, vis, k, threshold, explain, touch, cfg),
             )
         )
+
+    def _retrieval(self, override: dict[str, Any] | RetrievalConfig | None) -> RetrievalConfig:
+        """The store's fusion weights, or a per-call override (e.g. pure vector ranking)."""
+        if override is None:
+            return self.config.retrieval
+        if isinstance(override, RetrievalConfig):
+            return override
+        if not isinstance(override, dict):
+            raise ValidationError("retrieval must be a dict of fusion weights")
+        try:
+            return self.config.retrieval.model_copy(
+                update=RetrievalConfig.model_validate(
+                    {**self.config.retrieval.model_dump(), **override}
+                ).model_dump()
+            )
+        except PydanticValidationError as e:
+            raise ValidationError(f"invalid retrieval override: {e.errors()[0]['msg']}") from e
 
     @staticmethod
     def _top_k(k: Any) -> int:
@@ -535,6 +556,7 @@ class Engine:
         threshold: float | None,
         explain: bool,
         touch: bool = False,
+        cfg: RetrievalConfig | None = None,
     ) -> dict[str, Any]:
         gen = self.store.generation()
         view = self.view(scope, gen)
@@ -575,7 +597,7 @@ class Engine:
         actor_hit = np.fromiter(
             (len(named) == 1 and r.actor_id in named for r in view.records), dtype=bool, count=n
         )
-        cfg = self.config.retrieval
+        cfg = cfg or self.config.retrieval
         ranked = rank(
             visible=visible,
             dense=dense,
@@ -684,6 +706,32 @@ class Engine:
             if touch and out:
                 self._touch([r.id for r in out])
             return {"results": [r.to_dict() for r in out]}
+
+        return (yield Blocking(read))
+
+    def count(
+        self,
+        *,
+        user_id: Any = None,
+        agent_id: Any = None,
+        run_id: Any = None,
+        filters: dict[str, Any] | None = None,
+        namespace_prefix: Sequence[str] | None = None,
+        include_superseded: bool = False,
+        show_expired: bool = False,
+    ) -> Op[int]:
+        """How many memories ``get_all`` would list (without a limit)."""
+        scope, rest = resolve_scope(user_id, agent_id, run_id, filters)
+        pred = with_namespace(compile_filter(rest), namespace_prefix)
+        vis = Visibility(include_superseded, None, show_expired)
+
+        def read() -> int:
+            now = utcnow()
+            return sum(
+                1
+                for r in self.view(scope).records
+                if vis.visible(r, now) and (pred is None or pred(r.filter_view()))
+            )
 
         return (yield Blocking(read))
 

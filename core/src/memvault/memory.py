@@ -124,6 +124,7 @@ class _MemoryAPI:
         vector_space: str | None = None,
         namespace_prefix: Sequence[str] | None = None,
         touch: bool = False,
+        retrieval: dict[str, Any] | None = None,
         rerank: bool = False,
     ) -> Any:
         """Hybrid search within a scope; ``{"results": [... with "score"]}`` best first.
@@ -150,6 +151,7 @@ class _MemoryAPI:
                 vector_space=vector_space,
                 namespace_prefix=namespace_prefix,
                 touch=touch,
+                retrieval=retrieval,
                 rerank=rerank,
             )
         )
@@ -264,6 +266,30 @@ class _MemoryAPI:
                 run_id=run_id,
                 filters=filters,
                 changed_by=changed_by,
+            )
+        )
+
+    def count(
+        self,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        run_id: str | None = None,
+        filters: dict[str, Any] | None = None,
+        namespace_prefix: Sequence[str] | None = None,
+        include_superseded: bool = False,
+        show_expired: bool = False,
+    ) -> Any:
+        """How many memories ``get_all`` would list (no limit)."""
+        return self._run(
+            self._engine.count(
+                user_id=user_id,
+                agent_id=agent_id,
+                run_id=run_id,
+                filters=filters,
+                namespace_prefix=namespace_prefix,
+                include_superseded=include_superseded,
+                show_expired=show_expired,
             )
         )
 
