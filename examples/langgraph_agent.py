@@ -32,8 +32,8 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, SystemMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
 from langgraph.checkpoint.memory import InMemorySaver
-from memvault.embedding import Embedder
 
+from memvault.embedding import Embedder
 from memvault_langgraph import MemoryWriter, MemvaultMiddleware, MemvaultStore, create_memory_tools
 
 Step = AIMessage | Callable[[list[BaseMessage]], AIMessage]
@@ -55,9 +55,13 @@ class ScriptedChatModel(BaseChatModel):
     def bind_tools(self, tools: Sequence[Any], **kwargs: Any) -> ScriptedChatModel:
         return self  # the script already knows which tools it calls
 
-    def _generate(self, messages: list[BaseMessage], stop: list[str] | None = None,
-                  run_manager: CallbackManagerForLLMRun | None = None,
-                  **kwargs: Any) -> ChatResult:
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
         if not self.script:
             raise RuntimeError("the scripted model ran out of replies")
         step = self.script.pop(0)
@@ -68,19 +72,27 @@ class ScriptedChatModel(BaseChatModel):
 def answer_from_memory(messages: list[BaseMessage]) -> AIMessage:
     """Thread 2's reply: built only from what the system prompt says about the user."""
     system = next((m for m in messages if isinstance(m, SystemMessage)), None)
-    facts = [line[2:] for line in (system.text if system else "").splitlines()
-             if line.startswith("- ")]
+    facts = [
+        line[2:] for line in (system.text if system else "").splitlines() if line.startswith("- ")
+    ]
     if not facts:
         return AIMessage("I don't know your taste yet. What do you usually like?")
-    return AIMessage(f"From what I remember ({facts[0]}), I'd suggest exactly that this "
-                     "afternoon.")
+    return AIMessage(f"From what I remember ({facts[0]}), I'd suggest exactly that this afternoon.")
 
 
 def script() -> list[Step]:
     return [
         # t1, turn 1: the model decides the preference is worth keeping.
-        AIMessage("", tool_calls=[{"name": "remember", "id": "call-1",
-                                   "args": {"content": "Alice prefers green tea over coffee"}}]),
+        AIMessage(
+            "",
+            tool_calls=[
+                {
+                    "name": "remember",
+                    "id": "call-1",
+                    "args": {"content": "Alice prefers green tea over coffee"},
+                }
+            ],
+        ),
         AIMessage("Noted: green tea rather than coffee."),
         # t2, turn 1: a new thread; the memory comes from the middleware, not the messages.
         answer_from_memory,
@@ -105,11 +117,13 @@ def run(path: str | Path, *, embedder: Embedder | None = None) -> dict[str, Any]
         try:
             first = agent.invoke(
                 {"messages": [{"role": "user", "content": "I prefer green tea over coffee."}]},
-                {"configurable": {"thread_id": "t1", "user_id": "alice"}})
+                {"configurable": {"thread_id": "t1", "user_id": "alice"}},
+            )
             writer.flush(timeout=30)  # the demo waits for the background write; apps need not
             second = agent.invoke(
                 {"messages": [{"role": "user", "content": "What should I drink this afternoon?"}]},
-                {"configurable": {"thread_id": "t2", "user_id": "alice"}})
+                {"configurable": {"thread_id": "t2", "user_id": "alice"}},
+            )
         finally:
             middleware.close()
         memories = store.memory.get_all(user_id="alice")["results"]

@@ -181,17 +181,17 @@ def _stop(proc: subprocess.Popen[str]) -> None:
 chat_handler = echo_facts
 
 
-def test_kill_9_mid_ingest_then_resume_applies_each_row_once(
-    tmp_path: Path, embedder: LocalEmbedder
-) -> None:
+def test_kill_9_mid_ingest_then_resume_applies_each_row_once(tmp_path: Path) -> None:
     server, url = _start_fake(tmp_path, "--latency-ms", "150")
     store = tmp_path / "ingest.db"
     data = tmp_path / "rows.jsonl"
     data.write_text("\n".join(json.dumps(r) for r in rows(40)) + "\n")
-    cfg = json.dumps(llm_cfg(url, store))
-    try:
+    cfg_file = tmp_path / "config.json"
+    cfg_file.write_text(json.dumps(llm_cfg(url, store)))
+    cli = [sys.executable, "-c", "from memvault.cli import main; main()"]
+    try:  # the real `memvault ingest` command, killed mid-run
         proc = subprocess.Popen(
-            [sys.executable, "-c", INGEST_SCRIPT, cfg, str(data), "live"],
+            [*cli, "--config", str(cfg_file), "ingest", str(data), "--concurrency", "4"],
             cwd=REPO,
             text=True,
             stdout=subprocess.PIPE,
@@ -214,10 +214,27 @@ def test_kill_9_mid_ingest_then_resume_applies_each_row_once(
                 proc.wait()
         partial = count_memories(store)[0]
         assert 0 < partial < 40
-        with Memory(llm_cfg(url, store), embedder=embedder) as m:
-            rep = m.ingest(rows(40), concurrency=8)
-        assert rep.failed == 0 and rep.skipped >= partial and rep.done + rep.skipped == 40
+        # Re-running the same command continues where it stopped.
+        out = subprocess.run(
+            [*cli, "--config", str(cfg_file), "ingest", str(data), "--json"],
+            cwd=REPO,
+            text=True,
+            capture_output=True,
+            timeout=300,
+        )
+        assert out.returncode == 0, out.stderr
+        rep = json.loads(out.stdout)
+        assert rep["failed"] == 0 and rep["skipped"] >= partial
+        assert rep["done"] + rep["skipped"] == 40
         assert count_memories(store) == (40, 40)  # every row once: none lost, none twice
+        dry = subprocess.run(
+            [*cli, "--config", str(cfg_file), "ingest", str(data), "--json", "--dry-run"],
+            cwd=REPO,
+            text=True,
+            capture_output=True,
+            timeout=300,
+        )
+        assert dry.returncode == 0 and json.loads(dry.stdout)["prompt_tokens"] > 0
     finally:
         _stop(server)
 

@@ -133,7 +133,9 @@ def test_per_call_retrieval_override_gives_pure_vector_ranking(memory: Memory) -
     )["results"]
     assert [h["memory"] for h in plain] == ["b", "a", "c"]
     assert all(h["score_details"]["neighbor"] == 0 for h in plain)
-    assert plain[0]["score_details"]["semantic_similarity"] == pytest.approx(0.86 / (1.01**0.5), abs=1e-5)
+    assert plain[0]["score_details"]["semantic_similarity"] == pytest.approx(
+        0.86 / (1.01**0.5), abs=1e-5
+    )
     with pytest.raises(ValidationError):
         memory.search("x", user_id="u", retrieval={"dense_weight": -1})
     assert memory.count(user_id="u") == 3

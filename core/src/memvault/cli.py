@@ -157,11 +157,17 @@ def _globals(ctx: typer.Context, path: Path | None, json_out: bool) -> _Globals:
 
 
 @contextmanager
-def _memory(g: _Globals) -> Iterator[Memory]:
+def _memory(g: _Globals, llm_overrides: dict[str, Any] | None = None) -> Iterator[Memory]:
     """Open the store, only once the arguments are known to be good (and close it after)."""
     from memvault.memory import Memory
 
     config = _read_json_file(g.config, "--config") if g.config else None
+    if llm_overrides:
+        if not config or not config.get("llm"):
+            raise CliError("--service-tier needs an LLM: pass --config with an 'llm' section")
+        llm = dict(config["llm"])
+        llm["config"] = {**llm.get("config", {}), **llm_overrides}
+        config = {**config, "llm": llm}
     with Memory(config, path=g.path) as m:
         yield m
 
@@ -604,6 +610,63 @@ def reindex(ctx: typer.Context, path: PathOpt = None, json_out: JsonOpt = False)
     typer.echo(
         f"keyword index: {keyword} memories; vector index ({out['vector_index']}): {rebuilt}"
     )
+
+
+@app.command()
+def ingest(
+    ctx: typer.Context,
+    file: Annotated[Path, typer.Argument(help="JSONL, CSV or LoCoMo JSON transcripts.")],
+    fmt: Annotated[
+        str | None, typer.Option("--format", help="jsonl, csv or locomo (default: by suffix).")
+    ] = None,
+    user: Annotated[
+        str | None, typer.Option("--user", "-u", help="user_id for rows that name no scope.")
+    ] = None,
+    concurrency: Annotated[int, typer.Option(help="Rows in flight at once (live mode).")] = 8,
+    mode: Annotated[str, typer.Option(help="live (concurrent calls) or batch (Batch API).")] = (
+        "live"
+    ),
+    service_tier: Annotated[
+        str | None, typer.Option("--service-tier", help="e.g. flex: queued, half price.")
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Estimate rows, tokens and cost; call nothing.")
+    ] = False,
+    poll_interval: Annotated[float, typer.Option(help="Seconds between batch polls.")] = 30.0,
+    path: PathOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Bulk-ingest transcripts: resumable (re-run to continue), exactly-once, rate-limit safe."""
+    from memvault.ingest import summary_table
+    from memvault.ingest_sources import read_rows
+
+    g = _globals(ctx, path, json_out)
+    rows = list(read_rows(file, fmt))
+    if user is not None:
+        rows = [
+            r
+            if r.get("user_id") or r.get("agent_id") or r.get("run_id") or "_error" in r
+            else {**r, "user_id": user}
+            for r in rows
+        ]
+    overrides = {"service_tier": service_tier} if service_tier else None
+    with _memory(g, overrides) as m:
+        report = m.ingest(
+            rows,
+            concurrency=concurrency,
+            mode=mode,
+            dry_run=dry_run,
+            progress=not g.json and sys.stderr.isatty(),
+            poll_interval=poll_interval,
+        )
+    if g.json:
+        _print_json(report.as_dict())
+    else:
+        _console().print(summary_table(report))
+        for err in report.errors[:20]:
+            typer.echo(f"row {err.get('line')}: {err['error']}", err=True)
+    if report.failed:
+        raise typer.Exit(1)
 
 
 class _Utf8Out:

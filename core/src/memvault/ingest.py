@@ -162,7 +162,7 @@ class Ingestor:
         progress: bool = False,
         prices: dict[str, tuple[float, float, float]] | None = None,
         poll_interval: float = 30.0,
-        raw_chunk: int = 256,
+        raw_chunk: int = 64,
     ) -> None:
         if mode not in MODES:
             raise ValidationError(f"unknown ingest mode {mode!r}; use one of {', '.join(MODES)}")
@@ -240,7 +240,9 @@ class Ingestor:
             else:
                 await self._run_live(todo, bar)
         r.seconds = time.perf_counter() - t0
-        if self.engine.llm is not None:
+        if self.engine.llm is None:
+            r.cost_usd = 0.0
+        else:
             tier = "batch" if self.mode == "batch" else self.engine.llm.settings.service_tier
             r.cost_usd = price(
                 self.engine.llm.settings.model,
@@ -322,30 +324,37 @@ class Ingestor:
     # -- raw (no LLM) -------------------------------------------------------------------------
     def _run_raw(self, todo: list[Prepared], bar: _Progress) -> None:
         """Batch the embedding of many rows, then commit each row with its journal mark."""
+        chunk: list[tuple[Prepared, list[str]]] = []
+        size = 0
+        for p in todo:
+            msgs = [m for m in parse_messages(p.kwargs["messages"]) if m.role != "system"]
+            chunk.append((p, [m.content for m in msgs]))
+            size += len(msgs)
+            if size >= self.raw_chunk:
+                self._raw_chunk(chunk, bar)
+                chunk, size = [], 0
+        if chunk:
+            self._raw_chunk(chunk, bar)
+
+    def _raw_chunk(self, chunk: list[tuple[Prepared, list[str]]], bar: _Progress) -> None:
         r = self.report
-        for i in range(0, len(todo), self.raw_chunk):
-            chunk = todo[i : i + self.raw_chunk]
-            texts: list[str] = []
-            spans = []
-            for p in chunk:
-                msgs = [m for m in parse_messages(p.kwargs["messages"]) if m.role != "system"]
-                spans.append((len(texts), len(msgs)))
-                texts.extend(m.content for m in msgs)
-            vecs = self.engine.embedder.embed(texts)
-            for p, (start, n) in zip(chunk, spans, strict=True):
-                try:
-                    run_sync(
-                        self.engine.add(
-                            **p.kwargs,
-                            infer=False,
-                            embeddings=list(vecs[start : start + n]),
-                            idempotency_key=p.key,
-                        )
+        vecs = self.engine.embedder.embed([t for _, texts in chunk for t in texts])
+        start = 0
+        for p, texts in chunk:
+            try:
+                run_sync(
+                    self.engine.add(
+                        **p.kwargs,
+                        infer=False,
+                        embeddings=list(vecs[start : start + len(texts)]),
+                        idempotency_key=p.key,
                     )
-                    r.done += 1
-                except MemvaultError as e:
-                    self._fail(p, str(e))
-                bar.update(advance=1)
+                )
+                r.done += 1
+            except MemvaultError as e:
+                self._fail(p, str(e))
+            start += len(texts)
+            bar.update(advance=1)
 
 
 def _record_failure(engine: Engine, p: Prepared, error: str) -> Any:

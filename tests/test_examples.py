@@ -1,0 +1,31 @@
+"""The runnable examples are part of the product: each one runs here, offline."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def run_example(name: str, *args: str) -> str:
+    env = {**os.environ, "COLUMNS": "120"}
+    out = subprocess.run(
+        [sys.executable, str(REPO / "examples" / name), *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    return out.stdout
+
+
+def test_demo_on_the_bundled_sample() -> None:
+    out = run_example("demo.py", "--file", str(REPO / "examples/data/sample_conversation.json"))
+    assert "ingested 6 sessions (11 + 11 memories)" in out
+    assert "researching adoption agencies" in out  # the answer to "What did Nadia research?"
+    assert "returned 0 of nadia's" in out
