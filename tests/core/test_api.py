@@ -157,3 +157,40 @@ def test_stats_counts(memory: Memory) -> None:
     s = memory.stats()
     assert s["memories"] == 2 and s["active"] == 2 and s["history_events"] == 2
     assert s["spaces"]["default"][0] == 384
+
+
+def test_mem0_embedder_config_is_translated(tmp_path: Path) -> None:
+    from tests.support.fake_openai import FakeOpenAI
+
+    with FakeOpenAI(embedding_dim=64) as srv:
+        cfg = {
+            "path": str(tmp_path / "e.db"),
+            "embedder": {
+                "provider": "openai",
+                "config": {
+                    "model": "text-embedding-3-small",
+                    "openai_base_url": srv.base_url,
+                    "api_key": "sk-test",
+                    "embedding_dims": 64,
+                },
+            },
+        }
+        with Memory.from_config(cfg) as m:
+            m.add("remote embeddings work", user_id="u")
+            assert m.search("remote embeddings", user_id="u")["results"][0]["score"] > 0
+            assert m.stats()["spaces"]["default"][0] == 64
+        assert srv.count("embeddings") >= 2
+    with pytest.raises(ConfigError, match="bad options"):
+        Memory.from_config({"embedder": {"provider": "local", "config": {"model": "x"}}})
+
+
+def test_a_store_refuses_a_different_embedder(store_path: Path, embedder: LocalEmbedder) -> None:
+    from memvault.embedding import CallableEmbedder
+
+    with Memory(path=store_path, embedder=embedder) as m:
+        m.add("made with MiniLM", user_id="u")
+    other = CallableEmbedder(lambda texts: [[1.0] + [0.0] * 383 for _ in texts], 384, name="x")
+    with pytest.raises(ConfigError, match="minilm"):
+        Memory(path=store_path, embedder=other)
+    with Memory(path=store_path, embedder=embedder) as m:  # the right one still opens
+        assert m.count(user_id="u") == 1

@@ -32,6 +32,14 @@ LLM_PROVIDERS = (
     "groq",
     "lmstudio",
 )
+#: mem0's embedder option names -> ours.
+_EMBEDDER_ALIASES = {
+    "openai_base_url": "base_url",
+    "ollama_base_url": "base_url",
+    "vllm_base_url": "base_url",
+    "lmstudio_base_url": "base_url",
+    "embedding_dims": "dims",
+}
 #: mem0 top-level keys accepted for compatibility but not used.
 _IGNORED_MEM0_KEYS = ("version",)
 
@@ -112,6 +120,10 @@ class MemoryConfig(BaseModel):
             first = e.errors()[0]
             where = ".".join(str(p) for p in first["loc"]) or "config"
             raise ConfigError(f"invalid config at {where}: {first['msg']}") from e
+
+    def embedder_options(self) -> dict[str, Any]:
+        """The embedder's constructor options, with mem0's spellings translated."""
+        return {_EMBEDDER_ALIASES.get(k, k): v for k, v in self.embedder.config.items()}
 
     def store_path(self, override: str | os.PathLike[str] | None = None) -> Path:
         """Where the SQLite store lives: argument > path > history_db_path > MEMVAULT_HOME."""

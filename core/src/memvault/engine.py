@@ -25,7 +25,7 @@ from memvault.config import MemoryConfig
 from memvault.effects import Blocking, Embed, Op
 from memvault.embedding import make_embedder
 from memvault.embedding.base import Embedder
-from memvault.errors import LLMError, NotFoundError, ValidationError
+from memvault.errors import ConfigError, LLMError, NotFoundError, ValidationError
 from memvault.filters import compile_filter
 from memvault.llm.client import LLMClient
 from memvault.llm.config import parse_llm_settings
@@ -205,8 +205,9 @@ class Engine:
         self.config = config
         self.store = SQLiteStore(config.store_path(path))
         self.embedder = embedder or make_embedder(
-            config.embedder.provider, **config.embedder.config
+            config.embedder.provider, **config.embedder_options()
         )
+        self._check_embedder()
         self.index: VectorIndex = self._make_index()
         self.llm: LLMClient | None = None
         if config.llm is not None:
@@ -214,6 +215,21 @@ class Engine:
         self._views: dict[Scope, ScopeView] = {}
         self._views_lock = threading.Lock()
         self._warned_no_llm = False
+
+    def _check_embedder(self) -> None:
+        """Refuse to mix models: vectors of two models in one space are meaningless together."""
+        name = getattr(self.embedder, "name", None)
+        if not name:
+            return
+        self.store.space_models[DEFAULT_SPACE] = name
+        recorded = self.store.spaces().get(DEFAULT_SPACE)
+        if recorded is not None and recorded[1] is not None and recorded[1] != name:
+            self.store.close()
+            raise ConfigError(
+                f"this store's vectors were made by embedder {recorded[1]!r}, but "
+                f"{name!r} is configured; configure the same embedder, or export the store "
+                "without vectors (memvault export --no-vectors) and import it into a new one"
+            )
 
     def _make_index(self) -> VectorIndex:
         vs = self.config.vector_store

@@ -72,7 +72,9 @@ _G9 = "{:.9g}".format
 #: Keys accepted on a line besides the record's own fields. ``updated_at`` on a history
 #: line is what ``Memory.history()`` returns (an alias of created_at): tolerated, ignored.
 _MEMORY_KEYS = frozenset((*_MEMORY_FIELDS, "type", "vectors"))
-_HEADER_KEYS = frozenset(("type", "version", "spaces", "exported_at", "scope", "memories"))
+_HEADER_KEYS = frozenset(
+    ("type", "version", "spaces", "space_models", "exported_at", "scope", "memories")
+)
 
 
 # -- export ----------------------------------------------------------------------------------
@@ -107,6 +109,9 @@ def export_jsonl(
                     "type": HEADER_TYPE,
                     "version": FORMAT_VERSION,
                     "spaces": spaces,
+                    "space_models": {
+                        n: m for n, (_, m) in store.spaces().items() if n in spaces and m
+                    },
                     "exported_at": utcnow(),
                     "scope": scope.as_dict() if scope else None,
                 }
@@ -336,9 +341,19 @@ def _check_header(engine: Engine, obj: dict[str, Any], lineno: int) -> None:
             err = DimensionMismatchError(name, have, dims)
             err.args = (f"line {lineno}: {err}",)
             raise err
+    models = obj.get("space_models") or {}
+    if not isinstance(models, dict):
+        raise ValidationError(f"line {lineno}: header space_models must be an object")
+    for name, model in models.items():  # vectors of another model would be meaningless here
+        recorded = engine.store.spaces().get(name)
+        if recorded is not None and recorded[1] and model and recorded[1] != model:
+            raise ValidationError(
+                f"line {lineno}: space {name!r} holds vectors of {recorded[1]!r} but the file's "
+                f"are from {model!r}; export with --no-vectors to re-embed on import"
+            )
     # Then declare them, so even a space no exported memory uses any more comes back.
     for name, dims in spaces.items():
-        engine.store.register_space(name, dims, None)
+        engine.store.register_space(name, dims, models.get(name))
 
 
 def _opt_str(obj: dict[str, Any], key: str) -> str | None:

@@ -293,7 +293,9 @@ class Tx:
             return
         for space, mat in vectors.items():
             mat = np.atleast_2d(np.asarray(mat, dtype=np.float32))
-            self.store.check_space(self.conn, space, mat.shape[1])
+            self.store.check_space(
+                self.conn, space, mat.shape[1], self.store.space_models.get(space)
+            )
             self.conn.execute("DELETE FROM vectors WHERE seq = ? AND space = ?", (seq, space))
             self.conn.executemany(
                 "INSERT INTO vectors (seq, space, idx, vec) VALUES (?, ?, ?, ?)",
@@ -466,6 +468,8 @@ class SQLiteStore:
         self._closed = False
         #: Set by an external vector index (Chroma) so changes are queued for it.
         self.outbox_enabled = False
+        #: Model names recorded when a vector space is created (space -> embedder name).
+        self.space_models: dict[str, str] = {}
         self._init_schema()
 
     # -- connections ---------------------------------------------------------------------------
