@@ -338,3 +338,13 @@ def test_jsonl_and_csv_readers_report_bad_lines(tmp_path: Path) -> None:
 def test_ingest_env_is_clean() -> None:
     # The standalone server used above must not leak into other tests' environment.
     assert "OPENAI_BASE_URL" not in os.environ
+
+
+def test_two_llm_ingests_in_one_process(
+    srv: FakeOpenAI, store_path: Path, embedder: LocalEmbedder
+) -> None:
+    # Each sync ingest runs its own event loop; the async client must not outlive it.
+    with Memory(llm_cfg(srv.base_url, store_path), embedder=embedder) as m:
+        assert m.ingest(rows(5)).done == 5
+        assert m.ingest(rows(10)).done == 5
+        assert count_memories(store_path) == (10, 10)

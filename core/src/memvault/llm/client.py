@@ -10,6 +10,7 @@ errors (``LLMError``) that say what happened.
 from __future__ import annotations
 
 import threading
+import weakref
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -106,7 +107,7 @@ class LLMClient:
     def __init__(self, settings: LLMSettings) -> None:
         self.settings = settings
         self._sync: Any = None
-        self._async: Any = None
+        self._async: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
         self._lock = threading.Lock()
 
     def _kwargs(self) -> dict[str, Any]:
@@ -128,14 +129,18 @@ class LLMClient:
             return self._sync
 
     def async_client(self) -> Any:
-        # One AsyncOpenAI per event loop would be stricter; one per client is what
-        # the openai docs recommend for a long-lived app with one loop.
+        """One AsyncOpenAI per event loop: its connection pool belongs to the loop that
+        opened it (``Memory.ingest`` runs a fresh loop per call)."""
+        import asyncio
+
+        loop = asyncio.get_running_loop()
         with self._lock:
-            if self._async is None:
+            client = self._async.get(loop)
+            if client is None:
                 import openai
 
-                self._async = openai.AsyncOpenAI(**self._kwargs())
-            return self._async
+                client = self._async[loop] = openai.AsyncOpenAI(**self._kwargs())
+            return client
 
     def request(self, system: str, user: str) -> dict[str, Any]:
         """The request body (also used verbatim as a Batch-API line body)."""
