@@ -70,3 +70,32 @@ async def test_concurrent_adds_in_one_scope_all_land(amemory: AsyncMemory) -> No
     await asyncio.gather(*(amemory.add(f"parallel fact {i}", user_id="p") for i in range(40)))
     got = (await amemory.get_all(user_id="p", top_k=100))["results"]
     assert {g["memory"] for g in got} == {f"parallel fact {i}" for i in range(40)}
+
+
+async def test_sync_and_async_twins_share_one_engine(store_path, embedder) -> None:  # type: ignore[no-untyped-def]
+    from memvault import Memory
+
+    m = Memory(path=store_path, embedder=embedder)
+    a = m.as_async(max_workers=2)
+    assert a.embedder is m.embedder is embedder
+    mid = (await a.add("shared engine fact", user_id="u"))["results"][0]["id"]
+    assert m.get(mid)["memory"] == "shared engine fact"  # type: ignore[index]
+    await a.close()  # releases only its pool
+    assert m.search("shared engine", user_id="u")["results"][0]["id"] == mid
+    s = AsyncMemory(path=store_path, embedder=embedder)
+    twin = s.as_sync()
+    twin.close()  # does not close the engine the async handle owns
+    assert (await s.get(mid))["memory"] == "shared engine fact"  # type: ignore[index]
+    await s.close()
+    m.close()
+
+
+async def test_handles_sharing_an_embedder_survive_each_others_close(tmp_path, embedder) -> None:  # type: ignore[no-untyped-def]
+    first = AsyncMemory(path=tmp_path / "a.db", embedder=embedder)
+    await first.add("in store a", user_id="u")
+    await first.close()
+    second = AsyncMemory(path=tmp_path / "b.db", embedder=embedder)
+    try:
+        assert (await second.add("in store b", user_id="u"))["results"][0]["event"] == "ADD"
+    finally:
+        await second.close()

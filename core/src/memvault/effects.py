@@ -125,16 +125,19 @@ class _EmbedBatcher:
                 start += len(job_texts)
 
 
-_BATCHERS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[int, _EmbedBatcher]] = (
-    weakref.WeakKeyDictionary()
-)
+_BATCHERS: weakref.WeakKeyDictionary[
+    asyncio.AbstractEventLoop, dict[tuple[int, int], _EmbedBatcher]
+] = weakref.WeakKeyDictionary()
 
 
 def _batcher(embedder: Embedder, executor: Executor) -> _EmbedBatcher:
+    # One batcher per (embedder, pool): each AsyncMemory keeps its own pool, which
+    # may be shut down while another handle still shares the embedder.
     per_loop = _BATCHERS.setdefault(asyncio.get_running_loop(), {})
-    b = per_loop.get(id(embedder))
-    if b is None or b.embedder is not embedder:
-        b = per_loop[id(embedder)] = _EmbedBatcher(embedder, executor)
+    key = (id(embedder), id(executor))
+    b = per_loop.get(key)
+    if b is None or b.embedder is not embedder or b.executor is not executor:
+        b = per_loop[key] = _EmbedBatcher(embedder, executor)
     return b
 
 

@@ -39,6 +39,18 @@ class _MemoryAPI:
         """
         self.config = MemoryConfig.parse(config)
         self._engine = Engine(self.config, path=path, embedder=embedder)
+        self._owns_engine = True
+
+    def _share(self, twin: _MemoryAPI) -> None:
+        """Make ``twin`` a handle over this handle's engine (same store, model, LLM)."""
+        twin.config = self.config
+        twin._engine = self._engine
+        twin._owns_engine = False
+
+    @property
+    def embedder(self) -> Embedder:
+        """The embedder this store uses (share it to avoid loading a model twice)."""
+        return self._engine.embedder
 
     @classmethod
     def from_config(cls, config_dict: dict[str, Any]) -> Any:
@@ -495,8 +507,19 @@ class Memory(_MemoryAPI):
     def _run(self, op: Op[Any]) -> Any:
         return run_sync(op)
 
+    def as_async(self, max_workers: int = 4) -> AsyncMemory:
+        """An ``AsyncMemory`` over the same engine (store, caches, model, LLM client).
+
+        Closing the twin releases only its thread pool; this handle owns the engine.
+        """
+        twin = AsyncMemory.__new__(AsyncMemory)
+        self._share(twin)
+        twin._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="memvault")
+        return twin
+
     def close(self) -> None:
-        self._engine.close()
+        if self._owns_engine:
+            self._engine.close()
 
     def __enter__(self) -> Memory:
         return self
@@ -527,6 +550,12 @@ class AsyncMemory(_MemoryAPI):
     def _run(self, op: Op[Any]) -> Any:
         return run_async(op, self._pool)
 
+    def as_sync(self) -> Memory:
+        """A ``Memory`` over the same engine; closing it leaves this handle working."""
+        twin = Memory.__new__(Memory)
+        self._share(twin)
+        return twin
+
     async def ingest(
         self,
         rows: Iterable[dict[str, Any]],
@@ -552,7 +581,8 @@ class AsyncMemory(_MemoryAPI):
 
     async def close(self) -> None:
         self._pool.shutdown(wait=True)
-        self._engine.close()
+        if self._owns_engine:
+            self._engine.close()
 
     async def __aenter__(self) -> AsyncMemory:
         return self
