@@ -99,3 +99,53 @@ def test_bad_namespace_or_key(memory: Memory, ns: object, key: object) -> None:
     with pytest.raises(ValidationError):
         memory.put(ns, key, {"v": 1}, user_id="u")  # type: ignore[arg-type]
     assert memory.stats()["memories"] == 0
+
+
+def test_vectors_read_back_dedupe_prefix_delete_and_observation_order(memory: Memory) -> None:
+    v1, v2 = [[1.0, 0.0]], [[0.0, 1.0]]
+    a = memory.put(
+        ("p", "x"),
+        "a",
+        {},
+        text="same text",
+        embeddings=v1,
+        vector_space="v2",
+        user_id="u",
+        timestamp="2020-01-01",
+    )
+    memory.put(
+        ("p", "y"),
+        "b",
+        {},
+        text="same text",
+        embeddings=v2,
+        vector_space="v2",
+        user_id="u",
+        timestamp="2019-01-01",
+    )
+    memory.put(
+        ("q",),
+        "c",
+        {},
+        text="other text",
+        embeddings=v2,
+        vector_space="v2",
+        user_id="u",
+        timestamp="2021-01-01",
+    )
+    got = memory.get_key(("p", "x"), "a", user_id="u", include_vectors=True)
+    assert got["vectors"] == {"v2": [[1.0, 0.0]]}
+    assert memory.get(a["id"], include_vectors=True)["vectors"] == {"v2": [[1.0, 0.0]]}
+    assert "vectors" not in memory.get(a["id"])
+    listed = memory.get_all(user_id="u", include_vectors=True)["results"]
+    assert all("vectors" in r for r in listed)
+    hits = memory.search("same text", user_id="u")["results"]
+    assert [h["memory"] for h in hits].count("same text") == 1
+    hits = memory.search("same text", user_id="u", dedupe=False)["results"]
+    assert [h["memory"] for h in hits].count("same text") == 2
+    by_obs = memory.get_all(user_id="u", order_by="valid_from")["results"]
+    assert [r["key"] for r in by_obs] == ["c", "a", "b"]  # newest observation first
+    old = memory.get_all(user_id="u", filters={"valid_from": {"lt": "2020-06-01"}})["results"]
+    assert {r["key"] for r in old} == {"a", "b"}
+    assert memory.delete_all(user_id="u", namespace_prefix=("p",))["deleted"] == 2
+    assert [r["key"] for r in memory.get_all(user_id="u")["results"]] == ["c"]

@@ -39,6 +39,8 @@ from memvault.text import clean_text, fts_query, names_in
 log = logging.getLogger("memvault")
 
 DEFAULT_SPACE = "default"
+#: get_all orderings (newest first): storage time, last change, or observation time.
+ORDERINGS = ("created_at", "updated_at", "valid_from")
 #: Metadata keys that would shadow a scope field; refused so metadata can never widen a scope.
 RESERVED_METADATA_KEYS = frozenset({"user_id", "agent_id", "run_id"})
 
@@ -510,6 +512,7 @@ class Engine:
         namespace_prefix: Sequence[str] | None = None,
         touch: bool = False,
         retrieval: dict[str, Any] | RetrievalConfig | None = None,
+        dedupe: bool = True,
         rerank: bool = False,
     ) -> Op[dict[str, Any]]:
         scope, rest = resolve_scope(user_id, agent_id, run_id, filters)
@@ -533,7 +536,7 @@ class Engine:
         return (
             yield Blocking(
                 self._search,
-                (query, qvec, space, scope, pred, vis, k, threshold, explain, touch, cfg),
+                (query, qvec, space, scope, pred, vis, k, threshold, explain, touch, cfg, dedupe),
             )
         )
 
@@ -573,6 +576,7 @@ class Engine:
         explain: bool,
         touch: bool = False,
         cfg: RetrievalConfig | None = None,
+        dedupe: bool = True,
     ) -> dict[str, Any]:
         gen = self.store.generation()
         view = self.view(scope, gen)
@@ -627,7 +631,7 @@ class Engine:
         seen_hashes: set[str] = set()
         for i in ranked.order.tolist():
             r = view.records[i]
-            if r.hash in seen_hashes:  # identical text stored in several threads: show once
+            if dedupe and r.hash in seen_hashes:  # identical text in several threads: once
                 continue
             score = round(min(1.0, float(ranked.final[i]) / cfg.max_score), 6)
             if threshold is not None and score < threshold:
@@ -657,6 +661,13 @@ class Engine:
         return {"results": out}
 
     # -- reads by id / listing ---------------------------------------------------------------
+    def _public(self, r: MemoryRecord, include_vectors: bool) -> dict[str, Any]:
+        """A record's public dict, with its stored vectors (per space) when asked."""
+        out = r.to_dict()
+        if include_vectors:
+            out["vectors"] = {s: m.tolist() for s, m in self.store.all_vectors(r.seq).items()}
+        return out
+
     def _owned(self, memory_id: Any, scope: Scope) -> MemoryRecord:
         mid = check_id(memory_id, "memory_id")
         r = self.store.get(mid)
@@ -665,7 +676,13 @@ class Engine:
         return r
 
     def get(
-        self, memory_id: Any, *, user_id: Any = None, agent_id: Any = None, run_id: Any = None
+        self,
+        memory_id: Any,
+        *,
+        user_id: Any = None,
+        agent_id: Any = None,
+        run_id: Any = None,
+        include_vectors: bool = False,
     ) -> Op[dict[str, Any] | None]:
         scope, _ = resolve_scope(user_id, agent_id, run_id, required=False)
         mid = check_id(memory_id, "memory_id")
@@ -674,7 +691,7 @@ class Engine:
             r = self.store.get(mid)
             if r is None or (scope and not scope.contains(r.scope)):
                 return None
-            return r.to_dict()
+            return self._public(r, include_vectors)
 
         return (yield Blocking(read))
 
@@ -694,14 +711,15 @@ class Engine:
         namespace_prefix: Sequence[str] | None = None,
         order_by: str = "created_at",
         touch: bool = False,
+        include_vectors: bool = False,
     ) -> Op[dict[str, Any]]:
         scope, rest = resolve_scope(user_id, agent_id, run_id, filters)
         pred = with_namespace(compile_filter(rest), namespace_prefix)
         k = self._top_k(limit if limit is not None else top_k)
         if not isinstance(offset, int) or offset < 0:
             raise ValidationError(f"offset must be a non-negative integer, got {offset!r}")
-        if order_by not in ("created_at", "updated_at"):
-            raise ValidationError("order_by must be 'created_at' or 'updated_at'")
+        if order_by not in ORDERINGS:
+            raise ValidationError(f"order_by must be one of {', '.join(ORDERINGS)}")
         vis = Visibility(include_superseded, parse_time(as_of), show_expired)
 
         def read() -> dict[str, Any]:
@@ -709,6 +727,8 @@ class Engine:
             records = self.view(scope).records
             if order_by == "updated_at":
                 records = sorted(records, key=lambda r: (r.updated_at, r.seq))
+            elif order_by == "valid_from":
+                records = sorted(records, key=lambda r: (r.valid_from or r.created_at, r.seq))
             out: list[MemoryRecord] = []
             skipped = 0
             for r in reversed(records):  # newest first
@@ -721,7 +741,7 @@ class Engine:
                         break
             if touch and out:
                 self._touch([r.id for r in out])
-            return {"results": [r.to_dict() for r in out]}
+            return {"results": [self._public(r, include_vectors) for r in out]}
 
         return (yield Blocking(read))
 
@@ -836,10 +856,11 @@ class Engine:
         agent_id: Any = None,
         run_id: Any = None,
         filters: dict[str, Any] | None = None,
+        namespace_prefix: Sequence[str] | None = None,
         changed_by: str | None = None,
     ) -> Op[dict[str, Any]]:
         scope, rest = resolve_scope(user_id, agent_id, run_id, filters)
-        pred = compile_filter(rest)
+        pred = with_namespace(compile_filter(rest), namespace_prefix)
 
         def write() -> dict[str, Any]:
             n = 0
@@ -975,6 +996,7 @@ class Engine:
         run_id: Any = None,
         touch: bool = False,
         show_expired: bool = False,
+        include_vectors: bool = False,
     ) -> Op[dict[str, Any] | None]:
         """The memory under ``(namespace, key)`` in exactly this scope, or ``None``."""
         scope, _ = resolve_scope(user_id, agent_id, run_id)
@@ -987,7 +1009,7 @@ class Engine:
             if touch:
                 self._touch([r.id])
                 r = self.store.get(r.id) or r
-            return r.to_dict()
+            return self._public(r, include_vectors)
 
         return (yield Blocking(read))
 

@@ -42,6 +42,7 @@ RECORD_FIELDS = frozenset(
         "namespace",
         "key",
         "last_accessed_at",
+        "valid_from",
     }
 )
 

@@ -137,6 +137,7 @@ class _MemoryAPI:
         namespace_prefix: Sequence[str] | None = None,
         touch: bool = False,
         retrieval: dict[str, Any] | None = None,
+        dedupe: bool = True,
         rerank: bool = False,
     ) -> Any:
         """Hybrid search within a scope; ``{"results": [... with "score"]}`` best first.
@@ -164,6 +165,7 @@ class _MemoryAPI:
                 namespace_prefix=namespace_prefix,
                 touch=touch,
                 retrieval=retrieval,
+                dedupe=dedupe,
                 rerank=rerank,
             )
         )
@@ -175,10 +177,20 @@ class _MemoryAPI:
         user_id: str | None = None,
         agent_id: str | None = None,
         run_id: str | None = None,
+        include_vectors: bool = False,
     ) -> Any:
-        """One memory as a dict, or ``None``. With scope ids, only if it is in that scope."""
+        """One memory as a dict, or ``None``. With scope ids, only if it is in that scope.
+
+        ``include_vectors=True`` adds ``"vectors": {space: [[...], ...]}``.
+        """
         return self._run(
-            self._engine.get(memory_id, user_id=user_id, agent_id=agent_id, run_id=run_id)
+            self._engine.get(
+                memory_id,
+                user_id=user_id,
+                agent_id=agent_id,
+                run_id=run_id,
+                include_vectors=include_vectors,
+            )
         )
 
     def get_all(
@@ -197,8 +209,14 @@ class _MemoryAPI:
         namespace_prefix: Sequence[str] | None = None,
         order_by: str = "created_at",
         touch: bool = False,
+        include_vectors: bool = False,
     ) -> Any:
-        """The scope's memories, newest first (by ``order_by``): ``{"results": [...]}``."""
+        """The scope's memories, newest first: ``{"results": [...]}``.
+
+        ``order_by``: ``created_at`` (stored), ``updated_at`` (changed) or
+        ``valid_from`` (observed / ``timestamp``). ``include_vectors`` adds each
+        memory's stored vectors.
+        """
         return self._run(
             self._engine.get_all(
                 user_id=user_id,
@@ -214,6 +232,7 @@ class _MemoryAPI:
                 namespace_prefix=namespace_prefix,
                 order_by=order_by,
                 touch=touch,
+                include_vectors=include_vectors,
             )
         )
 
@@ -268,6 +287,7 @@ class _MemoryAPI:
         agent_id: str | None = None,
         run_id: str | None = None,
         filters: dict[str, Any] | None = None,
+        namespace_prefix: Sequence[str] | None = None,
         changed_by: str | None = None,
     ) -> Any:
         """Delete every memory in a scope (a scope is required; nothing else is touched)."""
@@ -277,6 +297,7 @@ class _MemoryAPI:
                 agent_id=agent_id,
                 run_id=run_id,
                 filters=filters,
+                namespace_prefix=namespace_prefix,
                 changed_by=changed_by,
             )
         )
@@ -362,6 +383,7 @@ class _MemoryAPI:
         run_id: str | None = None,
         touch: bool = False,
         show_expired: bool = False,
+        include_vectors: bool = False,
     ) -> Any:
         """The memory under ``(namespace, key)`` in this scope, or ``None``."""
         return self._run(
@@ -373,6 +395,7 @@ class _MemoryAPI:
                 run_id=run_id,
                 touch=touch,
                 show_expired=show_expired,
+                include_vectors=include_vectors,
             )
         )
 

@@ -84,6 +84,7 @@ class MemoryRecord:
             "namespace": self.namespace,
             "key": self.key,
             "last_accessed_at": self.last_accessed_at,
+            "valid_from": self.valid_from or self.created_at,
         }
 
     def to_dict(self, score: float | None = None, *, with_score: bool = False) -> dict[str, Any]:
