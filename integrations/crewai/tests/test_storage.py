@@ -8,7 +8,7 @@ from other data in the same store, the async twins, the storage factory.
 
 from __future__ import annotations
 
-import logging
+import asyncio
 import math
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -207,6 +207,12 @@ def test_identical_vectors_all_returned(storage: MemvaultStorage) -> None:
     assert len(storage.search(E1, limit=10)) == 5
 
 
+def test_identical_content_in_two_scopes_both_returned(storage: MemvaultStorage) -> None:
+    a, b = rec("same words", scope="/a"), rec("same words", scope="/b", embedding=E2)
+    storage.save([a, b])
+    assert [(r.id, r.scope) for r, _ in storage.search(E1)] == [(a.id, "/a"), (b.id, "/b")]
+
+
 def test_each_dimension_is_its_own_vector_space(storage: MemvaultStorage, memory: Memory) -> None:
     storage.save([rec("four", embedding=E1), rec("three", embedding=[1.0, 0.0, 0.0])])
     assert [r.content for r, _ in storage.search(E1)] == ["four"]
@@ -284,9 +290,8 @@ def test_fields_round_trip(storage: MemvaultStorage) -> None:
     )
     storage.save([r])
     got = storage.get_record(r.id)
-    assert got is not None
-    assert got.model_dump() == r.model_dump()  # everything but the vector
-    assert got.embedding is None
+    assert got == r  # embedding included (E1 is a unit vector, exact in float32)
+    assert got is not None and got.embedding == E1
     assert got.created_at.tzinfo is None  # naive UTC, as CrewAI computes recency with utcnow()
 
 
@@ -365,34 +370,41 @@ def test_update_keeps_created_at_and_history(storage: MemvaultStorage, memory: M
     assert [h["event"] for h in memory.history(item["id"])] == ["ADD", "UPDATE"]
 
 
-def test_update_without_embedding_warns_and_drops_the_vector(
-    storage: MemvaultStorage, caplog: pytest.LogCaptureFixture
-) -> None:
+def test_update_without_embedding_drops_the_vector(storage: MemvaultStorage) -> None:
     r = rec("v1")
     storage.save([r])
-    with caplog.at_level(logging.WARNING, logger="memvault_crewai"):
-        storage.update(r.model_copy(update={"embedding": None, "categories": ["c"]}))
-    assert "without an embedding" in caplog.text
-    assert storage.get_record(r.id) is not None
+    storage.update(r.model_copy(update={"embedding": None, "categories": ["c"]}))
+    got = storage.get_record(r.id)
+    assert got is not None and got.embedding is None
     assert storage.search(E1) == []  # like CrewAI's own backends (they store zeros)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="core gap: get_record cannot return the stored vector (memvault 0.1 has no "
-    "include_vectors), so crewai Memory.update() without new content loses the vector",
-)
 def test_crewai_update_without_content_keeps_record_searchable(
     storage: MemvaultStorage,
 ) -> None:
-    mem = CrewMemory(storage=storage, llm="unused", embedder=lambda texts: [E1 for _ in texts])
+    # crewai Memory.update() without content writes back the embedding get_record read.
+    mem = CrewMemory(storage=storage, llm="unused", embedder=lambda texts: [E3 for _ in texts])
     try:
-        r = rec("keep me findable")
+        r = rec("keep me findable", embedding=E2)
         storage.save([r])
         mem.update(r.id, categories=["new"])
-        assert [x.id for x, _ in storage.search(E1)] == [r.id]
+        (hit,) = storage.search(E2)
+        assert hit[0].id == r.id and hit[0].categories == ["new"]
+        assert hit[1] == pytest.approx(1.0)
     finally:
         mem.close()
+
+
+def test_embeddings_read_back_l2_normalised(storage: MemvaultStorage) -> None:
+    r = rec("scaled", embedding=[3.0, 4.0, 0.0, 0.0])
+    storage.save([r, rec("none", embedding=None)])
+    by_content = {x.content: x for x in storage.list_records()}
+    assert by_content["scaled"].embedding == pytest.approx([0.6, 0.8, 0.0, 0.0])
+    assert by_content["none"].embedding is None
+    got = storage.get_record(r.id)
+    assert got is not None and got.embedding == pytest.approx([0.6, 0.8, 0.0, 0.0])
+    (hit, _), *_ = storage.search(E1)
+    assert hit.embedding is None  # memvault's search does not return vectors
 
 
 def test_failed_update_preserves_the_record(storage: MemvaultStorage) -> None:
@@ -414,6 +426,40 @@ def test_list_records_newest_first_with_offset(storage: MemvaultStorage) -> None
     assert [r.content for r in storage.list_records(limit=2, offset=1)] == ["day 3", "day 2"]
     assert storage.list_records(limit=0) == []
     assert storage.list_records(offset=10) == []
+
+
+def test_list_records_orders_by_created_at_across_saves(storage: MemvaultStorage) -> None:
+    base = datetime(2025, 1, 1)
+    for i in (3, 0, 4, 1, 2):  # one save each: insertion order is not created_at order
+        storage.save([rec(f"day {i}", scope="/d", created_at=base + timedelta(days=i))])
+    assert [r.content for r in storage.list_records("/d")] == [
+        "day 4",
+        "day 3",
+        "day 2",
+        "day 1",
+        "day 0",
+    ]
+    assert [r.content for r in storage.list_records("/", limit=2, offset=2)] == ["day 2", "day 1"]
+    assert storage.delete(older_than=base + timedelta(days=2)) == 2
+    assert [r.content for r in storage.list_records()] == ["day 4", "day 3", "day 2"]
+
+
+def test_resave_keeps_the_first_created_at(storage: MemvaultStorage) -> None:
+    # As CrewAI's update intends ("preserves created_at"): memvault keeps a key's first
+    # observation time when the key is written again.
+    r = rec("v1", created_at=datetime(2024, 1, 1))
+    storage.save([r])
+    storage.save([r.model_copy(update={"content": "v2", "created_at": datetime(2025, 1, 1)})])
+    got = storage.get_record(r.id)
+    assert got is not None and (got.content, got.created_at) == ("v2", datetime(2024, 1, 1))
+
+
+def test_created_at_is_memvaults_valid_from(storage: MemvaultStorage, memory: Memory) -> None:
+    storage.save([rec("x", scope="/a/b", created_at=datetime(2024, 2, 3, 4, 5, 6))])
+    (item,) = memory.get_all(agent_id="crewai")["results"]
+    assert item["valid_from"] == "2024-02-03T04:05:06.000000+00:00"
+    # nothing in the value is a copy kept only for deletes or ordering
+    assert set(item["value"]) == {"scope", "last_accessed", "metadata", "source", "private"}
 
 
 def test_scope_info(storage: MemvaultStorage) -> None:
@@ -518,6 +564,26 @@ async def test_async_methods_use_async_memory(store_path: Path, embedder: LocalE
     finally:
         await storage.aclose()
         await amem.close()
+
+
+async def test_async_handle_is_a_twin_of_the_given_memory(memory: Memory) -> None:
+    storage = MemvaultStorage(memory=memory)
+    await storage.asave([rec("via the twin")])
+    assert storage.amemory.path == memory.path
+    assert storage.amemory.embedder is memory.embedder  # one engine, one loaded model
+    await storage.aclose()  # releases the twin's pool only
+    assert memory.count(agent_id="crewai") == 1  # the given memory still works
+
+
+def test_storage_over_a_path_closes_both_handles(tmp_path: Path, embedder: LocalEmbedder) -> None:
+    storage = MemvaultStorage(path=tmp_path / "own.db", embedder=embedder)
+    storage.save([rec("sync")])
+    found = asyncio.run(storage.asearch(E1))
+    assert [r.content for r, _ in found] == ["sync"]
+    storage.close()  # the async twin's pool first, then the engine
+    storage.close()  # idempotent
+    with MemvaultStorage(path=tmp_path / "own.db", embedder=embedder) as again:
+        assert again.count() == 1
 
 
 async def test_async_and_sync_share_one_store(storage: MemvaultStorage) -> None:

@@ -11,7 +11,9 @@ ours). Then:
   argument (the module-level ``skipif(qdrant_edge missing)`` does not apply to
   functions called directly);
 * a few tests that build their own storage (``Memory`` end to end, private
-  records, update) run with the backend they construct rebound to memvault.
+  records, update) run with the backend they construct rebound to memvault. The
+  update test compares whole records, embedding included: ``get_record`` reads
+  the stored vector back (``include_vectors=True``).
 
 Any module-level storage test CrewAI adds in a later version fails
 ``test_every_upstream_storage_test_is_run`` until it is listed here.
@@ -59,12 +61,6 @@ STORAGE_TESTS = (
 
 #: Upstream tests that cannot pass on memvault, and why (empty: none of the above).
 EXPECTED_FAILURES: dict[str, str] = {}
-
-#: The core gap behind the one upstream update test that compares whole records.
-CORE_GAP_VECTORS = (
-    "memvault 0.1 cannot return a stored vector (no include_vectors on get_key/get_all), "
-    "so get_record() has embedding=None and cannot equal the saved record"
-)
 
 MODULES = ("test_qdrant_edge_storage", "test_unified_memory", "test_lancedb_update")
 
@@ -216,7 +212,6 @@ def test_private_record_still_visible_to_its_source(
     ].test_private_record_still_visible_to_its_source_and_when_included(tmp_path / "mem")
 
 
-@pytest.mark.xfail(reason=CORE_GAP_VECTORS, strict=True)
 def test_update_replaces_existing_record(
     upstream: Any,
     tmp_path: Path,

@@ -4,13 +4,14 @@ Why twins: CrewAI calls a storage backend both from worker threads (``save``,
 ``search``) and from coroutines (``asave``, ``asearch``), and tools from both
 ``_run`` and ``_arun``. memvault's ``AsyncMemory`` awaits natively (SQLite work
 on its own small pool) instead of parking a thread per call, so each handle
-holds the sync ``Memory`` and opens an ``AsyncMemory`` over the same store file
-the first time async code needs it. Both see each other's writes: every write
-bumps the store's generation, which both engines' caches check.
+holds the sync ``Memory`` and, the first time async code needs it, its
+``Memory.as_async()`` twin (or ``AsyncMemory.as_sync()`` the other way round).
+A twin is a second handle over the *same* engine: one store connection, one
+cache, one loaded model.
 
 Ownership: a handle closes only what it opened. A ``Memory`` the caller passed
-in stays open (it may be shared by several storages or tools); its async twin,
-opened here, is closed here.
+in stays open (it may be shared by several storages or tools); its twin, made
+here, is closed here, which releases only the twin's thread pool.
 """
 
 from __future__ import annotations
@@ -25,17 +26,6 @@ from memvault import AsyncMemory, Memory, MemoryConfig
 from memvault.embedding.base import Embedder
 
 MemoryLike = Memory | AsyncMemory
-
-
-def embedder_of(memory: MemoryLike) -> Embedder:
-    """The embedder a memvault handle uses, so its twin shares the loaded model.
-
-    memvault 0.1 has no public accessor for it (see the report in docs/integrations/crewai.md).
-    """
-    public = getattr(memory, "embedder", None)
-    if public is not None:
-        return public  # type: ignore[no-any-return]
-    return memory._engine.embedder
 
 
 def run_to_completion(coro: Coroutine[Any, Any, Any]) -> Any:
@@ -95,32 +85,28 @@ class MemoryHandles:
     @property
     def embedder(self) -> Embedder:
         """memvault's embedder for this store (shared by both handles; no twin is opened)."""
-        return embedder_of(self._origin())
+        return self._origin().embedder
 
     @property
     def sync(self) -> Memory:
-        """The ``memvault.Memory`` (a twin over the same file when an AsyncMemory was given)."""
+        """The ``memvault.Memory`` (the twin of the AsyncMemory, when one was given)."""
         if self._sync is None:
             with self._lock:
                 if self._sync is None:
                     self._check_open()
-                    origin = self._origin()
-                    self._sync = Memory(
-                        origin.config, path=origin.path, embedder=embedder_of(origin)
-                    )
+                    assert self._async is not None
+                    self._sync = self._async.as_sync()
         return self._sync
 
     @property
     def async_(self) -> AsyncMemory:
-        """The ``memvault.AsyncMemory`` over the same store file (opened on first use)."""
+        """The ``memvault.AsyncMemory`` twin of the sync handle (made on first use)."""
         if self._async is None:
             with self._lock:
                 if self._async is None:
                     self._check_open()
-                    origin = self._origin()
-                    self._async = AsyncMemory(
-                        origin.config, path=origin.path, embedder=embedder_of(origin)
-                    )
+                    assert self._sync is not None
+                    self._async = self._sync.as_async()
         return self._async
 
     def _check_open(self) -> None:
@@ -134,10 +120,11 @@ class MemoryHandles:
                 return
             self._closed = True
             sync, amem = self._sync, self._async
-        if sync is not None and sync is not self._given:
-            sync.close()
+        # The async handle first: its pool finishes in-flight calls before the engine closes.
         if amem is not None and amem is not self._given:
             run_to_completion(amem.close())
+        if sync is not None and sync is not self._given:
+            sync.close()
 
     async def aclose(self) -> None:
         """``close`` for async callers (never blocks the running loop on the pool shutdown)."""

@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING
 from memvault import AsyncMemory, Memory
 from memvault.embedding import LocalEmbedder
 from memvault.embedding.base import Embedder
-from memvault_crewai._handles import embedder_of
 
 if TYPE_CHECKING:
     from memvault_crewai.storage import MemvaultStorage
@@ -39,10 +38,8 @@ def embedding_function(
     model: Embedder
     if source is None:
         model = LocalEmbedder()
-    elif isinstance(source, MemvaultStorage):
+    elif isinstance(source, MemvaultStorage | Memory | AsyncMemory):
         model = source.embedder
-    elif isinstance(source, Memory | AsyncMemory):
-        model = embedder_of(source)
     else:
         model = source
 

@@ -15,7 +15,10 @@ nothing more — memvault stores, filters, ranks and counts:
   user's memories are in the same memvault scope mem0-style code reads;
 * a search is memvault's pure vector ranking, and the score handed back is the
   raw cosine similarity memvault reports (``score_details.semantic_similarity``),
-  which is also what ``min_score`` is compared with.
+  which is also what ``min_score`` is compared with;
+* CrewAI's ``created_at`` is memvault's observation time (``put(timestamp=)``,
+  read back as ``valid_from``): ``list_records`` orders by it and ``older_than``
+  filters on it.
 
 Every operation is written once as a *plan*: a generator that yields the
 memvault calls it needs. ``_drive`` runs a plan on ``Memory``; ``_adrive`` awaits
@@ -25,7 +28,6 @@ natively async with no second copy of the logic.
 
 from __future__ import annotations
 
-import logging
 import os
 import threading
 from collections.abc import Generator, Iterable, Sequence
@@ -49,8 +51,6 @@ __all__ = [
     "ScopeMapping",
     "vector_space_for",
 ]
-
-log = logging.getLogger("memvault_crewai")
 
 T = TypeVar("T")
 
@@ -91,6 +91,14 @@ def _naive_utc(value: str) -> datetime:
 def _has_vector(embedding: Sequence[float] | None) -> bool:
     # CrewAI's own backends store an all-zero placeholder when a record has no vector.
     return bool(embedding) and any(x != 0 for x in embedding)  # type: ignore[union-attr]
+
+
+def _embedding(item: dict[str, Any]) -> list[float] | None:
+    """The CrewAI vector of a memory read with ``include_vectors=True`` (None without)."""
+    for space, vectors in (item.get("vectors") or {}).items():
+        if vectors and space == vector_space_for(len(vectors[0])):
+            return [float(x) for x in vectors[0]]
+    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,15 +148,6 @@ class ScopeMapping:
         """The scope path of a namespace (inverse of :meth:`namespace`)."""
         labels = list(namespace or [])[1:]
         return "/" + "/".join(labels) if labels else "/"
-
-    @staticmethod
-    def ancestors(path: str | None) -> list[str]:
-        """``/a/b`` -> ``["/", "/a", "/a/b"]``: stored so deletes can match a scope prefix."""
-        out, current = ["/"], ""
-        for label in ScopeMapping.segments(path):
-            current = f"{current}/{label}"
-            out.append(current)
-        return out
 
     def _segment_value(self, labels: tuple[str, ...], marker: str | None) -> str | None:
         if not marker or marker not in labels:
@@ -225,7 +224,7 @@ class MemvaultStorage:
 
     @property
     def amemory(self) -> AsyncMemory:
-        """The ``memvault.AsyncMemory`` over the same store (opened on first use)."""
+        """The ``memvault.AsyncMemory`` twin of :attr:`memory` (one engine; made on first use)."""
         return self._handles.async_
 
     @property
@@ -282,18 +281,15 @@ class MemvaultStorage:
         metadata_filter: dict[str, Any] | None = None,
         record_ids: Sequence[str] | None = None,
         older_than: datetime | None = None,
-        ancestor: str | None = None,
     ) -> dict[str, Any] | None:
         """CrewAI's criteria as one memvault filter (AND of all; categories match any-of)."""
         parts: list[dict[str, Any]] = []
-        if ancestor is not None:
-            parts.append({"value.scope_ancestors": {"contains": ancestor}})
         if categories:
             parts.append({"OR": [{"categories": {"contains": c}} for c in categories]})
         if record_ids is not None:
             parts.append({"key": {"in": list(record_ids)}})
         if older_than is not None:
-            parts.append({"value.created_at": {"lt": _iso(older_than)}})
+            parts.append({"valid_from": {"lt": _iso(older_than)}})  # put(timestamp=created_at)
         for k, v in (metadata_filter or {}).items():
             path = f"value.metadata.{k}"
             if v is None:  # CrewAI: metadata.get(k) == None also matches a missing key
@@ -303,11 +299,9 @@ class MemvaultStorage:
         return {"AND": parts} if parts else None
 
     def _value(self, record: MemoryRecord, path: str) -> dict[str, Any]:
-        """What memvault keeps besides text, vector, categories and importance."""
+        """What memvault keeps besides text, vector, categories, importance and created_at."""
         return {
             "scope": path,
-            "scope_ancestors": self.mapping.ancestors(path),
-            "created_at": _iso(record.created_at),
             "last_accessed": _iso(record.last_accessed),
             "metadata": record.metadata,
             "source": record.source,
@@ -332,7 +326,7 @@ class MemvaultStorage:
                 "text": record.content,
                 "categories": [c for c in dict.fromkeys(record.categories) if c],
                 "importance": record.importance,
-                "timestamp": _iso(record.created_at),
+                "timestamp": _iso(record.created_at),  # memvault's valid_from
                 **vector,
                 **self.mapping.scope_ids(path),
             },
@@ -341,8 +335,10 @@ class MemvaultStorage:
     def _record(self, item: dict[str, Any]) -> MemoryRecord:
         """A memvault memory dict back as a CrewAI ``MemoryRecord``.
 
-        ``embedding`` is None: memvault 0.1 has no API that returns stored vectors.
-        ``last_accessed`` is the record's own until memvault records a touch.
+        ``embedding`` is the stored vector when ``item`` was read with
+        ``include_vectors=True`` (memvault keeps it L2-normalised, in float32), else
+        None (search results). ``last_accessed`` is the record's own until memvault
+        records a touch.
         """
         v = item.get("value") if isinstance(item.get("value"), dict) else {}
         assert isinstance(v, dict)
@@ -359,14 +355,17 @@ class MemvaultStorage:
             categories=list(item.get("categories") or []),
             metadata=dict(v.get("metadata") or {}),
             importance=0.5 if importance is None else float(importance),
-            created_at=_naive_utc(v.get("created_at") or item["created_at"]),
+            embedding=_embedding(item),
+            created_at=_naive_utc(item.get("valid_from") or item["created_at"]),
             last_accessed=_naive_utc(accessed),
             source=v.get("source"),
             private=bool(v.get("private", False)),
         )
 
     # -- plans ------------------------------------------------------------------------------------
-    def _locate(self, record_ids: Sequence[str]) -> Plan[dict[str, dict[str, Any]]]:
+    def _locate(
+        self, record_ids: Sequence[str], *, vectors: bool = False
+    ) -> Plan[dict[str, dict[str, Any]]]:
         """The stored memvault memories of these CrewAI record ids (id -> memory dict)."""
         found: dict[str, dict[str, Any]] = {}
         ids = [i for i in dict.fromkeys(record_ids) if isinstance(i, str) and i]
@@ -379,6 +378,7 @@ class MemvaultStorage:
                     "namespace_prefix": (self.mapping.root_label,),
                     "filters": {"key": {"in": chunk}},
                     "limit": _PAGE,
+                    "include_vectors": vectors,
                 },
             )
             for item in res["results"]:
@@ -394,24 +394,14 @@ class MemvaultStorage:
             if len(res["results"]) < _PAGE:
                 return out
 
-    def _save_plan(self, records: Iterable[MemoryRecord], *, updating: bool = False) -> Plan[None]:
-        # Oldest first: memvault lists by insertion, so a batch (an import, say) keeps
-        # CrewAI's newest-first order by created_at.
+    def _save_plan(self, records: Iterable[MemoryRecord]) -> Plan[None]:
         # The same id twice in one batch: the last one wins, as if saved one after the other.
-        unique = {r.id: r for r in records}
-        batch = sorted(unique.values(), key=lambda r: _utc(r.created_at))
+        batch = list({r.id: r for r in records}.values())
         if not batch:
             return None
         existing = yield from self._locate([r.id for r in batch])
         for record in batch:
             old = existing.get(record.id)
-            if updating and old is not None and not _has_vector(record.embedding):
-                log.warning(
-                    "memvault-crewai: update(%s) without an embedding stores the record "
-                    "without a vector (it is no longer found by vector search); pass the "
-                    "embedding, e.g. Memory.update(record_id, content=...) re-embeds",
-                    record.id,
-                )
             call = self._put(record)
             yield call
             if old is not None:
@@ -456,6 +446,7 @@ class MemvaultStorage:
                 "top_k": limit,
                 "explain": True,
                 "retrieval": {**_VECTOR_ONLY, "candidates": max(limit, _MIN_CANDIDATES)},
+                "dedupe": False,  # two records with the same content are two results
             },
         )
         out: list[tuple[MemoryRecord, float]] = []
@@ -482,10 +473,10 @@ class MemvaultStorage:
             metadata_filter=metadata_filter,
             record_ids=record_ids,
             older_than=older_than,
-            # Always present ("/" at least): only CrewAI records of this storage are deleted.
-            ancestor=path,
         )
-        res = yield _Call("delete_all", {**self.mapping.scope_ids(path), "filters": filters})
+        # _where: scope ids + namespace prefix ("/" at least), so only this storage's
+        # CrewAI records are ever deleted, in one memvault transaction.
+        res = yield _Call("delete_all", {**self._where(path), "filters": filters})
         return int(res["deleted"])
 
     def _list_scopes_plan(self, parent: str) -> Plan[list[str]]:
@@ -532,7 +523,14 @@ class MemvaultStorage:
         while len(out) < limit:
             want = min(_PAGE, limit - len(out))
             res = yield _Call(
-                "get_all", {**self._where(path), "limit": want, "offset": offset + len(out)}
+                "get_all",
+                {
+                    **self._where(path),
+                    "limit": want,
+                    "offset": offset + len(out),
+                    "order_by": "valid_from",  # CrewAI's created_at, newest first
+                    "include_vectors": True,
+                },
             )
             out.extend(res["results"])
             if len(res["results"]) < want:
@@ -546,7 +544,7 @@ class MemvaultStorage:
         return None
 
     def _get_record_plan(self, record_id: str) -> Plan[MemoryRecord | None]:
-        found = yield from self._locate([record_id])
+        found = yield from self._locate([record_id], vectors=True)
         item = found.get(record_id)
         return None if item is None else self._record(item)
 
@@ -586,16 +584,16 @@ class MemvaultStorage:
 
     def update(self, record: MemoryRecord) -> None:
         """Replace the record with ``record.id`` (moving it when its scope changed)."""
-        self._drive(self._save_plan([record], updating=True))
+        self._drive(self._save_plan([record]))
 
     def get_record(self, record_id: str) -> MemoryRecord | None:
-        """The record with this id, or None (``embedding`` is not returned: see the docs)."""
+        """The record with this id (with its stored ``embedding``), or None."""
         return self._drive(self._get_record_plan(record_id))
 
     def list_records(
         self, scope_prefix: str | None = None, limit: int = 200, offset: int = 0
     ) -> list[MemoryRecord]:
-        """Records under ``scope_prefix``, newest first."""
+        """Records under ``scope_prefix``, newest ``created_at`` first (with embeddings)."""
         return self._drive(self._list_records_plan(scope_prefix, limit, offset))
 
     def get_scope_info(self, scope: str) -> ScopeInfo:
