@@ -140,3 +140,31 @@ def test_per_call_retrieval_override_gives_pure_vector_ranking(memory: Memory) -
         memory.search("x", user_id="u", retrieval={"dense_weight": -1})
     assert memory.count(user_id="u") == 3
     assert memory.count(user_id="u", filters={"memory": "a"}) == 1
+
+
+def test_vector_ranking_unranked_fill_and_offset(memory: Memory) -> None:
+    memory.add(
+        ["a", "b", "c"],
+        user_id="u",
+        embeddings=[[[1.0, 0.0]], [[0.6, 0.8]], [[0.0, 1.0]]],
+        vector_space="v2",
+    )
+    memory.put(("ns",), "plain", {}, text="no vector here", index=False, user_id="u")
+    hits = memory.search(vector=[0.0, 1.0], vector_space="v2", user_id="u", ranking="vector")
+    assert [(h["memory"], h["score"]) for h in hits["results"]] == [
+        ("c", 1.0),
+        ("b", 0.8),
+        ("a", 0.0),
+    ]
+    page = memory.search(
+        vector=[0.0, 1.0],
+        vector_space="v2",
+        user_id="u",
+        ranking="vector",
+        include_unranked=True,
+        offset=2,
+        top_k=5,
+    )["results"]
+    assert [(h["memory"], h["score"]) for h in page] == [("a", 0.0), ("no vector here", None)]
+    with pytest.raises(ValidationError):
+        memory.search("x", user_id="u", offset=-1)

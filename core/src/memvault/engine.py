@@ -30,7 +30,7 @@ from memvault.filters import compile_filter
 from memvault.llm.client import LLMClient
 from memvault.llm.config import parse_llm_settings
 from memvault.models import MemoryRecord, content_hash, to_iso, utcnow
-from memvault.retrieval import RetrievalConfig, rank
+from memvault.retrieval import Ranked, RetrievalConfig, rank
 from memvault.scope import Scope, check_id, resolve_scope
 from memvault.store.sqlite import SQLiteStore, Tx, Visibility
 from memvault.store.vector_index import BruteForceIndex, VectorIndex
@@ -514,11 +514,18 @@ class Engine:
         retrieval: dict[str, Any] | RetrievalConfig | None = None,
         dedupe: bool = True,
         rerank: bool = False,
+        offset: int = 0,
+        ranking: str = "hybrid",
+        include_unranked: bool = False,
     ) -> Op[dict[str, Any]]:
         scope, rest = resolve_scope(user_id, agent_id, run_id, filters)
         pred = with_namespace(compile_filter(rest), namespace_prefix)
         k = self._top_k(limit if limit is not None else top_k)
         cfg = self._retrieval(retrieval)
+        if not isinstance(offset, int) or isinstance(offset, bool) or offset < 0:
+            raise ValidationError(f"offset must be a non-negative integer, got {offset!r}")
+        if ranking not in ("hybrid", "vector"):
+            raise ValidationError("ranking must be 'hybrid' or 'vector'")
         if query is not None:
             query = clean_text(query, what="query")
         elif vector is None:
@@ -533,10 +540,15 @@ class Engine:
             qvec = (yield Embed(self.embedder, [query or ""], kind="query"))[0]
         else:
             qvec = None  # keyword-only in a BYO space without a query vector
+        if ranking == "vector" and qvec is None:
+            raise ValidationError(
+                "ranking='vector' needs vector= (or a query in the default space)"
+            )
         return (
             yield Blocking(
                 self._search,
                 (query, qvec, space, scope, pred, vis, k, threshold, explain, touch, cfg, dedupe),
+                {"offset": offset, "ranking": ranking, "include_unranked": include_unranked},
             )
         )
 
@@ -577,6 +589,9 @@ class Engine:
         touch: bool = False,
         cfg: RetrievalConfig | None = None,
         dedupe: bool = True,
+        offset: int = 0,
+        ranking: str = "hybrid",
+        include_unranked: bool = False,
     ) -> dict[str, Any]:
         gen = self.store.generation()
         view = self.view(scope, gen)
@@ -606,39 +621,57 @@ class Engine:
                 i = view.index_of.get(s)
                 if i is not None:
                     dense[i] = v
-        keyword = np.zeros(n)
-        match = fts_query(query) if query else None
-        if match:
-            for s, v in self.store.keyword_scores(match, scope).items():
-                i = view.index_of.get(s)
-                if i is not None:
-                    keyword[i] = v
-        named = set(names_in(query, view.actors)) if query else set()
-        actor_hit = np.fromiter(
-            (len(named) == 1 and r.actor_id in named for r in view.records), dtype=bool, count=n
-        )
         cfg = cfg or self.config.retrieval
-        ranked = rank(
-            visible=visible,
-            dense=dense,
-            keyword=keyword,
-            prev_idx=view.prev_idx,
-            next_idx=view.next_idx,
-            actor_hit=actor_hit,
-            cfg=cfg,
-        )
+        keyword = np.zeros(n)
+        ranked: Ranked | None = None
+        if ranking == "vector":
+            # Pure similarity, exhaustive: every matching record with a vector in the space,
+            # scored by its raw cosine (max-pooled); ties keep insertion order.
+            assert dense is not None
+            idx = np.flatnonzero(visible & ~np.isnan(dense))
+            order = idx[np.argsort(-dense[idx], kind="stable")]
+        else:
+            match = fts_query(query) if query else None
+            if match:
+                for s, v in self.store.keyword_scores(match, scope).items():
+                    i = view.index_of.get(s)
+                    if i is not None:
+                        keyword[i] = v
+            named = set(names_in(query, view.actors)) if query else set()
+            actor_hit = np.fromiter(
+                (len(named) == 1 and r.actor_id in named for r in view.records),
+                dtype=bool,
+                count=n,
+            )
+            ranked = rank(
+                visible=visible,
+                dense=dense,
+                keyword=keyword,
+                prev_idx=view.prev_idx,
+                next_idx=view.next_idx,
+                actor_hit=actor_hit,
+                cfg=cfg,
+            )
+            order = ranked.order
         out: list[dict[str, Any]] = []
         seen_hashes: set[str] = set()
-        for i in ranked.order.tolist():
+        skipped = 0
+        for i in order.tolist():
             r = view.records[i]
             if dedupe and r.hash in seen_hashes:  # identical text in several threads: once
                 continue
-            score = round(min(1.0, float(ranked.final[i]) / cfg.max_score), 6)
+            if ranked is None:
+                score = round(float(dense[i]), 6)  # type: ignore[index]
+            else:
+                score = round(min(1.0, float(ranked.final[i]) / cfg.max_score), 6)
             if threshold is not None and score < threshold:
                 break
             seen_hashes.add(r.hash)
+            if skipped < offset:
+                skipped += 1
+                continue
             item = r.to_dict(score, with_score=True)
-            if explain:
+            if explain and ranked is not None:
                 item["score_details"] = {
                     "dense": float(ranked.dense[i]),
                     "keyword": float(ranked.keyword[i]),
@@ -656,6 +689,19 @@ class Engine:
             out.append(item)
             if len(out) >= k:
                 break
+        if include_unranked and len(out) < k:
+            # The matching records the ranking did not score, after the ranked ones, in
+            # insertion order, with score None (the page LangGraph's stores return).
+            ranked_set = set(order.tolist())
+            for i in np.flatnonzero(visible).tolist():
+                if i in ranked_set:
+                    continue
+                if skipped < offset:
+                    skipped += 1
+                    continue
+                out.append(view.records[i].to_dict(None, with_score=True))
+                if len(out) >= k:
+                    break
         if touch and out:
             self._touch([r["id"] for r in out])
         return {"results": out}

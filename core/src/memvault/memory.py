@@ -139,12 +139,20 @@ class _MemoryAPI:
         retrieval: dict[str, Any] | None = None,
         dedupe: bool = True,
         rerank: bool = False,
+        offset: int = 0,
+        ranking: str = "hybrid",
+        include_unranked: bool = False,
     ) -> Any:
         """Hybrid search within a scope; ``{"results": [... with "score"]}`` best first.
 
         ``vector`` (+ ``vector_space``) searches by your own query vector;
         ``touch=True`` records the access (refreshing TTLs); ``rerank`` is accepted
         for mem0 compatibility and ignored (fusion already uses every signal).
+        ``offset`` skips that many results (pagination). ``ranking="vector"`` ranks
+        every matching memory that has a vector in ``vector_space`` by its raw cosine
+        similarity (the score), with no keyword / neighbour / actor signal and no
+        candidate cut. ``include_unranked`` appends the matching memories the ranking
+        did not score, with ``score=None``, in insertion order.
         """
         return self._run(
             self._engine.search(
@@ -167,6 +175,9 @@ class _MemoryAPI:
                 retrieval=retrieval,
                 dedupe=dedupe,
                 rerank=rerank,
+                offset=offset,
+                ranking=ranking,
+                include_unranked=include_unranked,
             )
         )
 
