@@ -21,9 +21,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from memvault.engine import parse_messages
 from memvault.errors import LLMError, MemvaultError
 from memvault.inference import apply_decisions, parse_decisions, speaker
+from memvault.inputs import parse_messages
 from memvault.llm.client import completion_from_body
 from memvault.llm.prompts import EXTRACTION_PROMPT, Existing, build_extraction_input
 from memvault.scope import resolve_scope

@@ -8,14 +8,11 @@ writes) so the async driver hops threads rarely.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
-import threading
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
-from datetime import UTC, date, datetime, timedelta
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -26,179 +23,35 @@ from memvault.effects import Blocking, Embed, Op
 from memvault.embedding import make_embedder
 from memvault.embedding.base import Embedder
 from memvault.errors import ConfigError, LLMError, NotFoundError, ValidationError
-from memvault.filters import compile_filter
+from memvault.filters import compile_filter, with_namespace
+from memvault.inputs import (
+    Message,
+    as_vectors,
+    clean_categories,
+    clean_importance,
+    clean_metadata,
+    parse_messages,
+    parse_time,
+)
+from memvault.keyed import KeyedOps
 from memvault.llm.client import LLMClient
 from memvault.llm.config import parse_llm_settings
-from memvault.models import MemoryRecord, content_hash, to_iso, utcnow
+from memvault.models import DEFAULT_SPACE, MemoryRecord, content_hash, utcnow
 from memvault.retrieval import Ranked, RetrievalConfig, rank
 from memvault.scope import Scope, check_id, resolve_scope
-from memvault.store.sqlite import SQLiteStore, Tx, Visibility
+from memvault.store.sqlite import SQLiteStore, Visibility
 from memvault.store.vector_index import BruteForceIndex, VectorIndex
 from memvault.text import clean_text, fts_query, names_in
+from memvault.views import ViewCache
 
 log = logging.getLogger("memvault")
 
-DEFAULT_SPACE = "default"
 #: get_all orderings (newest first): storage time, last change, or observation time.
 ORDERINGS = ("created_at", "updated_at", "valid_from")
-#: Metadata keys that would shadow a scope field; refused so metadata can never widen a scope.
-RESERVED_METADATA_KEYS = frozenset({"user_id", "agent_id", "run_id"})
+__all__ = ["DEFAULT_SPACE", "ORDERINGS", "Engine", "Message", "parse_messages"]
 
 
-@dataclass(slots=True)
-class Message:
-    """One incoming message, normalised."""
-
-    role: str
-    content: str
-    name: str | None = None
-    timestamp: str | None = None
-
-
-@dataclass(slots=True)
-class ScopeView:
-    """A scope's records in insertion order plus derived arrays, cached per generation."""
-
-    generation: int
-    records: list[MemoryRecord]
-    index_of: dict[int, int]
-    prev_idx: np.ndarray
-    next_idx: np.ndarray
-    actors: frozenset[str]
-
-
-def parse_messages(messages: Any) -> list[Message]:
-    """Accept a str, a message dict, or a list of either (mem0's shapes)."""
-    if isinstance(messages, str | bytes):
-        return [Message("user", clean_text(messages, what="messages"))]
-    if isinstance(messages, dict):
-        messages = [messages]
-    if not isinstance(messages, list | tuple) or not messages:
-        raise ValidationError(
-            "messages must be a non-empty str, a {'role', 'content'} dict, or a list of them"
-        )
-    out = []
-    for i, m in enumerate(messages):
-        if isinstance(m, str | bytes):
-            out.append(Message("user", clean_text(m, what=f"messages[{i}]")))
-            continue
-        if not isinstance(m, dict):
-            raise ValidationError(f"messages[{i}] must be a dict or str, got {type(m).__name__}")
-        content = m.get("content")
-        if isinstance(content, list):  # OpenAI content parts: keep the text ones
-            content = "\n".join(
-                p.get("text", "")
-                for p in content
-                if isinstance(p, dict) and p.get("type") in ("text", None)
-            )
-        role = m.get("role", "user")
-        if not isinstance(role, str):
-            raise ValidationError(f"messages[{i}]['role'] must be a string")
-        name = m.get("name")
-        ts = m.get("timestamp") or m.get("created_at")
-        out.append(
-            Message(
-                role,
-                clean_text(content, what=f"messages[{i}]['content']"),
-                str(name) if name is not None else None,
-                parse_time(ts),
-            )
-        )
-    return out
-
-
-def parse_time(value: Any, *, end_of_day: bool = False) -> str | None:
-    """datetime / date / ISO string / epoch seconds -> stored ISO form (None passes)."""
-    if value is None:
-        return None
-    try:
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            return to_iso(datetime.fromtimestamp(float(value), tz=UTC))
-        if isinstance(value, date) and not isinstance(value, datetime):
-            value = datetime(value.year, value.month, value.day, tzinfo=UTC)
-            return to_iso(value + timedelta(days=1) if end_of_day else value)
-        if isinstance(value, str) and len(value) == 10 and end_of_day:
-            d = date.fromisoformat(value)
-            return to_iso(datetime(d.year, d.month, d.day, tzinfo=UTC) + timedelta(days=1))
-        if isinstance(value, datetime | str):
-            return to_iso(value)
-    except ValueError as e:
-        raise ValidationError(f"cannot read {value!r} as a date/time: {e}") from e
-    raise ValidationError(f"expected a datetime, date or ISO string, got {type(value).__name__}")
-
-
-def clean_metadata(metadata: Any) -> dict[str, Any]:
-    """Metadata must be a JSON-serialisable dict that does not touch scope fields."""
-    if metadata is None:
-        return {}
-    if not isinstance(metadata, dict):
-        raise ValidationError(f"metadata must be a dict, got {type(metadata).__name__}")
-    bad = RESERVED_METADATA_KEYS.intersection(metadata)
-    if bad:
-        raise ValidationError(
-            f"metadata may not contain scope fields {sorted(bad)}; pass them as arguments"
-        )
-    try:
-        json.dumps(metadata, allow_nan=False)
-    except (TypeError, ValueError) as e:
-        raise ValidationError(f"metadata must be JSON-serialisable: {e}") from e
-    if not all(isinstance(k, str) for k in metadata):
-        raise ValidationError("metadata keys must be strings")
-    return dict(metadata)
-
-
-def as_vectors(value: Any, what: str) -> np.ndarray:
-    """One vector or a list of vectors -> 2-D float32, L2-normalised, finite."""
-    try:
-        mat = np.atleast_2d(np.asarray(value, dtype=np.float32))
-    except (TypeError, ValueError) as e:
-        raise ValidationError(f"{what} must be a list of numbers (or of vectors): {e}") from e
-    if mat.ndim != 2 or mat.shape[1] == 0 or not np.isfinite(mat).all():
-        raise ValidationError(f"{what} must be a non-empty, finite vector (or list of vectors)")
-    norms = np.linalg.norm(mat, axis=1, keepdims=True)
-    if (norms == 0).any():
-        raise ValidationError(f"{what} contains a zero vector")
-    return mat / norms
-
-
-def check_namespace(namespace: Any) -> tuple[str, ...]:
-    """A namespace is a non-empty tuple of non-empty labels (no control separators)."""
-    if isinstance(namespace, str) or not isinstance(namespace, Sequence) or not namespace:
-        raise ValidationError("namespace must be a non-empty tuple of strings")
-    for label in namespace:
-        if not isinstance(label, str) or not label or "\x1f" in label or "\x00" in label:
-            raise ValidationError(f"namespace labels must be non-empty strings, got {label!r}")
-    return tuple(namespace)
-
-
-def check_key(key: Any) -> str:
-    if not isinstance(key, str) or not key:
-        raise ValidationError(f"key must be a non-empty string, got {key!r}")
-    return key
-
-
-def labels_match(labels: Sequence[str], pattern: Sequence[str]) -> bool:
-    """Label-by-label equality where ``"*"`` in ``pattern`` matches any one label."""
-    return len(labels) == len(pattern) and all(
-        p == "*" or p == lab for lab, p in zip(labels, pattern, strict=True)
-    )
-
-
-def with_namespace(pred: Any, prefix: Sequence[str] | None) -> Any:
-    """Extend a filter predicate with a namespace-prefix condition."""
-    if prefix is None:
-        return pred
-    want = tuple(prefix)
-    n = len(want)
-
-    def match(view: dict[str, Any]) -> bool:
-        ns = view.get("namespace")
-        return ns is not None and tuple(ns[:n]) == want and (pred is None or pred(view))
-
-    return match
-
-
-class Engine:
+class Engine(KeyedOps):
     """Owns the store, the dense index and the embedder; implements every operation."""
 
     def __init__(
@@ -214,8 +67,7 @@ class Engine:
         self.llm: LLMClient | None = None
         if config.llm is not None:
             self.llm = LLMClient(parse_llm_settings(config.llm.provider, config.llm.config))
-        self._views: dict[Scope, ScopeView] = {}
-        self._views_lock = threading.Lock()
+        self.views = ViewCache(self.store)
         self._warned_no_llm = False
 
     def _check_embedder(self) -> None:
@@ -247,75 +99,6 @@ class Engine:
         self.index.close()
         self.store.close()
 
-    # -- scope views (cached) -------------------------------------------------------------------
-    def view(self, scope: Scope, generation: int | None = None) -> ScopeView:
-        """The scope's records, refreshed incrementally from the store's change log."""
-        gen = self.store.generation() if generation is None else generation
-        with self._views_lock:
-            hit = self._views.get(scope)
-        if hit is not None and hit.generation == gen:
-            return hit
-        v = self._refresh(hit, scope, gen) if hit is not None else None
-        if v is None:
-            v = self._build_view(scope, self.store.scope_records(scope), gen)
-        with self._views_lock:
-            if len(self._views) > 256:
-                self._views.clear()
-            current = self._views.get(scope)
-            if current is None or current.generation <= v.generation:
-                self._views[scope] = v
-        return v
-
-    @staticmethod
-    def _build_view(scope: Scope, records: list[MemoryRecord], gen: int) -> ScopeView:
-        n = len(records)
-        prev_idx = np.full(n, -1, dtype=np.int64)
-        next_idx = np.full(n, -1, dtype=np.int64)
-        last: dict[Scope, int] = {}
-        for i, r in enumerate(records):  # a thread = the exact (user, agent, run) triple
-            j = last.get(r.scope)
-            if j is not None:
-                prev_idx[i], next_idx[j] = j, i
-            last[r.scope] = i
-        return ScopeView(
-            gen,
-            records,
-            {r.seq: i for i, r in enumerate(records)},
-            prev_idx,
-            next_idx,
-            frozenset(r.actor_id for r in records if r.actor_id),
-        )
-
-    def _refresh(self, old: ScopeView, scope: Scope, gen: int) -> ScopeView | None:
-        """Apply the changes since ``old`` was built; None when a full reload is simpler."""
-        changes = self.store.changes_since(old.generation)
-        if changes is None:
-            return None
-        mine: dict[int, str] = {}
-        for seq, op, sc in changes:
-            if scope.contains(sc):
-                mine[seq] = (
-                    "delete"
-                    if op == "delete" or mine.get(seq) == "delete"
-                    else ("insert" if mine.get(seq) == "insert" else op)
-                )
-        if not mine:
-            return replace(old, generation=gen)
-        if "delete" in mine.values():
-            return None
-        last_seq = old.records[-1].seq if old.records else 0
-        inserts = sorted(s for s, op in mine.items() if s not in old.index_of)
-        if inserts and inserts[0] <= last_seq:
-            return None  # out-of-order insert (a concurrent writer): rebuild
-        records = list(old.records)
-        fresh = {r.seq: r for r in self.store.records_by_seq(sorted(mine))}
-        for seq in mine:
-            i = old.index_of.get(seq)
-            if i is not None and seq in fresh:
-                records[i] = fresh[seq]
-        records.extend(fresh[s] for s in inserts if s in fresh)
-        return self._build_view(scope, records, gen)
-
     # -- add --------------------------------------------------------------------------------------
     def add(
         self,
@@ -344,8 +127,8 @@ class Engine:
         meta = clean_metadata(metadata)
         expires = parse_time(expiration_date, end_of_day=True)
         observed = parse_time(timestamp)
-        cats = self._clean_categories(categories)
-        imp = self._clean_importance(importance)
+        cats = clean_categories(categories)
+        imp = clean_importance(importance)
         space = vector_space or DEFAULT_SPACE
         if memory_type not in (None, "procedural_memory"):
             raise ValidationError(f"unknown memory_type {memory_type!r}; use 'procedural_memory'")
@@ -475,22 +258,6 @@ class Engine:
             out["role"] = r.role
         return out
 
-    @staticmethod
-    def _clean_categories(categories: Sequence[str] | None) -> list[str]:
-        if categories is None:
-            return []
-        if isinstance(categories, str) or not all(isinstance(c, str) and c for c in categories):
-            raise ValidationError("categories must be a list of non-empty strings")
-        return list(dict.fromkeys(categories))
-
-    @staticmethod
-    def _clean_importance(importance: float | None) -> float | None:
-        if importance is None:
-            return None
-        if not isinstance(importance, int | float) or not 0 <= importance <= 1:
-            raise ValidationError(f"importance must be a number in [0, 1], got {importance!r}")
-        return float(importance)
-
     # -- search -----------------------------------------------------------------------------------
     def search(
         self,
@@ -594,7 +361,7 @@ class Engine:
         include_unranked: bool = False,
     ) -> dict[str, Any]:
         gen = self.store.generation()
-        view = self.view(scope, gen)
+        view = self.views.view(scope, gen)
         n = len(view.records)
         if n == 0:
             return {"results": []}
@@ -770,7 +537,7 @@ class Engine:
 
         def read() -> dict[str, Any]:
             now = utcnow()
-            records = self.view(scope).records
+            records = self.views.view(scope).records
             if order_by == "updated_at":
                 records = sorted(records, key=lambda r: (r.updated_at, r.seq))
             elif order_by == "valid_from":
@@ -811,7 +578,7 @@ class Engine:
             now = utcnow()
             return sum(
                 1
-                for r in self.view(scope).records
+                for r in self.views.view(scope).records
                 if vis.visible(r, now) and (pred is None or pred(r.filter_view()))
             )
 
@@ -884,16 +651,11 @@ class Engine:
         def write() -> dict[str, Any]:
             with self.store.write() as tx:
                 r = self._owned(memory_id, scope)
-                self._delete_in(tx, r, changed_by)
+                tx.remove(r, changed_by)
             self.index.sync(tx.touched, tx.removed)
             return {"message": "Memory deleted successfully!", "id": r.id}
 
         return (yield Blocking(write))
-
-    @staticmethod
-    def _delete_in(tx: Tx, r: MemoryRecord, changed_by: str | None) -> None:
-        tx.delete(r)
-        tx.history("DELETE", memory_id=r.id, old=r, new=None, changed_by=changed_by)
 
     def delete_all(
         self,
@@ -913,250 +675,10 @@ class Engine:
             with self.store.write() as tx:
                 for r in self.store.scope_records(scope):
                     if pred is None or pred(r.filter_view()):
-                        self._delete_in(tx, r, changed_by)
+                        tx.remove(r, changed_by)
                         n += 1
             self.index.sync(tx.touched, tx.removed)
             return {"message": f"Deleted {n} memories", "deleted": n}
-
-        return (yield Blocking(write))
-
-    # -- keyed records (namespace + key: the adapters' addressing) ------------------------------
-    def put(
-        self,
-        namespace: Sequence[str],
-        key: Any,
-        value: Any = None,
-        *,
-        text: str | None = None,
-        user_id: Any = None,
-        agent_id: Any = None,
-        run_id: Any = None,
-        index: Sequence[str] | bool | None = None,
-        embeddings: Sequence[Any] | None = None,
-        vector_space: str | None = None,
-        metadata: Any = None,
-        categories: Sequence[str] | None = None,
-        importance: float | None = None,
-        ttl_seconds: float | None = None,
-        timestamp: Any = None,
-        changed_by: str | None = None,
-    ) -> Op[dict[str, Any]]:
-        """Create or replace the memory stored under ``(namespace, key)`` in a scope.
-
-        ``text`` is what keyword search sees (default: the JSON of ``value``);
-        ``index`` lists the texts to embed (default ``[text]``; ``False``/``[]`` = no
-        vectors); ``embeddings`` brings the vectors instead. A replace is an UPDATE
-        in the history, so a keyed memory's past values stay auditable.
-        """
-        scope, _ = resolve_scope(user_id, agent_id, run_id)
-        ns = check_namespace(namespace)
-        key = check_key(key)
-        try:
-            value_json = json.dumps(value, allow_nan=False, ensure_ascii=False)
-        except (TypeError, ValueError) as e:
-            raise ValidationError(f"value must be JSON-serialisable: {e}") from e
-        body = clean_text(text if text is not None else value_json, what="text")
-        meta = clean_metadata(metadata)
-        cats = self._clean_categories(categories)
-        imp = self._clean_importance(importance)
-        if ttl_seconds is not None and (
-            not isinstance(ttl_seconds, int | float) or ttl_seconds <= 0
-        ):
-            raise ValidationError(f"ttl must be a positive number, got {ttl_seconds!r}")
-        observed = parse_time(timestamp)
-        vectors: dict[str, np.ndarray] | None
-        if embeddings is not None:
-            vectors = {vector_space or DEFAULT_SPACE: as_vectors(embeddings, "embeddings")}
-        elif index is False or (
-            index is not None and not isinstance(index, bool) and len(index) == 0
-        ):
-            vectors = None
-        else:
-            texts = (
-                [body]
-                if index is None or index is True
-                else [clean_text(t, what="index text") for t in index]
-            )
-            vectors = {DEFAULT_SPACE: (yield Embed(self.embedder, texts))}
-
-        def write() -> dict[str, Any]:
-            now = utcnow()
-            expires = None
-            if ttl_seconds is not None:
-                expires = to_iso(datetime.fromisoformat(now) + timedelta(seconds=ttl_seconds))
-            with self.store.write() as tx:
-                old = self.store.find_key(scope, ns, key)
-                if old is None:
-                    r = MemoryRecord(
-                        id=str(uuid.uuid4()),
-                        memory=body,
-                        scope=scope,
-                        hash=content_hash(body),
-                        metadata=meta,
-                        created_at=now,
-                        updated_at=now,
-                        categories=cats,
-                        importance=imp,
-                        value=value,
-                        namespace=ns,
-                        key=key,
-                        valid_from=observed or now,
-                        expiration_date=expires,
-                        last_accessed_at=now,
-                        ttl_seconds=ttl_seconds,
-                    )
-                    tx.insert(r, vectors)
-                    tx.history("ADD", memory_id=r.id, old=None, new=r, changed_by=changed_by)
-                    event = "ADD"
-                else:
-                    r = replace(
-                        old,
-                        memory=body,
-                        hash=content_hash(body),
-                        metadata=meta,
-                        updated_at=now,
-                        categories=cats,
-                        importance=imp,
-                        value=value,
-                        expiration_date=expires,
-                        last_accessed_at=now,
-                        ttl_seconds=ttl_seconds,
-                    )
-                    if vectors is None:
-                        tx.clear_vectors(r)
-                    tx.update(r, text_changed=True, vectors=vectors)
-                    tx.history("UPDATE", memory_id=r.id, old=old, new=r, changed_by=changed_by)
-                    event = "UPDATE"
-            self.index.sync(tx.touched, tx.removed)
-            return {**r.to_dict(), "event": event}
-
-        return (yield Blocking(write))
-
-    def get_key(
-        self,
-        namespace: Sequence[str],
-        key: Any,
-        *,
-        user_id: Any = None,
-        agent_id: Any = None,
-        run_id: Any = None,
-        touch: bool = False,
-        show_expired: bool = False,
-        include_vectors: bool = False,
-    ) -> Op[dict[str, Any] | None]:
-        """The memory under ``(namespace, key)`` in exactly this scope, or ``None``."""
-        scope, _ = resolve_scope(user_id, agent_id, run_id)
-        ns, key = check_namespace(namespace), check_key(key)
-
-        def read() -> dict[str, Any] | None:
-            r = self.store.find_key(scope, ns, key)
-            if r is None or not Visibility(show_expired=show_expired).visible(r, utcnow()):
-                return None
-            if touch:
-                self._touch([r.id])
-                r = self.store.get(r.id) or r
-            return self._public(r, include_vectors)
-
-        return (yield Blocking(read))
-
-    def delete_key(
-        self,
-        namespace: Sequence[str],
-        key: Any,
-        *,
-        user_id: Any = None,
-        agent_id: Any = None,
-        run_id: Any = None,
-        changed_by: str | None = None,
-    ) -> Op[bool]:
-        """Delete the memory under ``(namespace, key)``; False when there was none."""
-        scope, _ = resolve_scope(user_id, agent_id, run_id)
-        ns, key = check_namespace(namespace), check_key(key)
-
-        def write() -> bool:
-            with self.store.write() as tx:
-                r = self.store.find_key(scope, ns, key)
-                if r is not None:
-                    self._delete_in(tx, r, changed_by)
-            self.index.sync(tx.touched, tx.removed)
-            return r is not None
-
-        return (yield Blocking(write))
-
-    def namespaces(
-        self,
-        *,
-        user_id: Any = None,
-        agent_id: Any = None,
-        run_id: Any = None,
-        prefix: Sequence[str] | None = None,
-        suffix: Sequence[str] | None = None,
-        max_depth: int | None = None,
-        limit: int = 100,
-        offset: int = 0,
-        show_expired: bool = False,
-    ) -> Op[list[tuple[str, ...]]]:
-        """Distinct namespaces of live memories in a scope, sorted.
-
-        ``prefix``/``suffix`` match label by label, ``"*"`` matching any one label;
-        ``max_depth`` truncates longer namespaces (then de-duplicates).
-        """
-        scope, _ = resolve_scope(user_id, agent_id, run_id)
-        if max_depth is not None and (not isinstance(max_depth, int) or max_depth < 1):
-            raise ValidationError("max_depth must be a positive integer")
-
-        def read() -> list[tuple[str, ...]]:
-            now = utcnow()
-            vis = Visibility(show_expired=show_expired)
-            found: set[tuple[str, ...]] = set()
-            for r in self.view(scope).records:
-                ns = r.namespace
-                if ns is None or not vis.visible(r, now):
-                    continue
-                if prefix is not None and not labels_match(ns[: len(prefix)], prefix):
-                    continue
-                if suffix is not None and (
-                    len(ns) < len(suffix) or not labels_match(ns[len(ns) - len(suffix) :], suffix)
-                ):
-                    continue
-                found.add(ns[:max_depth] if max_depth is not None else ns)
-            return sorted(found)[offset : offset + limit]
-
-        return (yield Blocking(read))
-
-    def _touch(self, ids: Sequence[str]) -> None:
-        with self.store.write() as tx:
-            recs = self.store.get_many(list(ids))
-            tx.touch([r.seq for r in recs], utcnow())
-
-    def touch(self, ids: Sequence[str]) -> Op[None]:
-        """Mark memories as accessed now (refreshes a TTL; feeds recency)."""
-        checked = [check_id(i, "memory_id") for i in ids]
-        return (yield Blocking(self._touch, (checked,)))
-
-    def purge_expired(
-        self,
-        *,
-        user_id: Any = None,
-        agent_id: Any = None,
-        run_id: Any = None,
-        changed_by: str | None = "expiry",
-    ) -> Op[int]:
-        """Delete memories whose expiration passed (history keeps a DELETE event).
-
-        Without this, expired memories are only hidden; TTL users (LangGraph stores)
-        sweep with it. With no scope it sweeps the whole store.
-        """
-        scope, _ = resolve_scope(user_id, agent_id, run_id, required=False)
-
-        def write() -> int:
-            now = utcnow()
-            with self.store.write() as tx:
-                expired = self.store.expired(now, scope)
-                for r in expired:
-                    self._delete_in(tx, r, changed_by)
-            self.index.sync(tx.touched, tx.removed)
-            return len(expired)
 
         return (yield Blocking(write))
 

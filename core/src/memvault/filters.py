@@ -19,7 +19,7 @@ falling back to a literal dotted key).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from memvault.errors import FilterError
@@ -179,3 +179,17 @@ def compile_filter(filters: Mapping[str, Any] | None) -> Predicate | None:
     if not parts:
         return None
     return lambda r: all(p(r) for p in parts)
+
+
+def with_namespace(pred: Predicate | None, prefix: Sequence[str] | None) -> Predicate | None:
+    """Extend a filter predicate with a namespace-prefix condition."""
+    if prefix is None:
+        return pred
+    want = tuple(prefix)
+    n = len(want)
+
+    def match(view: dict[str, Any]) -> bool:
+        ns = view.get("namespace")
+        return ns is not None and tuple(ns[:n]) == want and (pred is None or pred(view))
+
+    return match

@@ -38,7 +38,8 @@ from memvault.scope import Scope
 from memvault.store.sqlite import Visibility
 
 if TYPE_CHECKING:
-    from memvault.engine import Engine, Message
+    from memvault.engine import Engine
+    from memvault.inputs import Message
 
 log = logging.getLogger("memvault")
 

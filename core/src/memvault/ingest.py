@@ -25,9 +25,9 @@ from typing import TYPE_CHECKING, Any
 
 from memvault.costs import Estimate, price, token_counter
 from memvault.effects import run_async, run_sync
-from memvault.engine import clean_metadata, parse_messages, parse_time
 from memvault.errors import LLMError, MemvaultError, ValidationError
 from memvault.inference import journal_key, speaker
+from memvault.inputs import clean_metadata, parse_messages, parse_time
 from memvault.llm.prompts import EXTRACTION_PROMPT, build_extraction_input
 from memvault.scope import resolve_scope
 

@@ -17,6 +17,8 @@ from typing import Any
 from memvault.scope import Scope
 
 ACTIVE = "active"
+#: The vector space the configured embedder writes to (bring-your-own vectors use others).
+DEFAULT_SPACE = "default"
 SUPERSEDED = "superseded"
 
 

@@ -34,9 +34,10 @@ from typing import IO, TYPE_CHECKING, Any
 
 import numpy as np
 
-from memvault.engine import DEFAULT_SPACE, Engine, clean_metadata, parse_time
+from memvault.engine import Engine
 from memvault.errors import DimensionMismatchError, ValidationError
-from memvault.models import ACTIVE, SUPERSEDED, MemoryRecord, content_hash, utcnow
+from memvault.inputs import clean_categories, clean_importance, clean_metadata, parse_time
+from memvault.models import ACTIVE, DEFAULT_SPACE, SUPERSEDED, MemoryRecord, content_hash, utcnow
 from memvault.scope import SCOPE_FIELDS, Scope, check_id, resolve_scope
 from memvault.store.sqlite import NS_SEP, SQLiteStore, Tx
 from memvault.text import clean_text
@@ -415,8 +416,8 @@ def _memory_item(obj: dict[str, Any]) -> _MemoryItem:
         updated_at=_opt_time(obj, "updated_at") or created,
         role=_opt_str(obj, "role"),
         actor_id=_opt_str(obj, "actor_id"),
-        categories=Engine._clean_categories(obj.get("categories") or None),
-        importance=Engine._clean_importance(obj.get("importance")),
+        categories=clean_categories(obj.get("categories") or None),
+        importance=clean_importance(obj.get("importance")),
         value=obj.get("value"),
         namespace=namespace,
         key=_opt_str(obj, "key"),

@@ -418,6 +418,11 @@ class Tx:
             ),
         )
 
+    def remove(self, r: MemoryRecord, changed_by: str | None) -> None:
+        """Delete a memory and record the DELETE (its history survives it)."""
+        self.delete(r)
+        self.history("DELETE", memory_id=r.id, old=r, new=None, changed_by=changed_by)
+
     def history(
         self,
         event: str,
