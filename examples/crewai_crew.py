@@ -18,8 +18,8 @@ book a flight, calls ``recall`` and answers with the window seat; CrewAI's memor
 has put the same fact into the task prompt. Afterwards both memories are in one
 memvault store, readable mem0-style::
 
-    python examples/crewai_crew.py --home /tmp/crew-demo
-    MEMVAULT_HOME=/tmp/crew-demo memvault search "seat" --user dana
+    python examples/crewai_crew.py --home ./crew-demo
+    MEMVAULT_HOME=./crew-demo memvault search "seat" --user dana
 """
 
 from __future__ import annotations

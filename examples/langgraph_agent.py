@@ -14,8 +14,8 @@ Thread ``t2`` (a new conversation, so no shared messages): Alice asks what to
 drink; the memory arrives in the system prompt and the model answers with it.
 Afterwards the memory is in the store file, for the CLI as for any app::
 
-    python examples/langgraph_agent.py --path /tmp/demo.db
-    memvault --path /tmp/demo.db search "what does alice drink" --user alice
+    python examples/langgraph_agent.py --path ./demo.db
+    memvault --path ./demo.db search "what does alice drink" --user alice
 """
 
 from __future__ import annotations

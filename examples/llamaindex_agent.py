@@ -11,7 +11,7 @@ and memvault uses its bundled local embedder with no LLM (messages are stored as
 configure ``llm`` in the memvault config to store extracted facts instead).
 
     python examples/llamaindex_agent.py            # a throwaway store
-    python examples/llamaindex_agent.py --store /tmp/sam.db
+    python examples/llamaindex_agent.py --store ./sam.db
 """
 
 from __future__ import annotations

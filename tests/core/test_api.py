@@ -121,7 +121,7 @@ def test_persistence_across_instances(store_path: Path, embedder: LocalEmbedder)
 def test_default_home_is_used_without_arguments(tmp_path: Path, embedder: LocalEmbedder) -> None:
     with Memory(embedder=embedder) as m:
         m.add("in the default home", user_id="u")
-        assert Path(m.path) == tmp_path / "home" / "memvault.db"
+        assert Path(m.path) == tmp_path / "memvault-home" / "memvault.db"
         assert Path(m.path).exists()
 
 

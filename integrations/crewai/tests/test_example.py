@@ -31,7 +31,7 @@ def test_example_remembers_across_sessions(
 ) -> None:
     # In-process, so the conftest's socket guard proves the crew never leaves the machine.
     example = _load_example()
-    home = tmp_path / "home"
+    home = tmp_path / "memvault-home"
     monkeypatch.setenv("MEMVAULT_HOME", str(home))  # restored after the test
     assert example.main(["--home", str(home)]) == 0
     out = capsys.readouterr().out

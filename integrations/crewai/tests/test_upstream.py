@@ -24,11 +24,7 @@ from __future__ import annotations
 import importlib.metadata
 import importlib.util
 import inspect
-import shutil
-import subprocess
 import sys
-import tarfile
-import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType
@@ -39,6 +35,7 @@ import pytest
 from memvault import Memory
 from memvault.embedding import LocalEmbedder
 from memvault_crewai import MemvaultStorage
+from tests.support.sdists import sdist_tests
 
 pytestmark = pytest.mark.peer
 
@@ -67,43 +64,8 @@ MODULES = ("test_qdrant_edge_storage", "test_unified_memory", "test_lancedb_upda
 
 def _crewai_tests(cache: Path) -> Path:
     """``tests/memory`` of the installed crewai's sdist (downloaded once per version)."""
-    version = importlib.metadata.version("crewai")
-    target = cache / f"crewai-{version}"
-    memory_dir = target / "tests" / "memory"
-    if all((memory_dir / f"{m}.py").is_file() for m in MODULES):
-        return memory_dir
-    with tempfile.TemporaryDirectory() as download:
-        subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "pip",
-                "download",
-                "-q",
-                "--no-deps",
-                "--no-binary",
-                ":all:",
-                "-d",
-                download,
-                f"crewai=={version}",
-            ],
-            check=True,
-            capture_output=True,
-            text=True,
-            timeout=600,
-        )
-        (archive,) = Path(download).glob("crewai-*.tar.gz")
-        staging = cache / f".crewai-{version}.partial"
-        shutil.rmtree(staging, ignore_errors=True)
-        prefix = f"crewai-{version}/tests/memory/"
-        with tarfile.open(archive) as tar:
-            members = [
-                m for m in tar.getmembers() if m.name.startswith(prefix) and m.name.endswith(".py")
-            ]
-            tar.extractall(staging, members=members, filter="data")
-        shutil.rmtree(target, ignore_errors=True)
-        (staging / f"crewai-{version}").rename(target)
-        shutil.rmtree(staging, ignore_errors=True)
+    memory_dir = sdist_tests("crewai", cache) / "memory"
+    assert all((memory_dir / f"{m}.py").is_file() for m in MODULES), memory_dir
     return memory_dir
 
 

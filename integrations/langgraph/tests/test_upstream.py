@@ -14,13 +14,10 @@ documented ones in ``EXPECTED_FAILURES``.
 
 from __future__ import annotations
 
-import importlib.metadata
 import os
 import shutil
 import subprocess
 import sys
-import tarfile
-import tempfile
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -28,6 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from tests.support.sdists import sdist_tests
 
 pytestmark = pytest.mark.peer
 
@@ -60,51 +59,12 @@ def _cache_dir(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPath
     return tmp_path_factory.mktemp("upstream-cache")
 
 
-def _fetch(dist: str, cache: Path) -> Path:
-    """The ``tests/`` folder of ``dist``'s sdist, for the installed version."""
-    version = importlib.metadata.version(dist)
-    target = cache / f"{dist}-{version}"
-    if (target / "tests").is_dir():
-        return target / "tests"
-    with tempfile.TemporaryDirectory() as download:
-        subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "pip",
-                "download",
-                "-q",
-                "--no-deps",
-                "--no-binary",
-                ":all:",
-                "-d",
-                download,
-                f"{dist}=={version}",
-            ],
-            check=True,
-            capture_output=True,
-            text=True,
-            timeout=600,
-        )
-        (archive,) = Path(download).glob("*.tar.gz")
-        staging = cache / f".{dist}-{version}.partial"
-        shutil.rmtree(staging, ignore_errors=True)
-        with tarfile.open(archive) as tar:
-            members = [m for m in tar.getmembers() if "/tests/" in m.name]
-            tar.extractall(staging, members=members, filter="data")
-        (tests,) = staging.glob("*/tests")
-        target.mkdir(parents=True, exist_ok=True)
-        shutil.move(str(tests), target / "tests")
-        shutil.rmtree(staging, ignore_errors=True)
-    return target / "tests"
-
-
 def _prepare_store_suite(run: Path, cache: Path) -> None:
     tests = run / "tests"
     tests.mkdir(parents=True)
     (tests / "__init__.py").write_text("")
-    sqlite = _fetch("langgraph-checkpoint-sqlite", cache)
-    core = _fetch("langgraph-checkpoint", cache)
+    sqlite = sdist_tests("langgraph-checkpoint-sqlite", cache)
+    core = sdist_tests("langgraph-checkpoint", cache)
     for name in ("test_store.py", "test_async_store.py", "test_ttl.py"):
         shutil.copy(sqlite / name, tests / name)
     shutil.copy(core / "test_store.py", tests / "test_inmem_store.py")
@@ -114,7 +74,7 @@ def _prepare_store_suite(run: Path, cache: Path) -> None:
 
 
 def _prepare_agent_suite(run: Path, cache: Path) -> None:
-    shutil.copytree(_fetch("langgraph-prebuilt", cache), run / "tests")
+    shutil.copytree(sdist_tests("langgraph-prebuilt", cache), run / "tests")
     for name in ("memvault_peer.py", "peer_agent.py"):
         shutil.copy(HARNESS / name, run / name)
 

@@ -7,13 +7,6 @@ only fake is the remote LLM (``tests.support.fake_openai``, over real HTTP).
 
 from __future__ import annotations
 
-import os
-
-# mem0ai is imported (llama-index-memory-mem0); its telemetry must not try the network.
-os.environ["MEM0_TELEMETRY"] = "False"
-
-import threading
-import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -23,41 +16,6 @@ import pytest
 from memvault import AsyncMemory, Memory
 from memvault.embedding import LocalEmbedder
 from tests.support.fake_openai import FakeOpenAI
-
-
-@pytest.fixture(scope="session")
-def embedder() -> LocalEmbedder:
-    return LocalEmbedder()
-
-
-@pytest.fixture(autouse=True)
-def _isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    # No test may touch the real user data dir, nor reach a real OpenAI.
-    monkeypatch.setenv("MEMVAULT_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-not-a-key")
-
-
-@pytest.fixture(autouse=True)
-def _no_leaked_threads() -> Iterator[None]:
-    """Every memvault pool a test opens (AsyncMemory workers) is shut down after it."""
-    before = set(threading.enumerate())
-    yield
-    deadline = time.monotonic() + 5
-    while True:
-        leaked = [
-            t.name
-            for t in set(threading.enumerate()) - before
-            if t.name.startswith("memvault") and t.is_alive()
-        ]
-        if not leaked or time.monotonic() > deadline:
-            break
-        time.sleep(0.01)
-    assert not leaked, f"threads left running: {leaked}"
-
-
-@pytest.fixture
-def store_path(tmp_path: Path) -> Path:
-    return tmp_path / "memvault.db"
 
 
 @pytest.fixture

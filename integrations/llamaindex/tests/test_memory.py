@@ -366,7 +366,7 @@ def test_default_store_lives_under_memvault_home(tmp_path: Path, embedder: Local
     memory = MemvaultMemory(context={"user_id": "alice"}, embedder=embedder)
     try:
         memory.put(user("I use the default store"))
-        assert Path(memory.memory.path).is_relative_to(tmp_path / "home")
+        assert Path(memory.memory.path).is_relative_to(tmp_path / "memvault-home")
     finally:
         memory.close()
 

@@ -126,7 +126,9 @@ class LocalEmbedder:
         tokenizer_path: ``tokenizer.json`` to use instead of the vendored one.
         threads: onnxruntime intra-op threads (default ``min(2, cpu_count)``).
         batch_size: texts per forward pass; inputs are sorted by length first
-            so each batch pads only to its own longest text.
+            so each batch pads only to its own longest text. Small batches win on
+            CPU: padding to a long text costs more than per-call overhead saves
+            (16 measured fastest; see benchmarks/bench_embedder_batching.py).
         name: identifier stored with the vector space.
     """
 
@@ -138,7 +140,7 @@ class LocalEmbedder:
         model_path: str | os.PathLike[str] | None = None,
         tokenizer_path: str | os.PathLike[str] | None = None,
         threads: int | None = None,
-        batch_size: int = 64,
+        batch_size: int = 16,
         name: str = "minilm-l6-int8",
     ) -> None:
         threads = _default_threads() if threads is None else threads
