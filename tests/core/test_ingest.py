@@ -227,6 +227,7 @@ def test_kill_9_mid_ingest_then_resume_applies_each_row_once(tmp_path: Path) -> 
         assert rep["failed"] == 0 and rep["skipped"] >= partial
         assert rep["done"] + rep["skipped"] == 40
         assert count_memories(store) == (40, 40)  # every row once: none lost, none twice
+        (tmp_path / "prices.json").write_text(json.dumps({"gpt-4o-mini": [1.0, 0.5, 2.0]}))
         dry = subprocess.run(
             [*cli, "--config", str(cfg_file), "ingest", str(data), "--json", "--dry-run"],
             cwd=REPO,
@@ -235,6 +236,26 @@ def test_kill_9_mid_ingest_then_resume_applies_each_row_once(tmp_path: Path) -> 
             timeout=300,
         )
         assert dry.returncode == 0 and json.loads(dry.stdout)["prompt_tokens"] > 0
+        priced = subprocess.run(
+            [
+                *cli,
+                "--config",
+                str(cfg_file),
+                "ingest",
+                str(data),
+                "--json",
+                "--dry-run",
+                "--prices",
+                str(tmp_path / "prices.json"),
+            ],
+            cwd=REPO,
+            text=True,
+            capture_output=True,
+            timeout=300,
+        )
+        est = json.loads(priced.stdout)
+        expected = (est["prompt_tokens"] * 1.0 + est["completion_tokens"] * 2.0) / 1e6
+        assert est["cost_usd"] == pytest.approx(expected)
     finally:
         _stop(server)
 

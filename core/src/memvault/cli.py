@@ -633,6 +633,13 @@ def ingest(
         bool, typer.Option("--dry-run", help="Estimate rows, tokens and cost; call nothing.")
     ] = False,
     poll_interval: Annotated[float, typer.Option(help="Seconds between batch polls.")] = 30.0,
+    prices: Annotated[
+        Path | None,
+        typer.Option(
+            "--prices",
+            help='Price table JSON: {"model": [input, cached_input, output]} USD per 1M tokens.',
+        ),
+    ] = None,
     path: PathOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
@@ -650,6 +657,15 @@ def ingest(
             for r in rows
         ]
     overrides = {"service_tier": service_tier} if service_tier else None
+    table = _read_json_file(prices, "--prices") if prices else None
+    if table is not None and not (
+        isinstance(table, dict)
+        and all(
+            isinstance(v, list) and len(v) == 3 and all(isinstance(x, int | float) for x in v)
+            for v in table.values()
+        )
+    ):
+        raise CliError("--prices must map model names to [input, cached_input, output] numbers")
     with _memory(g, overrides) as m:
         report = m.ingest(
             rows,
@@ -658,6 +674,7 @@ def ingest(
             dry_run=dry_run,
             progress=not g.json and sys.stderr.isatty(),
             poll_interval=poll_interval,
+            prices={k: (v[0], v[1], v[2]) for k, v in table.items()} if table else None,
         )
     if g.json:
         _print_json(report.as_dict())
