@@ -7,6 +7,9 @@ uses run_id per conversation. Turns go in as messages with the speaker as
 
     python ../shared/bench/locomo_retrieval.py --adapter benchmarks.locomo_memvault:MemvaultAdapter \
         --mode turns ../shared/data/locomo/*.json
+
+Options: ``--opt embedder=PROVIDER`` (e.g. ``minilm-l3``; default: memvault's default),
+``--opt per_message=1`` (one add per turn instead of per session).
 """
 
 from __future__ import annotations
@@ -24,7 +27,10 @@ class MemvaultAdapter:
     def __init__(self, opts: dict[str, Any]) -> None:
         self.opts = opts
         self.per_message = opts.get("per_message", "0") == "1"
-        self.memory = Memory(path=os.path.join(opts["workdir"], "memvault.db"))
+        config: dict[str, Any] = {"path": os.path.join(opts["workdir"], "memvault.db")}
+        if opts.get("embedder"):  # e.g. --opt embedder=minilm-l3
+            config["embedder"] = {"provider": opts["embedder"]}
+        self.memory = Memory(config)
         self.ids: dict[str, str] = {}  # memory id -> harness item id (bulk path)
 
     def add_many(self, scope: str, items: list[Any]) -> None:
@@ -37,12 +43,22 @@ class MemvaultAdapter:
                 for it in group:
                     self.memory.add(
                         [{"role": "user", "content": it.text, "name": it.metadata.get("speaker")}],
-                        user_id=scope, run_id=run, infer=False, metadata={"item_id": it.id})
+                        user_id=scope,
+                        run_id=run,
+                        infer=False,
+                        metadata={"item_id": it.id},
+                    )
                 continue
             # One add per session; item ids map back through the returned order.
             res = self.memory.add(
-                [{"role": "user", "content": it.text, "name": it.metadata.get("speaker")}
-                 for it in group], user_id=scope, run_id=run, infer=False)
+                [
+                    {"role": "user", "content": it.text, "name": it.metadata.get("speaker")}
+                    for it in group
+                ],
+                user_id=scope,
+                run_id=run,
+                infer=False,
+            )
             for it, r in zip(group, res["results"], strict=True):
                 self.ids[r["id"]] = it.id
 
@@ -51,7 +67,11 @@ class MemvaultAdapter:
         return [self.ids.get(r["id"]) or r.get("metadata", {}).get("item_id") for r in res]
 
     def describe(self) -> dict[str, Any]:
-        return {"memvault": self.memory.stats(), "per_message": self.per_message}
+        return {
+            "memvault": self.memory.stats(),
+            "per_message": self.per_message,
+            "embedder": getattr(self.memory.embedder, "name", None),
+        }
 
     def close(self) -> None:
         self.memory.close()

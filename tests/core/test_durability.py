@@ -115,3 +115,33 @@ def test_kill_9_leaves_all_or_nothing(tmp_path: Path) -> None:
         count = _check_consistent(path)
         assert count > total
         total = count
+
+
+def test_processes_creating_one_new_store_at_once(tmp_path: Path) -> None:
+    """Several processes opening a store file that does not exist yet all succeed."""
+    path = tmp_path / "new.db"
+    code = (
+        "import sys\nfrom memvault import Memory\n"
+        "from memvault.embedding import CallableEmbedder\n"
+        "emb = CallableEmbedder(lambda t: [[1.0, 0.0]] * len(t), 2, name='unit')\n"
+        "with Memory(path=sys.argv[1], embedder=emb) as m:\n"
+        "    m.add(f'hello from {sys.argv[2]}', user_id='u')\n"
+    )
+    procs = [
+        subprocess.Popen([sys.executable, "-c", code, str(path), str(k)], stderr=subprocess.PIPE)
+        for k in range(6)
+    ]
+    try:
+        for p in procs:
+            _, err = p.communicate(timeout=120)
+            assert p.returncode == 0, err.decode()
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+    db = sqlite3.connect(path)
+    try:
+        assert db.execute("SELECT COUNT(*) FROM memories").fetchone()[0] == 6
+    finally:
+        db.close()

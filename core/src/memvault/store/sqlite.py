@@ -17,6 +17,7 @@ import json
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
@@ -509,7 +510,7 @@ class SQLiteStore:
                     check_same_thread=False,
                 )
                 c.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_s * 1000)}")
-                c.execute("PRAGMA journal_mode = WAL")
+                self._wal(c)
                 c.execute("PRAGMA synchronous = NORMAL")
                 c.execute("PRAGMA foreign_keys = ON")
             except sqlite3.DatabaseError as e:
@@ -518,6 +519,25 @@ class SQLiteStore:
             with self._conns_lock:
                 self._conns.append(c)
         return c
+
+    def _wal(self, c: sqlite3.Connection) -> None:
+        """Switch to WAL, waiting out other processes opening the same new file.
+
+        Changing the journal mode needs an exclusive lock and SQLite does not call the
+        busy handler for it, so two processes creating one store at once would see
+        "database is locked"; we retry until the busy timeout instead.
+        """
+        deadline = time.monotonic() + self.busy_timeout_s
+        delay = 0.005
+        while True:
+            try:
+                c.execute("PRAGMA journal_mode = WAL")
+                return
+            except sqlite3.OperationalError as e:
+                if "locked" not in str(e) or time.monotonic() > deadline:
+                    raise
+                time.sleep(delay)
+                delay = min(delay * 2, 0.2)
 
     def _init_schema(self) -> None:
         c = self.conn()
