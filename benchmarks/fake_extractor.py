@@ -12,5 +12,10 @@ from typing import Any
 def chat_handler(req: dict[str, Any]) -> dict[str, Any]:
     user = req["messages"][-1]["content"]
     new = user.split("NEW MESSAGES:\n", 1)[-1]
-    return {"memories": [{"event": "ADD", "text": line.split(": ", 1)[-1]}
-                         for line in new.splitlines() if line.strip()]}
+    return {
+        "memories": [
+            {"event": "ADD", "text": line.split(": ", 1)[-1]}
+            for line in new.splitlines()
+            if line.strip()
+        ]
+    }

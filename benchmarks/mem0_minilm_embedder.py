@@ -44,10 +44,12 @@ class TimedLocalEmbedder(LocalEmbedder):
             self.embed_texts += len(texts)
 
     def reset_counters(self) -> dict[str, float]:
-        out = {"embed_s": getattr(self, "embed_seconds", 0.0),
-               "embed_cpu_s": getattr(self, "embed_cpu_seconds", 0.0),
-               "embed_calls": getattr(self, "embed_calls", 0),
-               "embed_texts": getattr(self, "embed_texts", 0)}
+        out = {
+            "embed_s": getattr(self, "embed_seconds", 0.0),
+            "embed_cpu_s": getattr(self, "embed_cpu_seconds", 0.0),
+            "embed_calls": getattr(self, "embed_calls", 0),
+            "embed_texts": getattr(self, "embed_texts", 0),
+        }
         self.embed_seconds = self.embed_cpu_seconds = 0.0
         self.embed_calls = self.embed_texts = 0
         return out

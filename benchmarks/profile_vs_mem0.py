@@ -30,8 +30,8 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _bench_util import RESULTS, git_rev, machine_facts, rel, write_doc_section  # noqa: E402
-from bench_vs_mem0 import WORKER, Runner, build_workload, python_for  # noqa: E402
+from _bench_util import RESULTS, git_rev, machine_facts, rel, write_doc_section
+from bench_vs_mem0 import WORKER, Runner, build_workload, python_for
 
 SYSTEMS = ("memvault", "mem0")
 PHASES = (("raw", "items"), ("search", "queries"), ("bulk", "items"))
@@ -107,8 +107,10 @@ def analyse(path: str, n_ops: int) -> dict:
             if t > 0:
                 named[label] = t * per
     out["named_cumulative_ms"] = named
-    skip = re.compile(r"onnxruntime_pybind11_state|tokenizers\.Tokenizer|sqlite3\.|"
-                      r"_vs_mem0_worker|process_time|perf_counter")
+    skip = re.compile(
+        r"onnxruntime_pybind11_state|tokenizers\.Tokenizer|sqlite3\.|"
+        r"_vs_mem0_worker|process_time|perf_counter"
+    )
     top = sorted(((v[2], k) for k, v in rows.items() if not skip.search(k)), reverse=True)[:10]
     out["top_own_time_ms"] = [[k, t * per] for t, k in top]
     return out
@@ -117,8 +119,13 @@ def analyse(path: str, n_ops: int) -> dict:
 def strace_fsyncs(cmd: list[str], log: str) -> dict:
     """fsync/fdatasync counts and wall seconds in them for a whole worker run (strace -f -c -w)."""
     summary = log + ".strace"
-    subprocess.run(["strace", "-f", "-c", "-w", "-e", "trace=fsync,fdatasync", "-o", summary, *cmd],
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=3600, check=False)
+    subprocess.run(
+        ["strace", "-f", "-c", "-w", "-e", "trace=fsync,fdatasync", "-o", summary, *cmd],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        timeout=3600,
+        check=False,
+    )
     out = {}
     try:
         with open(summary) as f:
@@ -134,20 +141,28 @@ def strace_fsyncs(cmd: list[str], log: str) -> dict:
 def render(res: dict) -> str:
     L = []
     cfg = res["config"]
-    L.append(f"Measured {res['finished']} by `benchmarks/profile_vs_mem0.py` (git {res['git']}): "
-             f"cProfile around each phase of the same worker as above, one run per system, "
-             f"{cfg['items']} turns ({cfg['turns_note']}), {cfg['questions']} questions, "
-             f"{cfg['sessions']} sessions, 1 onnxruntime thread. cProfile inflates Python-heavy "
-             "code (mem0's more than memvault's), so read the shares, not the absolute speed. "
-             f"Raw data: `{rel(res['out_path'])}`.\n")
-    L.append("Milliseconds per operation (per turn for raw and bulk ingest, per query for search):\n")
+    L.append(
+        f"Measured {res['finished']} by `benchmarks/profile_vs_mem0.py` (git {res['git']}): "
+        f"cProfile around each phase of the same worker as above, one run per system, "
+        f"{cfg['items']} turns ({cfg['turns_note']}), {cfg['questions']} questions, "
+        f"{cfg['sessions']} sessions, 1 onnxruntime thread. cProfile inflates Python-heavy "
+        "code (mem0's more than memvault's), so read the shares, not the absolute speed. "
+        f"Raw data: `{rel(res['out_path'])}`.\n"
+    )
+    L.append(
+        "Milliseconds per operation (per turn for raw and bulk ingest, per query for search):\n"
+    )
     L.append("| | " + " | ".join(f"{s} {ph}" for ph, _ in PHASES for s in SYSTEMS) + " |")
     L.append("|---|" + "---:|" * (len(PHASES) * len(SYSTEMS)))
-    for key, label in (("total_ms", "**total**"), ("embedder_total_ms", "embedder (all)"),
-                       ("onnx_run_ms", "  ONNX model run"), ("tokenize_ms", "  tokenization"),
-                       ("embedder_other_ms", "  padding, pooling, glue"),
-                       ("sqlite_c_calls_ms", "SQLite C calls (incl. commits / disk syncs)"),
-                       ("everything_else_ms", "everything else (Python, numpy, ...)")):
+    for key, label in (
+        ("total_ms", "**total**"),
+        ("embedder_total_ms", "embedder (all)"),
+        ("onnx_run_ms", "  ONNX model run"),
+        ("tokenize_ms", "  tokenization"),
+        ("embedder_other_ms", "  padding, pooling, glue"),
+        ("sqlite_c_calls_ms", "SQLite C calls (incl. commits / disk syncs)"),
+        ("everything_else_ms", "everything else (Python, numpy, ...)"),
+    ):
         cells = []
         for ph, _ in PHASES:
             for s in SYSTEMS:
@@ -155,8 +170,10 @@ def render(res: dict) -> str:
                 cells.append(f"{a[key]:.2f}" if a else "–")
         L.append(f"| {label} | " + " | ".join(cells) + " |")
     for s in SYSTEMS:
-        L.append(f"\n**{s}**, named paths (cumulative, ms per operation; nested rows are part of "
-                 "the row above):\n")
+        L.append(
+            f"\n**{s}**, named paths (cumulative, ms per operation; nested rows are part of "
+            "the row above):\n"
+        )
         L.append("| path | " + " | ".join(ph for ph, _ in PHASES) + " |")
         L.append("|---|" + "---:|" * len(PHASES))
         labels: list[str] = []
@@ -172,19 +189,25 @@ def render(res: dict) -> str:
                 cells.append(f"{v:.2f}" if v is not None else "–")
             L.append(f"| {lab.replace('  ', '&nbsp;&nbsp;↳ ')} | " + " | ".join(cells) + " |")
     if res.get("fsync"):
-        L.append("\nDisk syncs over a whole worker run (`strace -f -c -w`, wall time inside the calls; all three phases; a separate run without cProfile):\n")
+        L.append(
+            "\nDisk syncs over a whole worker run (`strace -f -c -w`, wall time inside the calls; all three phases; a separate run without cProfile):\n"
+        )
         L.append("| system | fsync calls | fdatasync calls | seconds in them |")
         L.append("|---|---:|---:|---:|")
         for s in SYSTEMS:
             f = res["fsync"].get(s, {})
-            L.append(f"| {s} | {f.get('fsync', {}).get('calls', 0)} | "
-                     f"{f.get('fdatasync', {}).get('calls', 0)} | "
-                     f"{f.get('fsync', {}).get('seconds', 0) + f.get('fdatasync', {}).get('seconds', 0):.2f} |")
+            L.append(
+                f"| {s} | {f.get('fsync', {}).get('calls', 0)} | "
+                f"{f.get('fdatasync', {}).get('calls', 0)} | "
+                f"{f.get('fsync', {}).get('seconds', 0) + f.get('fdatasync', {}).get('seconds', 0):.2f} |"
+            )
     return "\n".join(L)
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--turns-per-conv", type=int, default=200)
     ap.add_argument("--questions", type=int, default=150)
     ap.add_argument("--threads", type=int, default=1)
@@ -194,8 +217,11 @@ def main() -> None:
     args = ap.parse_args()
 
     wl = build_workload(args.turns_per_conv, args.questions, 10, 10)
-    n = {"raw": sum(len(c["items"]) for c in wl["convs"]), "search": len(wl["questions"]),
-         "bulk": sum(len(c["items"]) for c in wl["convs"])}
+    n = {
+        "raw": sum(len(c["items"]) for c in wl["convs"]),
+        "search": len(wl["questions"]),
+        "bulk": sum(len(c["items"]) for c in wl["convs"]),
+    }
     tmp = tempfile.mkdtemp(prefix="memvault_profile_")
     runner = Runner()
     profiles: dict = {}
@@ -208,13 +234,27 @@ def main() -> None:
             wd = os.path.join(tmp, system)
             pdir = os.path.join(tmp, f"{system}_pstats")
             os.makedirs(wd)
-            cmd = [python_for(system), WORKER, "--system", system, "--workload", wl_path,
-                   "--workdir", wd, "--out", os.path.join(tmp, f"{system}.json"),
-                   "--threads", str(args.threads), "--profile", pdir]
+            cmd = [
+                python_for(system),
+                WORKER,
+                "--system",
+                system,
+                "--workload",
+                wl_path,
+                "--workdir",
+                wd,
+                "--out",
+                os.path.join(tmp, f"{system}.json"),
+                "--threads",
+                str(args.threads),
+                "--profile",
+                pdir,
+            ]
             print(f"==> profiling {system}", flush=True)
             runner.run(cmd, 3600, os.path.join(tmp, f"{system}.log"))
-            profiles[system] = {ph: analyse(os.path.join(pdir, f"{system}_{ph}.pstats"), n[ph])
-                                for ph, _ in PHASES}
+            profiles[system] = {
+                ph: analyse(os.path.join(pdir, f"{system}_{ph}.pstats"), n[ph]) for ph, _ in PHASES
+            }
             if args.strace and shutil.which("strace"):
                 wd2 = os.path.join(tmp, system + "_strace")
                 os.makedirs(wd2)
@@ -225,13 +265,23 @@ def main() -> None:
     finally:
         runner.kill()
         shutil.rmtree(tmp, ignore_errors=True)
-    res = {"finished": time.strftime("%Y-%m-%d %H:%M %Z"), "git": git_rev(),
-           "out_path": os.path.abspath(args.out), "machine": machine_facts(),
-           "config": {"items": n["raw"], "questions": n["search"],
-                      "sessions": sum(len(c["sessions"]) for c in wl["convs"]),
-                      "turns_note": f"first {args.turns_per_conv} of each conversation"
-                      if args.turns_per_conv else "every turn", "threads": args.threads},
-           "profiles": profiles, "fsync": fsync}
+    res = {
+        "finished": time.strftime("%Y-%m-%d %H:%M %Z"),
+        "git": git_rev(),
+        "out_path": os.path.abspath(args.out),
+        "machine": machine_facts(),
+        "config": {
+            "items": n["raw"],
+            "questions": n["search"],
+            "sessions": sum(len(c["sessions"]) for c in wl["convs"]),
+            "turns_note": f"first {args.turns_per_conv} of each conversation"
+            if args.turns_per_conv
+            else "every turn",
+            "threads": args.threads,
+        },
+        "profiles": profiles,
+        "fsync": fsync,
+    }
     md = render(res)
     print(md)
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
