@@ -197,6 +197,15 @@ def _row_to_record(row: sqlite3.Row | tuple[Any, ...]) -> MemoryRecord:
     )
 
 
+def _seq_matrix(rows: Sequence[tuple[int, bytes]]) -> tuple[np.ndarray, np.ndarray]:
+    """(seq, vector blob) rows -> (seqs, float32 matrix), one vector per row."""
+    if not rows:
+        return np.zeros(0, dtype=np.int64), np.zeros((0, 0), dtype=np.float32)
+    seqs = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+    mat = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), -1)
+    return seqs, mat
+
+
 def _scope_sql(scope: Scope, alias: str = "") -> tuple[str, list[Any]]:
     a = f"{alias}." if alias else ""
     parts = [f"{a}{f} = ?" for f, _ in scope.items()]
@@ -682,11 +691,7 @@ class SQLiteStore:
             )
             .fetchall()
         )
-        if not rows:
-            return np.zeros(0, dtype=np.int64), np.zeros((0, 0), dtype=np.float32)
-        out = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-        mat = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), -1)
-        return out, mat
+        return _seq_matrix(rows)
 
     @staticmethod
     def seq_scopes_in(c: sqlite3.Connection, seqs: Sequence[int]) -> dict[int, Scope]:
@@ -802,11 +807,7 @@ class SQLiteStore:
             )
             .fetchall()
         )
-        if not rows:
-            return np.zeros(0, dtype=np.int64), np.zeros((0, 0), dtype=np.float32)
-        seqs = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-        mat = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), -1)
-        return seqs, mat
+        return _seq_matrix(rows)
 
     def vectors_for(self, space: str, seqs: Sequence[int]) -> dict[int, np.ndarray]:
         if not seqs:
