@@ -29,7 +29,7 @@ INTEGRATIONS := $(sort $(dir $(wildcard integrations/*/pyproject.toml)))
 PYPROJECTS := pyproject.toml core/pyproject.toml $(wildcard integrations/*/pyproject.toml)
 
 # Editable installs: core with its chroma extra, each integration with its test extra if any.
-EDITABLES := -e "core[chroma]" $(foreach d,$(INTEGRATIONS),-e "$(d:/=)$(if $(shell grep -qs '^test *=' $(d)pyproject.toml && echo y),[test])")
+EDITABLES := -e "core[chroma,fast]" $(foreach d,$(INTEGRATIONS),-e "$(d:/=)$(if $(shell grep -qs '^test *=' $(d)pyproject.toml && echo y),[test])")
 
 # Quiet pip (-q -q still shows errors); drop the harmless notes about the machine's local
 # file indexes not carrying a package.
@@ -66,7 +66,7 @@ $(STAMP): $(PYPROJECTS) $(CONSTRAINTS) Makefile
 	fi; \
 	echo "==> setup: pip $(PIP_VERSION)"; \
 	$(call PIP_INSTALL,$(VPY)) "pip==$(PIP_VERSION)" 2>&1 | $(PIP_FILTER); \
-	echo "==> setup: installing core[chroma], $(INTEGRATIONS:/=) (editable) + dev tools, with $(CONSTRAINTS)"; \
+	echo "==> setup: installing core[chroma,fast], $(INTEGRATIONS:/=) (editable) + dev tools, with $(CONSTRAINTS)"; \
 	$(call PIP_INSTALL,$(VPY)) -c "$(CONSTRAINTS)" --group dev $(EDITABLES) 2>&1 | $(PIP_FILTER); \
 	echo "==> setup: checking the environment"; \
 	$(VPY) -m pip check 2>&1 | $(PIP_FILTER); \

@@ -330,7 +330,6 @@ def _script(*args: str, home: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
-@pytest.mark.skipif(not SCRIPT.exists(), reason="the memvault script is not installed")
 def test_installed_script_end_to_end(tmp_path: Path) -> None:
     home = tmp_path / "home"  # default store location: $MEMVAULT_HOME/memvault.db
     r = _script("add", "I keep my passport in the blue drawer", "-u", "dana", home=home)
@@ -346,7 +345,6 @@ def test_installed_script_end_to_end(tmp_path: Path) -> None:
     assert r.returncode == 0 and r.stdout.startswith("memvault ")
 
 
-@pytest.mark.skipif(not SCRIPT.exists(), reason="the memvault script is not installed")
 def test_read_commands_do_not_load_the_model(seeded: Seeded, tmp_path: Path) -> None:
     code = (
         "import sys\n"

@@ -207,11 +207,7 @@ def test_bad_local_options() -> None:
 
 @pytest.fixture(scope="module")
 def l3() -> LocalEmbedder:
-    pytest.importorskip("onnxruntime")
-    try:
-        importlib.metadata.distribution(MINILM_L3.distribution)
-    except importlib.metadata.PackageNotFoundError:
-        pytest.skip(f"optional {MINILM_L3.distribution} not installed (extra memvault[fast])")
+    # `make setup` installs the `fast` extra: these tests always run.
     embedder = make_embedder("minilm-l3", batch_size=3)
     assert isinstance(embedder, LocalEmbedder)
     embedder.load()
@@ -244,10 +240,7 @@ def test_l3_shape_dtype_and_unit_norm(l3: LocalEmbedder) -> None:
 
 
 def test_l3_packaged_model_matches_pinned_sha() -> None:
-    try:
-        dist = importlib.metadata.distribution(MINILM_L3.distribution)
-    except importlib.metadata.PackageNotFoundError:
-        pytest.skip("optional package not installed")
+    dist = importlib.metadata.distribution(MINILM_L3.distribution)
     path = dist.locate_file(MINILM_L3.file)
     assert sha256_file(str(path)) == MINILM_L3.sha256
     with pytest.raises(EmbeddingError, match=MINILM_L3.distribution):
