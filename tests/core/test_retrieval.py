@@ -168,3 +168,24 @@ def test_vector_ranking_unranked_fill_and_offset(memory: Memory) -> None:
     assert [(h["memory"], h["score"]) for h in page] == [("a", 0.0), ("no vector here", None)]
     with pytest.raises(ValidationError):
         memory.search("x", user_id="u", offset=-1)
+
+
+def test_repeated_queries_reuse_their_embedding(store_path, embedder) -> None:  # type: ignore[no-untyped-def]
+    from memvault.embedding import CallableEmbedder
+
+    calls: list[list[str]] = []
+
+    def embed(texts: list[str]) -> list[list[float]]:
+        calls.append(texts)
+        return embedder.embed(texts).tolist()
+
+    counting = CallableEmbedder(embed, 384, name=embedder.name)
+    with Memory(path=store_path, embedder=counting) as m:
+        m.add("the cat sleeps on the sofa", user_id="u")
+        before = len(calls)
+        first = m.search("where does the cat sleep", user_id="u")["results"]
+        second = m.search("where does the cat sleep", user_id="u")["results"]
+        assert len(calls) == before + 1  # the second search did not embed again
+        assert first == second
+        m.search("something else entirely", user_id="u")
+        assert len(calls) == before + 2

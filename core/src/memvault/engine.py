@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import logging
 import math
+import threading
 import uuid
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
@@ -51,6 +53,33 @@ ORDERINGS = ("created_at", "updated_at", "valid_from")
 __all__ = ["DEFAULT_SPACE", "ORDERINGS", "Engine", "Message", "parse_messages"]
 
 
+class LRU:
+    """A small thread-safe LRU of query embeddings.
+
+    Why: agents re-ask the same query within a turn (a pre-model hook runs before every
+    model step of a tool loop), and the query embedding is ~75% of a search's cost.
+    """
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._data: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> np.ndarray | None:
+        with self._lock:
+            value = self._data.get(key)
+            if value is not None:
+                self._data.move_to_end(key)
+            return value
+
+    def put(self, key: str, value: np.ndarray) -> None:
+        with self._lock:
+            self._data[key] = value
+            self._data.move_to_end(key)
+            while len(self._data) > self.size:
+                self._data.popitem(last=False)
+
+
 class Engine(KeyedOps):
     """Owns the store, the dense index and the embedder; implements every operation."""
 
@@ -68,6 +97,7 @@ class Engine(KeyedOps):
         if config.llm is not None:
             self.llm = LLMClient(parse_llm_settings(config.llm.provider, config.llm.config))
         self.views = ViewCache(self.store)
+        self._query_cache = LRU(1024)
         self._warned_no_llm = False
 
     def _check_embedder(self) -> None:
@@ -304,7 +334,10 @@ class Engine(KeyedOps):
         if vector is not None:
             qvec = as_vectors(vector, "vector")[0]
         elif space == DEFAULT_SPACE:
-            qvec = (yield Embed(self.embedder, [query or ""], kind="query"))[0]
+            qvec = self._query_cache.get(query or "")
+            if qvec is None:
+                qvec = (yield Embed(self.embedder, [query or ""], kind="query"))[0]
+                self._query_cache.put(query or "", qvec)
         else:
             qvec = None  # keyword-only in a BYO space without a query vector
         if ranking == "vector" and qvec is None:
