@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import platformdirs
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -74,6 +74,11 @@ class MemoryConfig(BaseModel):
     llm: ProviderConfig | None = None
     retrieval: RetrievalConfig = Field(default_factory=RetrievalConfig)
     history_db_path: str | None = Field(None, description="mem0 compatibility alias of path")
+    embedding_mode: Literal["sync", "background"] = Field(
+        "sync",
+        description="background: raw adds return before their vector is computed (see "
+        "docs/configuration.md); LLM adds always embed inline",
+    )
     custom_instructions: str | None = None
     custom_fact_extraction_prompt: str | None = None
 

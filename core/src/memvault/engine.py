@@ -26,6 +26,7 @@ from memvault.embedding import make_embedder
 from memvault.embedding.base import Embedder
 from memvault.errors import ConfigError, LLMError, NotFoundError, ValidationError
 from memvault.filters import compile_filter, with_namespace
+from memvault.indexer import BackgroundIndexer
 from memvault.inputs import (
     Message,
     as_vectors,
@@ -97,6 +98,9 @@ class Engine(KeyedOps):
         if config.llm is not None:
             self.llm = LLMClient(parse_llm_settings(config.llm.provider, config.llm.config))
         self.views = ViewCache(self.store)
+        self.indexer = BackgroundIndexer(self.store, self.embedder, self.index)
+        if self.config.embedding_mode == "background" and self.store.pending_count():
+            self.indexer.notify()  # finish what an earlier process queued
         self._query_cache = LRU(1024)
         self._warned_no_llm = False
 
@@ -124,6 +128,7 @@ class Engine(KeyedOps):
         return BruteForceIndex(self.store)
 
     def close(self) -> None:
+        self.indexer.close()
         if self.llm is not None:
             self.llm.close()
         self.index.close()
@@ -222,11 +227,14 @@ class Engine(KeyedOps):
                 )
             )
         if embeddings is None:
-            todo = self._dedup(records, scope)
-            vecs = (yield Embed(self.embedder, [r.memory for r in todo])) if todo else []
-            vectors = [{DEFAULT_SPACE: v} for v in vecs]
             if space != DEFAULT_SPACE:
                 raise ValidationError("vector_space needs embeddings= (bring your own vectors)")
+            todo = self._dedup(records, scope)
+            if self.config.embedding_mode == "background":
+                vectors: list[dict[str, np.ndarray] | None] = [None] * len(todo)
+            else:
+                vecs = (yield Embed(self.embedder, [r.memory for r in todo])) if todo else []
+                vectors = [{DEFAULT_SPACE: v} for v in vecs]
         else:
             todo = records
             vectors = [{space: v} for v in given]
@@ -250,7 +258,7 @@ class Engine(KeyedOps):
         self,
         records: list[MemoryRecord],
         todo: list[MemoryRecord],
-        vectors: list[dict[str, np.ndarray]],
+        vectors: list[dict[str, np.ndarray] | None],
         scope: Scope,
         changed_by: str | None,
         key: str | None = None,
@@ -267,7 +275,9 @@ class Engine(KeyedOps):
             for r in records:
                 # Checked inside the transaction: another process may have just added it.
                 if id(r) in new_ids and self.store.find_active(scope, r.hash) is None:
-                    tx.insert(r, vec_of[id(r)])
+                    seq = tx.insert(r, vec_of[id(r)])
+                    if vec_of[id(r)] is None:
+                        tx.defer_vectors(seq)
                     tx.history("ADD", memory_id=r.id, old=None, new=r, changed_by=changed_by)
                     by_hash[r.hash] = r
                     out.append(self._event(r, "ADD"))
@@ -277,6 +287,8 @@ class Engine(KeyedOps):
             if key is not None:
                 tx.journal(key, "done", result=out, kind="add")
         self.index.sync(tx.touched, tx.removed)
+        if any(v is None for v in vectors):
+            self.indexer.notify()
         return out
 
     @staticmethod
@@ -714,6 +726,10 @@ class Engine(KeyedOps):
             return {"message": f"Deleted {n} memories", "deleted": n}
 
         return (yield Blocking(write))
+
+    def flush(self) -> Op[int]:
+        """Embed every memory still queued for background indexing; returns how many."""
+        return (yield Blocking(self.indexer.drain))
 
     def pending(self) -> Op[list[dict[str, Any]]]:
         """Adds whose LLM step failed, with their raw input and the error (oldest first)."""

@@ -470,6 +470,10 @@ class _MemoryAPI:
             self._engine.purge_expired(user_id=user_id, agent_id=agent_id, run_id=run_id)
         )
 
+    def flush(self) -> Any:
+        """Embed every memory still queued by ``embedding_mode="background"`` (returns how many)."""
+        return self._run(self._engine.flush())
+
     def pending(self) -> Any:
         """Adds whose LLM step failed, kept with their raw input (nothing is lost)."""
         return self._run(self._engine.pending())

@@ -116,6 +116,7 @@ CREATE TABLE IF NOT EXISTS changes (
     user_id TEXT, agent_id TEXT, run_id TEXT
 );
 CREATE INDEX IF NOT EXISTS changes_gen ON changes(gen);
+CREATE TABLE IF NOT EXISTS pending_vectors (seq INTEGER PRIMARY KEY);
 CREATE TABLE IF NOT EXISTS outbox (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     seq INTEGER NOT NULL,
@@ -370,6 +371,7 @@ class Tx:
         self.conn.execute("DELETE FROM vectors WHERE seq = ?", (r.seq,))
         self.conn.execute("DELETE FROM fts WHERE rowid = ?", (r.seq,))
         self.conn.execute("DELETE FROM memories WHERE seq = ?", (r.seq,))
+        self.conn.execute("DELETE FROM pending_vectors WHERE seq = ?", (r.seq,))
         self.removed.append(r.seq)
         self._changed(r.seq, "delete", r.scope)
         self._outbox(r.seq, r.id, "delete")
@@ -427,6 +429,16 @@ class Tx:
                 now,
             ),
         )
+
+    def defer_vectors(self, seq: int) -> None:
+        """Queue a memory for background embedding (``embedding_mode="background"``)."""
+        self.conn.execute("INSERT OR IGNORE INTO pending_vectors (seq) VALUES (?)", (seq,))
+
+    def attach_vectors(self, r: MemoryRecord, vectors: dict[str, np.ndarray]) -> None:
+        """Give a queued memory its vectors (and take it off the queue)."""
+        self._put_vectors(r.seq, r.id, vectors)
+        self._changed(r.seq, "revector", r.scope)
+        self.conn.execute("DELETE FROM pending_vectors WHERE seq = ?", (r.seq,))
 
     def remove(self, r: MemoryRecord, changed_by: str | None) -> None:
         """Delete a memory and record the DELETE (its history survives it)."""
@@ -704,6 +716,22 @@ class SQLiteStore:
         ).fetchall()
         return {int(s): Scope(u, a, r) for s, u, a, r in rows}
 
+    def pending_vectors(self, limit: int) -> list[MemoryRecord]:
+        """Memories still waiting for their vectors, oldest first."""
+        rows = (
+            self.conn()
+            .execute(
+                f"SELECT {_COLUMNS} FROM memories WHERE seq IN "
+                "(SELECT seq FROM pending_vectors ORDER BY seq LIMIT ?) ORDER BY seq",
+                (limit,),
+            )
+            .fetchall()
+        )
+        return [_row_to_record(r) for r in rows]
+
+    def pending_count(self) -> int:
+        return int(self.conn().execute("SELECT COUNT(*) FROM pending_vectors").fetchone()[0])
+
     def get(self, memory_id: str) -> MemoryRecord | None:
         row = (
             self.conn()
@@ -913,6 +941,7 @@ class SQLiteStore:
             "spaces": self.spaces(),
             "size_bytes": self.path.stat().st_size if self.path.exists() else 0,
             "llm_usage": self.usage_totals(),
+            "pending_vectors": self.pending_count(),
         }
 
     # -- journal and usage -------------------------------------------------------------------------
@@ -1030,6 +1059,7 @@ class SQLiteStore:
                 "journal",
                 "llm_usage",
                 "changes",
+                "pending_vectors",
             ):
                 tx.conn.execute(f"DELETE FROM {table}")
             # Every cache built before the reset must reload in full.
