@@ -57,7 +57,11 @@ class BackgroundIndexer:
                 vecs = self.embedder.embed([r.memory for r in records])
                 with self.store.write() as tx:
                     for r, v in zip(records, vecs, strict=True):
-                        tx.attach_vectors(r, {DEFAULT_SPACE: v})
+                        # Deleted (or indexed by another process) while we embedded: skip.
+                        if tx.conn.execute(
+                            "SELECT 1 FROM pending_vectors WHERE seq = ?", (r.seq,)
+                        ).fetchone():
+                            tx.attach_vectors(r, {DEFAULT_SPACE: v})
                 self.index.sync(tx.touched, tx.removed)
                 done += len(records)
         return done
