@@ -373,10 +373,8 @@ class Engine(KeyedOps):
         if not isinstance(override, dict):
             raise ValidationError("retrieval must be a dict of fusion weights")
         try:
-            return self.config.retrieval.model_copy(
-                update=RetrievalConfig.model_validate(
-                    {**self.config.retrieval.model_dump(), **override}
-                ).model_dump()
+            return RetrievalConfig.model_validate(
+                {**self.config.retrieval.model_dump(), **override}
             )
         except PydanticValidationError as e:
             raise ValidationError(f"invalid retrieval override: {e.errors()[0]['msg']}") from e

@@ -7,32 +7,26 @@ only fake is the remote LLM (``tests.support.fake_openai``, over real HTTP).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from memvault import AsyncMemory, Memory
-from memvault.embedding import LocalEmbedder
 from tests.support.fake_openai import FakeOpenAI
 
 
 @pytest.fixture
-def mv(store_path: Path, embedder: LocalEmbedder) -> Iterator[Memory]:
-    """A synchronous memvault store."""
-    with Memory(path=store_path, embedder=embedder) as m:
-        yield m
+def mv(memory: Memory) -> Memory:
+    """A synchronous memvault store (the root conftest's ``memory``)."""
+    return memory
 
 
 @pytest.fixture
-async def amv(store_path: Path, embedder: LocalEmbedder) -> AsyncIterator[AsyncMemory]:
-    """An asynchronous memvault store."""
-    m = AsyncMemory(path=store_path, embedder=embedder)
-    try:
-        yield m
-    finally:
-        await m.close()
+def amv(amemory: AsyncMemory) -> AsyncMemory:
+    """An asynchronous memvault store (the root conftest's ``amemory``)."""
+    return amemory
 
 
 @pytest.fixture
