@@ -75,3 +75,89 @@ def test_deleting_a_queued_memory_drops_its_queue_entry(
         assert m.flush() == 0
     finally:
         m.close()
+
+
+def test_search_reads_its_own_writes_by_vector(store_path: Path, embedder: LocalEmbedder) -> None:
+    """A search embeds its scope's queued memories first: no window where the newest is
+    missing from the dense side, and other scopes' queue is left to the worker."""
+    m = background(store_path, embedder)
+    try:
+        m._engine.indexer.close()  # no worker: only the search itself can embed
+        mine = m.add("We adopted a grey cat called Miso", user_id="u", infer=False)
+        m.add("Planning a cycling holiday", user_id="other", infer=False)
+        hit = m.search("which pet does the family have", user_id="u", explain=True)["results"]
+        assert hit[0]["id"] == mine["results"][0]["id"]
+        assert hit[0]["score_details"]["semantic_similarity"] > 0.2
+        assert m.stats()["pending_vectors"] == 1  # the other user's memory is still queued
+        assert m.get(mine["results"][0]["id"], include_vectors=True)["vectors"]["default"]
+    finally:
+        m.close()
+
+
+async def test_async_search_reads_its_own_writes(store_path: Path, embedder: LocalEmbedder) -> None:
+    from memvault import AsyncMemory
+
+    m = AsyncMemory({"path": str(store_path), "embedding_mode": "background"}, embedder=embedder)
+    try:
+        m._engine.indexer.close()
+        added = await m.add("Allergic to peanuts", user_id="u", infer=False)
+        hit = await m.search("food the user must avoid", user_id="u", explain=True)
+        assert hit["results"][0]["id"] == added["results"][0]["id"]
+        assert hit["results"][0]["score_details"]["semantic_similarity"] > 0.2
+    finally:
+        await m.close()
+
+
+async def test_concurrent_searches_embed_a_queued_memory_once(
+    store_path: Path, embedder: LocalEmbedder
+) -> None:
+    """Fifty searches racing on one queued memory: one embeds it, the others wait for it
+    (without holding pool threads: the pool is smaller than the crowd)."""
+    import asyncio
+
+    from memvault import AsyncMemory
+    from memvault.embedding import CallableEmbedder
+
+    passages: list[str] = []
+
+    def embed(texts: list[str]) -> list[list[float]]:
+        passages.extend(t for t in texts if t.startswith("Moved"))
+        return embedder.embed(texts).tolist()
+
+    counting = CallableEmbedder(embed, 384, name=embedder.name)
+    m = AsyncMemory(
+        {"path": str(store_path), "embedding_mode": "background"}, embedder=counting, max_workers=4
+    )
+    try:
+        m._engine.indexer.close()
+        added = await m.add("Moved to Lisbon last spring", user_id="u", infer=False)
+        results = await asyncio.gather(
+            *(m.search(f"where does the user live now? {i}", user_id="u") for i in range(50))
+        )
+        assert all(r["results"][0]["id"] == added["results"][0]["id"] for r in results)
+        assert passages == ["Moved to Lisbon last spring"]
+    finally:
+        await m.close()
+
+
+def test_a_stale_vector_never_lands_on_edited_text(
+    store_path: Path, embedder: LocalEmbedder
+) -> None:
+    """The worker read a queued memory, then the memory was updated before it attached the
+    vector: the old text's vector is dropped, the update's own vector stays."""
+    import numpy as np
+
+    m = background(store_path, embedder)
+    try:
+        indexer = m._engine.indexer
+        indexer.close()
+        mid = m.add("I live in Berlin.", user_id="u", infer=False)["results"][0]["id"]
+        read_by_worker = m._engine.store.pending_vectors(10)
+        m.update(mid, "I moved to Tokyo last year.")
+        indexer.attach(read_by_worker, embedder.embed([r.memory for r in read_by_worker]))
+        stored = np.asarray(m.get(mid, include_vectors=True)["vectors"]["default"][0])
+        want = embedder.embed(["I moved to Tokyo last year."])[0]
+        assert float(stored @ want) > 0.999
+        assert m.stats()["pending_vectors"] == 0
+    finally:
+        m.close()

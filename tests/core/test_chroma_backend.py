@@ -135,6 +135,7 @@ def _fill(m: Memory) -> dict[str, list[str]]:
     for user, facts in FACTS.items():
         for fact in facts:
             ids.setdefault(user, []).append(m.add(fact, user_id=user)["results"][0]["id"])
+    m.flush()  # raw adds embed in the background by default: every vector in Chroma now
     return ids
 
 
@@ -288,6 +289,8 @@ def test_server_outage_writes_queue_and_search_falls_back(
         cfg = {
             "path": str(tmp_path / "m.db"),
             "vector_store": {"provider": "chroma", "config": {"host": srv.host, "port": srv.port}},
+            # Inline vectors, so each write below queues its Chroma upsert at once.
+            "embedding_mode": "sync",
         }
         m = open_memory(cfg)
         ids = _fill(m)
@@ -412,13 +415,14 @@ def test_mem0_config_shape_and_default_location(
         }
     )
     m.add("hello there", user_id="u")
+    m.flush()
     raw = chromadb.PersistentClient(path=str(chroma_dir), settings=_settings())
     assert raw.get_collection("test__default", embedding_function=None).count() == 1
     raw.close()
     # Neither path nor host: a directory next to the SQLite file.
-    open_memory({"path": str(tmp_path / "n.db"), "vector_store": {"provider": "chroma"}}).add(
-        "hi", user_id="u"
-    )
+    n = open_memory({"path": str(tmp_path / "n.db"), "vector_store": {"provider": "chroma"}})
+    n.add("hi", user_id="u")
+    n.flush()
     assert (tmp_path / "n.db.chroma").is_dir()
 
 

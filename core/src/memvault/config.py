@@ -75,9 +75,10 @@ class MemoryConfig(BaseModel):
     retrieval: RetrievalConfig = Field(default_factory=RetrievalConfig)
     history_db_path: str | None = Field(None, description="mem0 compatibility alias of path")
     embedding_mode: Literal["sync", "background"] = Field(
-        "sync",
-        description="background: raw adds return before their vector is computed (see "
-        "docs/configuration.md); LLM adds always embed inline",
+        "background",
+        description="background (default): raw adds return before their vector is computed "
+        "and a search embeds its scope's queued memories first; sync: every add embeds "
+        "inline (see docs/configuration.md). LLM adds always embed inline",
     )
     custom_instructions: str | None = None
     custom_fact_extraction_prompt: str | None = None

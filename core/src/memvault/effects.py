@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import weakref
 from collections.abc import Awaitable, Callable, Generator
-from concurrent.futures import Executor
+from concurrent.futures import Executor, Future
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, TypeVar
@@ -139,6 +139,23 @@ def _batcher(embedder: Embedder, executor: Executor) -> _EmbedBatcher:
     if b is None or b.embedder is not embedder or b.executor is not executor:
         b = per_loop[key] = _EmbedBatcher(embedder, executor)
     return b
+
+
+@dataclass(slots=True)
+class Wait(Effect):
+    """Wait for work another thread is finishing (a thread future), without a pool thread."""
+
+    futures: list[Future[Any]]
+    timeout: float = 120.0
+
+    def run(self) -> None:
+        for f in self.futures:
+            f.result(timeout=self.timeout)
+
+    async def arun(self, executor: Executor) -> None:
+        await asyncio.wait_for(
+            asyncio.gather(*(asyncio.wrap_future(f) for f in self.futures)), self.timeout
+        )
 
 
 @dataclass(slots=True)

@@ -21,7 +21,7 @@ import numpy as np
 from pydantic import ValidationError as PydanticValidationError
 
 from memvault.config import MemoryConfig
-from memvault.effects import Blocking, Embed, Op
+from memvault.effects import Blocking, Embed, Op, Wait
 from memvault.embedding import make_embedder
 from memvault.embedding.base import Embedder
 from memvault.errors import ConfigError, LLMError, NotFoundError, ValidationError
@@ -230,16 +230,21 @@ class Engine(KeyedOps):
             if space != DEFAULT_SPACE:
                 raise ValidationError("vector_space needs embeddings= (bring your own vectors)")
             todo = self._dedup(records, scope)
+            defer_dims: int | None = None
             if self.config.embedding_mode == "background":
                 vectors: list[dict[str, np.ndarray] | None] = [None] * len(todo)
+                if todo:  # may load the model or probe a remote one: off the event loop
+                    defer_dims = yield Blocking(lambda: self.embedder.dims)
             else:
                 vecs = (yield Embed(self.embedder, [r.memory for r in todo])) if todo else []
                 vectors = [{DEFAULT_SPACE: v} for v in vecs]
         else:
-            todo = records
+            todo, defer_dims = records, None
             vectors = [{space: v} for v in given]
         result = yield Blocking(
-            self._write_adds, (records, todo, vectors, scope, changed_by, idempotency_key)
+            self._write_adds,
+            (records, todo, vectors, scope, changed_by, idempotency_key),
+            {"defer_dims": defer_dims},
         )
         return {"results": result}
 
@@ -262,6 +267,7 @@ class Engine(KeyedOps):
         scope: Scope,
         changed_by: str | None,
         key: str | None = None,
+        defer_dims: int | None = None,
     ) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []
         new_ids = {id(r) for r in todo}
@@ -277,7 +283,8 @@ class Engine(KeyedOps):
                 if id(r) in new_ids and self.store.find_active(scope, r.hash) is None:
                     seq = tx.insert(r, vec_of[id(r)])
                     if vec_of[id(r)] is None:
-                        tx.defer_vectors(seq)
+                        assert defer_dims is not None
+                        tx.defer_vectors(seq, defer_dims)
                     tx.history("ADD", memory_id=r.id, old=None, new=r, changed_by=changed_by)
                     by_hash[r.hash] = r
                     out.append(self._event(r, "ADD"))
@@ -343,6 +350,20 @@ class Engine(KeyedOps):
             raise ValidationError("threshold must be a number")
         vis = Visibility(include_superseded, parse_time(as_of), show_expired)
         space = vector_space or DEFAULT_SPACE
+        if space == DEFAULT_SPACE:
+            # Read-your-writes: memories queued by background indexing in this scope get
+            # their vectors now (one batch), so a search sees every add that returned.
+            queued = yield Blocking(self.store.pending_in_scope, (scope,))
+            if queued:
+                mine, fut, others = self.indexer.claim(queued)
+                try:
+                    if mine:
+                        vecs = yield Embed(self.embedder, [r.memory for r in mine])
+                        yield Blocking(self.indexer.attach, (mine, vecs))
+                finally:
+                    self.indexer.release(mine, fut)
+                if others:  # the rest is being embedded by the worker or another search
+                    yield Wait(others)
         if vector is not None:
             qvec = as_vectors(vector, "vector")[0]
         elif space == DEFAULT_SPACE:

@@ -1,23 +1,28 @@
-"""Background indexing: embed raw memories after ``add`` returns (opt-in).
+"""Background indexing: embed raw memories after ``add`` returns (the default).
 
 Why: with ``embedding_mode="background"`` a raw ``add`` costs a SQLite transaction
-(~1 ms) instead of a model run (~10–20 ms on a laptop CPU): the memory, its history
-and its keyword entry commit at once and it is found by keyword search immediately;
-its vector follows within moments, computed in batches by one worker thread. The
-queue is a table in the store, so nothing is lost if the process stops: the next
-``Memory`` on the store (or ``flush()``) finishes the work.
+(~1 ms) instead of a model run (~10–20 ms on a laptop CPU): the memory, its history,
+its keyword entry and a queue entry commit at once; its vector follows within moments,
+computed in batches by one worker thread. A search embeds its own scope's queued
+memories first (read-your-writes), so the delay is never visible in results. The queue
+is a table in the store, so nothing is lost if the process stops: the next ``Memory``
+on the store (or ``flush()``) finishes the work.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+from concurrent.futures import Future
 from typing import TYPE_CHECKING
 
 from memvault.models import DEFAULT_SPACE
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from memvault.embedding.base import Embedder
+    from memvault.models import MemoryRecord
     from memvault.store.sqlite import SQLiteStore
     from memvault.store.vector_index import VectorIndex
 
@@ -25,18 +30,25 @@ log = logging.getLogger("memvault")
 
 
 class BackgroundIndexer:
-    """One worker thread that embeds queued memories in batches."""
+    """One worker thread that embeds queued memories in batches.
+
+    Searches embed their own scope's queued memories (read-your-writes); a claim set
+    makes sure the worker and a search never embed the same memory twice in this process.
+    """
 
     def __init__(
-        self, store: SQLiteStore, embedder: Embedder, index: VectorIndex, batch: int = 64
+        self, store: SQLiteStore, embedder: Embedder, index: VectorIndex, batch: int = 16
     ) -> None:
         self.store = store
         self.embedder = embedder
         self.index = index
-        self.batch = batch
+        self.batch = batch  # small: a search waiting on the worker waits for one batch at most
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._lock = threading.Lock()  # one drain at a time (worker or flush)
+        self._mu = threading.Lock()  # guards _claims
+        #: seq -> the future of the batch embedding it now (worker or a search, this process)
+        self._claims: dict[int, Future[None]] = {}
         self._thread: threading.Thread | None = None
 
     def notify(self) -> None:
@@ -46,25 +58,65 @@ class BackgroundIndexer:
             self._thread.start()
         self._wake.set()
 
+    def claim(
+        self, records: list[MemoryRecord], limit: int | None = None
+    ) -> tuple[list[MemoryRecord], Future[None], list[Future[None]]]:
+        """Claim up to ``limit`` records nobody is embedding yet.
+
+        Returns the caller's records, the future to complete with :meth:`release`, and the
+        futures of the batches already embedding the others (await them, never re-embed).
+        Futures rather than a lock, so an async search waits without holding a pool thread.
+        """
+        mine_fut: Future[None] = Future()
+        with self._mu:
+            others = {id(f): f for r in records if (f := self._claims.get(r.seq)) is not None}
+            mine = [r for r in records if r.seq not in self._claims][:limit]
+            for r in mine:
+                self._claims[r.seq] = mine_fut
+        return mine, mine_fut, list(others.values())
+
+    def release(self, records: list[MemoryRecord], fut: Future[None]) -> None:
+        """End a claim (done or failed): its waiters go on."""
+        with self._mu:
+            for r in records:
+                if self._claims.get(r.seq) is fut:
+                    del self._claims[r.seq]
+        fut.set_result(None)
+
     def drain(self) -> int:
         """Embed everything queued now, in the calling thread; returns how many."""
         done = 0
         with self._lock:
             while not self._stop.is_set() or threading.current_thread() is not self._thread:
-                records = self.store.pending_vectors(self.batch)
+                with self._mu:
+                    busy = len(self._claims)
+                records = self.store.pending_vectors(self.batch + busy)
                 if not records:
                     break
-                vecs = self.embedder.embed([r.memory for r in records])
-                with self.store.write() as tx:
-                    for r, v in zip(records, vecs, strict=True):
-                        # Deleted (or indexed by another process) while we embedded: skip.
-                        if tx.conn.execute(
-                            "SELECT 1 FROM pending_vectors WHERE seq = ?", (r.seq,)
-                        ).fetchone():
-                            tx.attach_vectors(r, {DEFAULT_SPACE: v})
-                self.index.sync(tx.touched, tx.removed)
-                done += len(records)
+                mine, fut, others = self.claim(records, limit=self.batch)
+                try:
+                    if mine:
+                        self.attach(mine, self.embedder.embed([r.memory for r in mine]))
+                finally:
+                    self.release(mine, fut)
+                for other in others if not mine else ():  # all of it is a search's: let it end
+                    other.result(timeout=120)
+                done += len(mine)
         return done
+
+    def attach(self, records: list[MemoryRecord], vectors: np.ndarray) -> None:
+        """Store freshly computed vectors of queued memories (worker, flush or a search)."""
+        with self.store.write() as tx:
+            for r, v in zip(records, vectors, strict=True):
+                # Skip if deleted, indexed by someone else (another process, an update) or
+                # edited meanwhile: a vector of the old text must never land on the new one.
+                if tx.conn.execute(
+                    "SELECT 1 FROM pending_vectors p JOIN memories m ON m.seq = p.seq "
+                    "WHERE p.seq = ? AND m.hash = ?",
+                    (r.seq, r.hash),
+                ).fetchone():
+                    tx.attach_vectors(r, {DEFAULT_SPACE: v})
+        self.index.sync(tx.touched, tx.removed)
 
     def _run(self) -> None:
         while not self._stop.is_set():

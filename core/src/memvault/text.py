@@ -8,6 +8,7 @@ over plain BM25. FTS5 then indexes the already-analysed terms.
 
 from __future__ import annotations
 
+import hashlib
 import re
 import threading
 from collections.abc import Iterable
@@ -15,6 +16,7 @@ from collections.abc import Iterable
 import Stemmer
 
 from memvault.errors import ValidationError
+from memvault.scope import Scope
 
 #: Longest memory / message text accepted, in UTF-8 bytes. Longer input is a
 #: document, not a memory: split it (or use ingest) instead.
@@ -72,6 +74,26 @@ def fts_query(text: str) -> str | None:
     if not terms:
         return None
     return " OR ".join(f'"{t}"' for t in terms)
+
+
+def fts_scope_terms(scope: Scope) -> str:
+    """The keyword index's scope column: one opaque token per scope id that is set.
+
+    Hashed so any id (punctuation, other scripts) becomes one plain token that the
+    tokenizer keeps whole; a collision could only widen the FTS candidates, and the
+    exact ids are re-checked in SQL.
+    """
+    return " ".join(_scope_token(f, v) for f, v in scope.items())
+
+
+def fts_scope_query(scope: Scope) -> str:
+    """The MATCH clause selecting rows whose scope column holds every id of ``scope``."""
+    return " AND ".join(_scope_token(f, v) for f, v in scope.items())
+
+
+def _scope_token(field: str, value: str) -> str:
+    digest = hashlib.blake2b(value.encode("utf-8"), digest_size=10).hexdigest()
+    return f"{field[0]}{digest}"
 
 
 def names_in(query: str, names: Iterable[str]) -> list[str]:

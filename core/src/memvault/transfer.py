@@ -101,6 +101,8 @@ def export_jsonl(
     """
     store = memory._engine.store
     scope, _ = resolve_scope(user_id, agent_id, run_id, required=False)
+    if include_vectors:
+        memory._engine.indexer.drain()  # queued vectors first: the file carries every one
     n = 0
     with _snapshot(store) as conn:
         spaces = _export_spaces(conn, scope) if include_vectors else {}

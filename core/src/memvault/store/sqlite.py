@@ -27,11 +27,11 @@ from typing import Any
 import numpy as np
 
 from memvault.errors import DimensionMismatchError, StorageError
-from memvault.models import ACTIVE, MemoryRecord, utcnow
+from memvault.models import ACTIVE, DEFAULT_SPACE, MemoryRecord, utcnow
 from memvault.scope import Scope
-from memvault.text import fts_document
+from memvault.text import fts_document, fts_scope_query, fts_scope_terms
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 #: Generations of change log kept for incremental cache refresh (older caches reload fully).
 CHANGE_LOG_KEEP = 20_000
 NS_SEP = "\x1f"
@@ -71,7 +71,9 @@ CREATE TABLE IF NOT EXISTS vectors (
     PRIMARY KEY (seq, space, idx)
 );
 CREATE INDEX IF NOT EXISTS vectors_space ON vectors(space, seq);
-CREATE VIRTUAL TABLE IF NOT EXISTS fts USING fts5(terms, tokenize = 'unicode61');
+-- terms = the analysed text, scope = one hashed token per scope id: a keyword search
+-- scores only its own scope's rows (weight 0 in bm25) however many users the store holds.
+CREATE VIRTUAL TABLE IF NOT EXISTS fts USING fts5(terms, scope, tokenize = 'unicode61');
 CREATE TABLE IF NOT EXISTS history (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     memory_id TEXT NOT NULL,
@@ -213,6 +215,28 @@ def _scope_sql(scope: Scope, alias: str = "") -> tuple[str, list[Any]]:
     return " AND ".join(parts) or "1", [v for _, v in scope.items()]
 
 
+def _fill_fts(c: sqlite3.Connection) -> int:
+    """(Re)build the keyword index from the memories table; returns the rows indexed."""
+    c.execute("DELETE FROM fts")
+    rows = c.execute("SELECT seq, memory, user_id, agent_id, run_id FROM memories").fetchall()
+    c.executemany(
+        "INSERT INTO fts (rowid, terms, scope) VALUES (?, ?, ?)",
+        [(seq, fts_document(text), fts_scope_terms(Scope(u, a, r))) for seq, text, u, a, r in rows],
+    )
+    return len(rows)
+
+
+def _v2_scoped_fts(c: sqlite3.Connection) -> None:
+    """v1 -> v2: the keyword index gains the ``scope`` column (rebuilt from memories)."""
+    c.execute("DROP TABLE IF EXISTS fts")
+    c.execute("CREATE VIRTUAL TABLE fts USING fts5(terms, scope, tokenize = 'unicode61')")
+    _fill_fts(c)
+
+
+#: target schema version -> the step that upgrades a store from the version before it.
+_MIGRATIONS = {2: _v2_scoped_fts}
+
+
 @dataclass(slots=True)
 class Visibility:
     """Which versions of memories a read sees (see docs/concepts.md#time)."""
@@ -293,7 +317,8 @@ class Tx:
         seq = int(cur.lastrowid or 0)
         r.seq = seq
         self.conn.execute(
-            "INSERT INTO fts (rowid, terms) VALUES (?, ?)", (seq, fts_document(r.memory))
+            "INSERT INTO fts (rowid, terms, scope) VALUES (?, ?, ?)",
+            (seq, fts_document(r.memory), fts_scope_terms(r.scope)),
         )
         self._put_vectors(seq, r.id, vectors)
         self._changed(seq, "insert", r.scope)
@@ -312,6 +337,8 @@ class Tx:
                 "INSERT INTO vectors (seq, space, idx, vec) VALUES (?, ?, ?, ?)",
                 [(seq, space, i, row.tobytes()) for i, row in enumerate(mat)],
             )
+        if DEFAULT_SPACE in vectors:  # indexed now (e.g. an update): off the background queue
+            self.conn.execute("DELETE FROM pending_vectors WHERE seq = ?", (seq,))
         self.touched.append(seq)
         self._outbox(seq, memory_id, "upsert")
 
@@ -430,8 +457,15 @@ class Tx:
             ),
         )
 
-    def defer_vectors(self, seq: int) -> None:
-        """Queue a memory for background embedding (``embedding_mode="background"``)."""
+    def defer_vectors(self, seq: int, dims: int) -> None:
+        """Queue a memory for background embedding (``embedding_mode="background"``).
+
+        The default space is registered (or checked) now, with the embedder's width and
+        model, so a store refuses a mismatched embedder at the add, as with inline vectors.
+        """
+        self.store.check_space(
+            self.conn, DEFAULT_SPACE, dims, self.store.space_models.get(DEFAULT_SPACE)
+        )
         self.conn.execute("INSERT OR IGNORE INTO pending_vectors (seq) VALUES (?)", (seq,))
 
     def attach_vectors(self, r: MemoryRecord, vectors: dict[str, np.ndarray]) -> None:
@@ -579,6 +613,25 @@ class SQLiteStore:
             raise StorageError(
                 f"store {str(self.path)!r} has schema v{version}, newer than this memvault "
                 f"(v{SCHEMA_VERSION}); upgrade memvault"
+            )
+        if version < SCHEMA_VERSION:
+            self._migrate(c, version)
+
+    def _migrate(self, c: sqlite3.Connection, version: int) -> None:
+        """Bring an older store up to SCHEMA_VERSION, one step per version, in one transaction.
+
+        Why in place and atomic: a user upgrading memvault keeps their store; a crash
+        mid-migration leaves the old schema (and version) intact, and the next open retries.
+        """
+        with self._immediate(c):
+            # Re-read under the write lock: another process may have migrated meanwhile.
+            version = int(
+                c.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0]
+            )
+            for target in range(version + 1, SCHEMA_VERSION + 1):
+                _MIGRATIONS[target](c)
+            c.execute(
+                "UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION),)
             )
 
     @contextmanager
@@ -729,6 +782,24 @@ class SQLiteStore:
         )
         return [_row_to_record(r) for r in rows]
 
+    def pending_in_scope(self, scope: Scope) -> list[MemoryRecord]:
+        """The scope's memories still waiting for their vectors, oldest first.
+
+        Driven from the (usually empty) queue, so it costs nothing when all is indexed.
+        """
+        where, params = _scope_sql(scope, "m")
+        cols = ", ".join(f"m.{c.strip()}" for c in _COLUMNS.split(","))
+        rows = (
+            self.conn()
+            .execute(
+                f"SELECT {cols} FROM pending_vectors p CROSS JOIN memories m ON m.seq = p.seq "
+                f"WHERE {where} ORDER BY m.seq",
+                params,
+            )
+            .fetchall()
+        )
+        return [_row_to_record(r) for r in rows]
+
     def pending_count(self) -> int:
         return int(self.conn().execute("SELECT COUNT(*) FROM pending_vectors").fetchone()[0])
 
@@ -810,12 +881,19 @@ class SQLiteStore:
         return [_row_to_record(r) for r in rows]
 
     def keyword_scores(self, match: str, scope: Scope, limit: int = 1000) -> dict[int, float]:
-        """BM25 (FTS5, higher = better) of every memory in ``scope`` matching ``match``."""
+        """BM25 (FTS5, higher = better) of every memory in ``scope`` matching ``match``.
+
+        The scope's tokens are part of the MATCH, so FTS5 only scores the scope's own rows
+        (the cost follows the scope, not the store); the join re-checks the exact ids.
+        """
         where, params = _scope_sql(scope, "m")
+        if scope:
+            match = f"terms : ({match}) AND scope : ({fts_scope_query(scope)})"
         rows = (
             self.conn()
             .execute(
-                f"SELECT f.rowid, -bm25(fts) AS s FROM fts f JOIN memories m ON m.seq = f.rowid "
+                f"SELECT f.rowid, -bm25(fts, 1.0, 0.0) AS s FROM fts f "
+                f"JOIN memories m ON m.seq = f.rowid "
                 f"WHERE fts MATCH ? AND {where} ORDER BY s DESC LIMIT ?",
                 [match, *params, limit],
             )
@@ -1038,13 +1116,7 @@ class SQLiteStore:
         """Recreate the keyword index from the memories table (derived data)."""
         c = self.conn()
         with self.write():
-            c.execute("DELETE FROM fts")
-            rows = c.execute("SELECT seq, memory FROM memories").fetchall()
-            c.executemany(
-                "INSERT INTO fts (rowid, terms) VALUES (?, ?)",
-                [(seq, fts_document(text)) for seq, text in rows],
-            )
-        return len(rows)
+            return _fill_fts(c)
 
     def reset(self) -> None:
         """Delete every memory, vector, space and history row (the store file stays)."""

@@ -1,0 +1,94 @@
+"""Schema migrations: a store written by an older memvault opens, upgraded in place."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from memvault import Memory
+from memvault.embedding import LocalEmbedder
+from memvault.errors import StorageError
+from memvault.store.sqlite import SCHEMA_VERSION
+
+
+def _downgrade_to_v1(path: Path) -> None:
+    """Rewrite a current store into the v1 layout: a keyword index without the scope column."""
+    db = sqlite3.connect(path)
+    with db:
+        rows = db.execute("SELECT rowid, terms FROM fts").fetchall()
+        db.execute("DROP TABLE fts")
+        db.execute("CREATE VIRTUAL TABLE fts USING fts5(terms, tokenize = 'unicode61')")
+        db.executemany("INSERT INTO fts (rowid, terms) VALUES (?, ?)", rows)
+        db.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
+    db.close()
+
+
+def _fts_columns(path: Path) -> list[str]:
+    db = sqlite3.connect(path)
+    try:
+        return [r[1] for r in db.execute("PRAGMA table_info(fts)")]
+    finally:
+        db.close()
+
+
+def test_v1_store_is_upgraded_and_keyword_search_stays_scoped(
+    tmp_path: Path, embedder: LocalEmbedder
+) -> None:
+    path = tmp_path / "old.db"
+    with Memory(path=path, embedder=embedder) as m:
+        mine = m.add("Ordered the zanzibar blend again", user_id="ana", infer=False)
+        m.add("The zanzibar trip is booked", user_id="ben", infer=False)
+        m.add("Likes green tea", user_id="ana", infer=False)
+    _downgrade_to_v1(path)
+    assert _fts_columns(path) == ["terms"]
+
+    with Memory(path=path, embedder=embedder) as m:
+        hits = m.search("zanzibar", user_id="ana", explain=True)["results"]
+        # The keyword index was rebuilt: the rare word scores by BM25, only in ana's scope.
+        assert hits[0]["id"] == mine["results"][0]["id"]
+        assert hits[0]["score_details"]["bm25_raw"] > 0
+        assert all(h["user_id"] == "ana" for h in hits)
+        assert m.history(hits[0]["id"])[0]["event"] == "ADD"
+    assert _fts_columns(path) == ["terms", "scope"]
+    db = sqlite3.connect(path)
+    version = db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0]
+    db.close()
+    assert int(version) == SCHEMA_VERSION
+
+
+def test_store_from_a_newer_memvault_is_refused_unchanged(tmp_path: Path) -> None:
+    path = tmp_path / "new.db"
+    with Memory(path=path) as m:
+        m.add("kept as it is", user_id="u", infer=False)
+    db = sqlite3.connect(path)
+    with db:
+        db.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (SCHEMA_VERSION + 1,))
+    db.close()
+    with pytest.raises(StorageError, match="newer than this memvault"):
+        Memory(path=path)
+    db = sqlite3.connect(path)
+    assert db.execute("SELECT memory FROM memories").fetchall() == [("kept as it is",)]
+    db.close()
+
+
+def test_keyword_scores_ignore_other_scopes_sharing_the_word(
+    tmp_path: Path, embedder: LocalEmbedder
+) -> None:
+    """Many users share a word: each scope's BM25 sees its own rows, ranked alike."""
+    with Memory(path=tmp_path / "m.db", embedder=embedder) as m:
+        for i in range(30):
+            m.add(f"user {i} mentioned the marathon", user_id=f"u{i}", infer=False)
+        target = m.add("Training for the marathon in April", user_id="me", infer=False)
+        m.add("Bought new running shoes", user_id="me", infer=False)
+        m.add("marathon", agent_id="coach", infer=False)
+        hits = m.search("marathon", user_id="me", explain=True)["results"]
+        assert hits[0]["id"] == target["results"][0]["id"]
+        assert {h["user_id"] for h in hits} == {"me"}
+        keyword_hits = [h for h in hits if h["score_details"]["bm25_raw"] > 0]
+        assert len(keyword_hits) == 1
+        # A scope of several ids matches only rows holding all of them.
+        m.add("marathon pacing plan", user_id="me", agent_id="coach", infer=False)
+        both = m.search("marathon", user_id="me", agent_id="coach", explain=True)["results"]
+        assert [h["memory"] for h in both] == ["marathon pacing plan"]
