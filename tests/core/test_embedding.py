@@ -477,3 +477,29 @@ def test_openai_retries_transient_errors(fake: FakeOpenAI) -> None:
     fake.enqueue(Fault.server_error(503, retry_after=0.01), endpoint="embeddings")
     assert embedder.embed(["x"]).shape == (1, 8)
     assert fake.count("embeddings") == 2
+
+
+def test_parallel_batches_match_one_worker(embedder: LocalEmbedder) -> None:
+    """Two workers split the batches of one call; rows come back in order, same vectors."""
+    texts = [f"note {i}: " + "word " * (i % 13) for i in range(37)]
+    one = LocalEmbedder(workers=1, batch_size=4)
+    two = LocalEmbedder(workers=2, batch_size=4)
+    assert np.allclose(one.embed(texts), two.embed(texts), atol=1e-5)
+    assert np.allclose(two.embed(texts[:1]), one.embed(texts[:1]), atol=1e-5)
+
+
+def test_parallel_batch_errors_reach_the_caller() -> None:
+    e = LocalEmbedder(workers=2, batch_size=1)
+    e.load()
+
+    def broken(ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        raise EmbeddingError("boom")
+
+    e._forward = broken  # type: ignore[method-assign]
+    with pytest.raises(EmbeddingError, match="boom"):
+        e.embed(["a", "b", "c"])
+
+
+def test_workers_must_be_positive() -> None:
+    with pytest.raises(ConfigError, match="workers"):
+        LocalEmbedder(workers=0)

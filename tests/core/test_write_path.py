@@ -337,3 +337,38 @@ async def test_async_add_uses_the_llm_natively(
             assert [g["memory"] for g in got] == [f"fact number {i}"]
     finally:
         await m.close()
+
+
+def test_small_scopes_show_every_memory_without_a_query_embedding(
+    srv: FakeOpenAI, store_path: Path, embedder: LocalEmbedder
+) -> None:
+    """Up to 10 current memories the prompt shows them all: no model run to rank them.
+    Past that, the new messages are embedded and the 10 most similar are shown."""
+    from memvault.embedding import CallableEmbedder
+
+    kinds: list[str] = []
+
+    class Counting(CallableEmbedder):
+        def embed(self, texts: list[str], *, kind: str = "passage") -> Any:
+            kinds.extend(kind for _ in texts)
+            return embedder.embed(texts, kind=kind)
+
+    counting = Counting(lambda t: embedder.embed(t).tolist(), 384, name=embedder.name)
+    cfg = {**llm_config(srv, store_path), "embedding_mode": "sync"}
+    with Memory(cfg, embedder=counting) as m:
+        for i in range(10):
+            m.add(f"fact number {i} about the garden", user_id="u", infer=False)
+        m.add("superseded soon", user_id="u", infer=False)
+        m.delete_all(user_id="u", filters={"memory": {"contains": "superseded"}})
+        srv.enqueue(Reply.json({"memories": [{"event": "ADD", "text": "Likes roses"}]}))
+        kinds.clear()
+        m.add("I like roses", user_id="u")
+        assert "query" not in kinds  # 10 memories: all shown, nothing to rank
+        shown = existing_ids(srv.requests_for("chat.completions")[-1].body)
+        assert len(shown) == 10 and "superseded soon" not in shown
+
+        srv.enqueue(Reply.json({"memories": [{"event": "NONE", "text": "Likes roses"}]}))
+        kinds.clear()
+        m.add("Roses are still my favourite", user_id="u")  # now 11 memories
+        assert kinds == ["query"]
+        assert len(existing_ids(srv.requests_for("chat.completions")[-1].body)) == 10

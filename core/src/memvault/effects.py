@@ -72,28 +72,32 @@ class Embed(Effect):
 
 
 class _EmbedBatcher:
-    """Coalesces concurrent embedding requests for a CPU embedder into one model call.
+    """Coalesces concurrent embedding requests for a CPU embedder into few model calls.
 
     Why: under concurrency (ingest, many async searches) each request would run
-    the model on its own pool thread — small batches, and several ONNX runs each
-    wanting every core. One call at a time over everything queued is faster per
-    text and never oversubscribes the CPU.
+    the model on its own pool thread — tiny batches, and more ONNX runs than cores.
+    Instead, as many calls run at once as the embedder has workers (one per core for
+    the local model), each over everything queued when it starts.
     """
 
     def __init__(self, embedder: Embedder, executor: Executor, max_texts: int = 128) -> None:
         self.embedder = embedder
         self.executor = executor
         self.max_texts = max_texts
+        # Model calls in flight at once: an embedder that runs on several cores (a
+        # LocalEmbedder's ``workers``) gets as many, so small calls fill every core too.
+        self.slots = max(1, int(getattr(embedder, "workers", 1)))
         self.queue: asyncio.Queue[tuple[list[str], str, asyncio.Future[np.ndarray]]] = (
             asyncio.Queue()
         )
-        self.worker: asyncio.Task[None] | None = None
+        self.workers: set[asyncio.Task[None]] = set()
 
     async def embed(self, texts: list[str], kind: str) -> np.ndarray:
         fut: asyncio.Future[np.ndarray] = asyncio.get_running_loop().create_future()
         await self.queue.put((texts, kind, fut))
-        if self.worker is None or self.worker.done():
-            self.worker = asyncio.create_task(self._work())
+        self.workers = {w for w in self.workers if not w.done()}
+        if len(self.workers) < self.slots:
+            self.workers.add(asyncio.create_task(self._work()))
         return await fut
 
     async def _work(self) -> None:

@@ -137,8 +137,10 @@ def infer_add(
         system, user, shown = PROCEDURAL_PROMPT, build_procedural_input(convo, observed_at), {}
     else:
         query = "\n".join(text for _, text in convo)
-        qvec = (yield Embed(engine.embedder, [query[:4000]], kind="query"))[0]
-        shown = yield Blocking(_similar, (engine, scope, query, qvec))
+        shown = yield Blocking(_all_if_few, (engine, scope))
+        if shown is None:  # more than the prompt shows: rank them against the new messages
+            qvec = (yield Embed(engine.embedder, [query[:4000]], kind="query"))[0]
+            shown = yield Blocking(_similar, (engine, scope, query, qvec))
         custom = prompt or engine.config.custom_instructions
         system = engine.config.custom_fact_extraction_prompt or EXTRACTION_PROMPT
         user = build_extraction_input(
@@ -183,6 +185,25 @@ def infer_add(
             },
         )
     )
+
+
+def _all_if_few(engine: Engine, scope: Scope) -> dict[str, MemoryRecord] | None:
+    """Every current memory of the scope when the prompt can show them all, else None.
+
+    Why: a new user's first adds (and small per-run scopes) need no ranking, so the
+    query embedding is skipped — one model run less per add, most of the CPU of an add.
+    """
+    view = engine.views.view(scope)
+    now, vis = utcnow(), Visibility()
+    current: list[MemoryRecord] = []
+    seen: set[str] = set()
+    for r in view.records:
+        if vis.visible(r, now) and r.hash not in seen:
+            seen.add(r.hash)
+            current.append(r)
+            if len(current) > CONTEXT_MEMORIES:
+                return None
+    return {str(i): r for i, r in enumerate(current)}
 
 
 def _similar(engine: Engine, scope: Scope, query: str, qvec: np.ndarray) -> dict[str, MemoryRecord]:

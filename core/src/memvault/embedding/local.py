@@ -198,8 +198,8 @@ def _packaged_model(model: PackagedModel = MINILM_L6_INT8) -> Iterator[Path]:
         yield path
 
 
-def _default_threads() -> int:
-    return min(2, os.cpu_count() or 1)
+def _default_workers(threads: int) -> int:
+    return max(1, min(2, os.cpu_count() or 1) // threads)
 
 
 class LocalEmbedder:
@@ -228,7 +228,13 @@ class LocalEmbedder:
             "bad options" error.
         model_path: ONNX file to use instead of the packaged one.
         tokenizer_path: ``tokenizer.json`` to use instead of the vendored one.
-        threads: onnxruntime intra-op threads (default ``min(2, cpu_count)``).
+        threads: onnxruntime intra-op threads per batch (default 1).
+        workers: batches of one call run concurrently on this many threads (default
+            ``min(2, cpu_count) // threads``). Why not one batch on two intra-op threads:
+            on small inputs the threads mostly wait for each other; two single-threaded
+            batches at once embed ~30% more texts per second (a lone short query loses
+            ~0.5 ms). Other calls running at the same time (a search during background
+            indexing) likewise get a core each.
         batch_size: texts per forward pass; inputs are sorted by length first
             so each batch pads only to its own longest text. Small batches win on
             CPU: padding to a long text costs more than per-call overhead saves
@@ -246,14 +252,18 @@ class LocalEmbedder:
         model_path: str | os.PathLike[str] | None = None,
         tokenizer_path: str | os.PathLike[str] | None = None,
         threads: int | None = None,
+        workers: int | None = None,
         batch_size: int = 4,
         name: str | None = None,
     ) -> None:
         if not isinstance(spec, PackagedModel):
             raise ConfigError(f"spec must be a PackagedModel, got {type(spec).__name__}")
-        threads = _default_threads() if threads is None else threads
+        threads = 1 if threads is None else threads
         if threads < 1:
             raise ConfigError(f"threads must be >= 1, got {threads}")
+        workers = _default_workers(threads) if workers is None else workers
+        if workers < 1:
+            raise ConfigError(f"workers must be >= 1, got {workers}")
         if batch_size < 1:
             raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
         env_path = (os.environ.get(spec.path_env) or None) if spec.path_env else None
@@ -262,6 +272,7 @@ class LocalEmbedder:
         self.name = name if name is not None else spec.name
         self.dims = spec.dims
         self.threads = threads
+        self.workers = workers
         self.batch_size = batch_size
         self._model_path = Path(override) if override is not None else None
         self._model_source = "model_path=" if model_path is not None else spec.path_env
@@ -274,7 +285,10 @@ class LocalEmbedder:
 
     def __repr__(self) -> str:
         source = str(self._model_path) if self._model_path else self.spec.distribution
-        return f"LocalEmbedder(name={self.name!r}, model={source!r}, threads={self.threads})"
+        return (
+            f"LocalEmbedder(name={self.name!r}, model={source!r}, threads={self.threads}, "
+            f"workers={self.workers})"
+        )
 
     # -- loading ----------------------------------------------------------------
 
@@ -377,16 +391,49 @@ class LocalEmbedder:
         lengths = np.array([len(e.ids) for e in encodings], dtype=np.int64)
         order = np.argsort(-lengths, kind="stable")  # longest first: fail fast on memory
         out = np.empty((len(texts), self.dims), dtype=np.float32)
-        for start in range(0, len(texts), self.batch_size):
-            rows = order[start : start + self.batch_size]
-            width = int(lengths[rows[0]])
-            ids = np.full((len(rows), width), self._pad_id, dtype=np.int64)
-            mask = np.zeros((len(rows), width), dtype=np.int64)
-            for r, i in enumerate(rows):
-                seq = encodings[i].ids
-                ids[r, : len(seq)] = seq
-                mask[r, : len(seq)] = 1
-            out[rows] = self._forward(ids, mask)
+        batches = [
+            order[start : start + self.batch_size]
+            for start in range(0, len(texts), self.batch_size)
+        ]
+
+        def run(mine: list[np.ndarray]) -> None:
+            for rows in mine:
+                width = int(lengths[rows[0]])
+                ids = np.full((len(rows), width), self._pad_id, dtype=np.int64)
+                mask = np.zeros((len(rows), width), dtype=np.int64)
+                for r, i in enumerate(rows):
+                    seq = encodings[i].ids
+                    ids[r, : len(seq)] = seq
+                    mask[r, : len(seq)] = 1
+                out[rows] = self._forward(ids, mask)
+
+        n = min(self.workers, len(batches))
+        if n <= 1:
+            run(batches)
+            return out
+        # Interleaved shares (batches are sorted longest first, so the work is even);
+        # short-lived helper threads: ONNX runs without the GIL, and no pool outlives us.
+        errors: list[BaseException] = []
+
+        def helper(mine: list[np.ndarray]) -> None:
+            try:
+                run(mine)
+            except BaseException as exc:  # re-raised in the caller
+                errors.append(exc)
+
+        helpers = [
+            threading.Thread(target=helper, args=(batches[k::n],), name="memvault-embed")
+            for k in range(1, n)
+        ]
+        for t in helpers:
+            t.start()
+        try:
+            run(batches[0::n])
+        finally:
+            for t in helpers:
+                t.join()
+        if errors:
+            raise errors[0]
         return out
 
     def _forward(self, ids: np.ndarray, mask: np.ndarray) -> Vectors:

@@ -880,23 +880,19 @@ class SQLiteStore:
         )
         return [_row_to_record(r) for r in rows]
 
-    def keyword_scores(self, match: str, scope: Scope, limit: int = 1000) -> dict[int, float]:
+    def keyword_scores(self, match: str, scope: Scope) -> dict[int, float]:
         """BM25 (FTS5, higher = better) of every memory in ``scope`` matching ``match``.
 
-        The scope's tokens are part of the MATCH, so FTS5 only scores the scope's own rows
-        (the cost follows the scope, not the store); the join re-checks the exact ids.
+        The scope's hashed tokens are part of the MATCH, so FTS5 only reads and scores the
+        scope's own rows: the cost follows the scope, not the store. A token collision
+        could only add rows of another scope, and callers look rows up in the scope's
+        view, so those would be ignored (no join needed).
         """
-        where, params = _scope_sql(scope, "m")
         if scope:
             match = f"terms : ({match}) AND scope : ({fts_scope_query(scope)})"
         rows = (
             self.conn()
-            .execute(
-                f"SELECT f.rowid, -bm25(fts, 1.0, 0.0) AS s FROM fts f "
-                f"JOIN memories m ON m.seq = f.rowid "
-                f"WHERE fts MATCH ? AND {where} ORDER BY s DESC LIMIT ?",
-                [match, *params, limit],
-            )
+            .execute("SELECT rowid, -bm25(fts, 1.0, 0.0) FROM fts WHERE fts MATCH ?", (match,))
             .fetchall()
         )
         return {int(seq): float(s) for seq, s in rows}
