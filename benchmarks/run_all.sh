@@ -14,26 +14,32 @@ PY=.venv/bin/python
 [[ -x $PY ]] || { echo "!! no .venv: run 'make setup' first" >&2; exit 1; }
 ROUNDS="${ROUNDS:-5}"
 
-echo "==> [1/6] mem0 venv"
+echo "==> [1/8] mem0 venv"
 bash benchmarks/setup_mem0_venv.sh
 
-echo "==> [2/6] memvault vs mem0 2.2.1 (same embedder), $ROUNDS rounds, stores on the default temp dir"
+echo "==> [2/8] memvault vs mem0 2.2.1 (same embedder), $ROUNDS rounds, memvault's defaults"
 $PY benchmarks/bench_vs_mem0.py --rounds "$ROUNDS"
 
-if [[ -d /dev/shm && -w /dev/shm ]]; then
-  echo "==> [3/6] the same with stores on tmpfs (/dev/shm): disk syncs cost nothing there"
-  $PY benchmarks/bench_vs_mem0.py --rounds 3 --store-dir /dev/shm \
-    --out benchmarks/results/vs_mem0_tmpfs.json --section vs_mem0_tmpfs \
-    --section-title "memvault vs mem0 2.2.1, stores on tmpfs (no disk-sync cost)"
-fi
+echo "==> [3/8] the same with memvault embedding every add inline (embedding_mode=sync)"
+MEMVAULT_BENCH_EMBEDDING_MODE=sync $PY benchmarks/bench_vs_mem0.py --rounds 3 \
+  --out benchmarks/results/vs_mem0_sync.json --section vs_mem0_sync \
+  --section-title "memvault (embedding_mode=sync) vs mem0 2.2.1"
 
-echo "==> [4/6] where the time goes (cProfile + strace)"
+echo "==> [3b/8] search and adds in a store shared with 30 and 90 other users"
+$PY benchmarks/bench_vs_mem0.py --rounds 2 --phases raw,search --other-users 10 \
+  --out benchmarks/results/vs_mem0_users_10.json --section vs_mem0_users_10 \
+  --section-title "memvault vs mem0 2.2.1 in a store shared with 30 other users"
+$PY benchmarks/bench_vs_mem0.py --rounds 1 --phases raw,search --other-users 30 \
+  --out benchmarks/results/vs_mem0_users_30.json --section vs_mem0_users_30 \
+  --section-title "memvault vs mem0 2.2.1 in a store shared with 90 other users"
+
+echo "==> [4/8] where the time goes (cProfile + strace)"
 $PY benchmarks/profile_vs_mem0.py --strace
 
-echo "==> [5/6] embedder cost per text vs batch size"
+echo "==> [5/8] embedder cost per text vs batch size"
 $PY benchmarks/bench_embedder_batching.py
 
-echo "==> [6/6] LoCoMo retrieval recall (harness)"
+echo "==> [6/8] LoCoMo retrieval recall (harness)"
 if [[ -n "${SKIP_BASELINES:-}" ]]; then
   $PY benchmarks/bench_locomo_recall.py --no-baselines
 else
@@ -44,7 +50,7 @@ echo "==> [7/8] LLM prompt tokens per add vs mem0 2.2.1"
 $PY benchmarks/bench_prompt_tokens.py
 
 echo "==> [8/8] cold-path ingest throughput (local fake LLM, 300 ms, concurrency 32)"
-$PY benchmarks/bench_ingest.py --rows 600 --embedder local
-$PY benchmarks/bench_ingest.py --rows 600 --embedder fast || echo "!! the fast embedder needs: pip install 'memvault[fast]'"
+$PY benchmarks/bench_ingest.py --rows 600 --embedder local --rounds 3
+$PY benchmarks/bench_ingest.py --rows 600 --embedder fast --rounds 3 || echo "!! the fast embedder needs: pip install 'memvault[fast]'"
 echo "(bench_prompt_tokens / bench_ingest write JSON only; their docs/benchmarks.md sections are edited by hand from it)"
 echo "==> done: benchmarks/results/*.json, docs/benchmarks.md"

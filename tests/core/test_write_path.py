@@ -372,3 +372,21 @@ def test_small_scopes_show_every_memory_without_a_query_embedding(
         m.add("Roses are still my favourite", user_id="u")  # now 11 memories
         assert kinds == ["query"]
         assert len(existing_ids(srv.requests_for("chat.completions")[-1].body)) == 10
+
+
+def test_extracted_facts_are_indexed_in_the_background(
+    srv: FakeOpenAI, store_path: Path, embedder: LocalEmbedder
+) -> None:
+    """With background indexing (the default) the LLM add commits its facts and queues
+    their vectors; the next search in the scope embeds them first, so nothing is missed."""
+    with Memory(llm_config(srv, store_path), embedder=embedder) as m:
+        m._engine.indexer.close()  # no worker: only the search itself can embed
+        srv.enqueue(
+            Reply.json({"memories": [{"event": "ADD", "text": "Keeps bees in the garden"}]})
+        )
+        added = m.add("I keep bees in my garden", user_id="u")["results"][0]
+        assert m.stats()["pending_vectors"] == 1
+        hit = m.search("what insects does the user raise", user_id="u", explain=True)["results"]
+        assert hit[0]["id"] == added["id"]
+        assert hit[0]["score_details"]["semantic_similarity"] > 0.2
+        assert m.stats()["pending_vectors"] == 0

@@ -76,9 +76,9 @@ class MemoryConfig(BaseModel):
     history_db_path: str | None = Field(None, description="mem0 compatibility alias of path")
     embedding_mode: Literal["sync", "background"] = Field(
         "background",
-        description="background (default): raw adds return before their vector is computed "
-        "and a search embeds its scope's queued memories first; sync: every add embeds "
-        "inline (see docs/configuration.md). LLM adds always embed inline",
+        description="background (default): adds return before their memories' vectors are "
+        "computed and a search embeds its scope's queued memories first; sync: every add "
+        "embeds inline (see docs/configuration.md)",
     )
     custom_instructions: str | None = None
     custom_fact_extraction_prompt: str | None = None

@@ -12,6 +12,7 @@ so the event loop never blocks and concurrency never explodes into threads.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import weakref
 from collections.abc import Awaitable, Callable, Generator
 from concurrent.futures import Executor, Future
@@ -147,19 +148,20 @@ def _batcher(embedder: Embedder, executor: Executor) -> _EmbedBatcher:
 
 @dataclass(slots=True)
 class Wait(Effect):
-    """Wait for work another thread is finishing (a thread future), without a pool thread."""
+    """Wait for work another thread is finishing (thread futures), without a pool thread.
+
+    Best effort: after ``timeout`` (or if that work failed) the operation goes on
+    without it — e.g. a search then ranks a still-queued memory by keyword only.
+    """
 
     futures: list[Future[Any]]
-    timeout: float = 120.0
+    timeout: float = 60.0
 
     def run(self) -> None:
-        for f in self.futures:
-            f.result(timeout=self.timeout)
+        concurrent.futures.wait(self.futures, timeout=self.timeout)
 
     async def arun(self, executor: Executor) -> None:
-        await asyncio.wait_for(
-            asyncio.gather(*(asyncio.wrap_future(f) for f in self.futures)), self.timeout
-        )
+        await asyncio.wait([asyncio.wrap_future(f) for f in self.futures], timeout=self.timeout)
 
 
 @dataclass(slots=True)

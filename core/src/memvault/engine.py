@@ -351,19 +351,7 @@ class Engine(KeyedOps):
         vis = Visibility(include_superseded, parse_time(as_of), show_expired)
         space = vector_space or DEFAULT_SPACE
         if space == DEFAULT_SPACE:
-            # Read-your-writes: memories queued by background indexing in this scope get
-            # their vectors now (one batch), so a search sees every add that returned.
-            queued = yield Blocking(self.store.pending_in_scope, (scope,))
-            if queued:
-                mine, fut, others = self.indexer.claim(queued)
-                try:
-                    if mine:
-                        vecs = yield Embed(self.embedder, [r.memory for r in mine])
-                        yield Blocking(self.indexer.attach, (mine, vecs))
-                finally:
-                    self.indexer.release(mine, fut)
-                if others:  # the rest is being embedded by the worker or another search
-                    yield Wait(others)
+            yield from self.index_queued(scope)
         if vector is not None:
             qvec = as_vectors(vector, "vector")[0]
         elif space == DEFAULT_SPACE:
@@ -384,6 +372,26 @@ class Engine(KeyedOps):
                 {"offset": offset, "ranking": ranking, "include_unranked": include_unranked},
             )
         )
+
+    def index_queued(self, scope: Scope) -> Op[None]:
+        """Read-your-writes: give the scope's queued memories their vectors now.
+
+        Memories queued by background indexing in ``scope`` are embedded in one batch
+        (those the worker or another search is already embedding are waited for, never
+        embedded twice), so a search sees every add that returned.
+        """
+        queued = yield Blocking(self.store.pending_in_scope, (scope,))
+        if not queued:
+            return
+        mine, fut, others = self.indexer.claim(queued)
+        try:
+            if mine:
+                vecs = yield Embed(self.embedder, [r.memory for r in mine])
+                yield Blocking(self.indexer.attach, (mine, vecs))
+        finally:
+            self.indexer.release(mine, fut)
+        if others:
+            yield Wait(others)
 
     def _retrieval(self, override: dict[str, Any] | RetrievalConfig | None) -> RetrievalConfig:
         """The store's fusion weights, or a per-call override (e.g. pure vector ranking)."""

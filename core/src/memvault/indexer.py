@@ -1,6 +1,6 @@
-"""Background indexing: embed raw memories after ``add`` returns (the default).
+"""Background indexing: embed new memories after ``add`` returns (the default).
 
-Why: with ``embedding_mode="background"`` a raw ``add`` costs a SQLite transaction
+Why: with ``embedding_mode="background"`` an ``add`` costs a SQLite transaction
 (~1 ms) instead of a model run (~10–20 ms on a laptop CPU): the memory, its history,
 its keyword entry and a queue entry commit at once; its vector follows within moments,
 computed in batches by one worker thread. A search embeds its own scope's queued
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from concurrent.futures import Future
+from concurrent.futures import Future, wait
 from typing import TYPE_CHECKING
 
 from memvault.models import DEFAULT_SPACE
@@ -99,8 +99,8 @@ class BackgroundIndexer:
                         self.attach(mine, self.embedder.embed([r.memory for r in mine]))
                 finally:
                     self.release(mine, fut)
-                for other in others if not mine else ():  # all of it is a search's: let it end
-                    other.result(timeout=120)
+                if others and not mine:  # all of it is being embedded by searches: let them end
+                    wait(others, timeout=60)
                 done += len(mine)
         return done
 

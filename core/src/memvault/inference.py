@@ -139,6 +139,7 @@ def infer_add(
         query = "\n".join(text for _, text in convo)
         shown = yield Blocking(_all_if_few, (engine, scope))
         if shown is None:  # more than the prompt shows: rank them against the new messages
+            yield from engine.index_queued(scope)
             qvec = (yield Embed(engine.embedder, [query[:4000]], kind="query"))[0]
             shown = yield Blocking(_similar, (engine, scope, query, qvec))
         custom = prompt or engine.config.custom_instructions
@@ -168,7 +169,14 @@ def infer_add(
         )
         raise
     texts = [d.text for d in decisions if d.event in ("ADD", "UPDATE") and d.text]
-    vecs = (yield Embed(engine.embedder, texts)) if texts else np.zeros((0, 0))
+    vecs: np.ndarray | None = None
+    defer_dims: int | None = None
+    if texts and engine.config.embedding_mode == "background":
+        # The new facts are queued like raw adds: the worker embeds them, and the next
+        # search (or add) in this scope embeds what is still queued before ranking.
+        defer_dims = yield Blocking(lambda: engine.embedder.dims)
+    elif texts:
+        vecs = yield Embed(engine.embedder, texts)
     return (
         yield Blocking(
             apply_decisions,
@@ -182,6 +190,7 @@ def infer_add(
                 "changed_by": changed_by or "llm",
                 "journal_key": key,
                 "payload": payload,
+                "defer_dims": defer_dims,
             },
         )
     )
@@ -230,17 +239,24 @@ def apply_decisions(
     changed_by: str,
     journal_key: str,
     payload: dict[str, Any],
+    defer_dims: int | None = None,
 ) -> dict[str, Any]:
-    """Apply the model's decisions, its usage and the journal mark in ONE transaction."""
+    """Apply the model's decisions, its usage and the journal mark in ONE transaction.
+
+    ``vecs`` holds the new texts' vectors in order, or is None when they are queued for
+    background indexing (``defer_dims`` = the embedder's width, checked against the store).
+    """
     now = utcnow()
     results: list[dict[str, Any]] = []
-    vec_iter = iter(vecs)
+    vec_iter = iter(vecs if vecs is not None else ())
+    deferred = False
     with engine.store.write() as tx:
         done = engine.store.journal_get(journal_key)
         if done is not None and done["state"] == "done":  # applied already (a replay)
             return {"results": done["result"] or [], "usage": {}, "replayed": True}
         for d in decisions:
-            vec = next(vec_iter) if d.event in ("ADD", "UPDATE") and d.text else None
+            wants_vec = vecs is not None and d.event in ("ADD", "UPDATE") and bool(d.text)
+            vec = next(vec_iter) if wants_vec else None
             old = engine.store.get(d.target.id) if d.target is not None else None
             if old is not None and old.state != ACTIVE:
                 old = None  # superseded meanwhile (a concurrent add): treat as new
@@ -283,7 +299,10 @@ def apply_decisions(
                 valid_from=observed,
                 expiration_date=expires,
             )
-            tx.insert(new, {"default": vec} if vec is not None else None)
+            seq = tx.insert(new, {"default": vec} if vec is not None else None)
+            if vec is None and defer_dims is not None:
+                tx.defer_vectors(seq, defer_dims)
+                deferred = True
             if d.event == "UPDATE" and old is not None:
                 superseded = replace(
                     old, state=SUPERSEDED, valid_to=observed, superseded_by=new.id, updated_at=now
@@ -321,4 +340,6 @@ def apply_decisions(
         tx.usage("add", completion.model, usage)
         tx.journal(journal_key, "done", result=results, payload=payload)
     engine.index.sync(tx.touched, tx.removed)
+    if deferred:
+        engine.indexer.notify()
     return {"results": results, "usage": usage}
