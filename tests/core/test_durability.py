@@ -145,3 +145,58 @@ def test_processes_creating_one_new_store_at_once(tmp_path: Path) -> None:
         assert db.execute("SELECT COUNT(*) FROM memories").fetchone()[0] == 6
     finally:
         db.close()
+
+
+BACKGROUND_LOOPER = textwrap.dedent("""
+    import sys
+    from memvault import Memory
+    with Memory(path=sys.argv[1]) as m:  # the default: background indexing
+        i = 0
+        while True:
+            m.add([f"queued fact {i} about kites", f"queued fact {i} about boats"],
+                  user_id="loop", infer=False)
+            print(i, flush=True)
+            i += 1
+""")
+
+
+def test_kill_9_with_background_indexing_loses_no_vector(
+    tmp_path: Path, embedder: LocalEmbedder
+) -> None:
+    """Killed while adds queue and the worker embeds: every memory has its vector or its
+    queue entry (never both, never neither); reopening finishes the queue."""
+    path = tmp_path / "queue.db"
+    for round_ in range(2):
+        p = subprocess.Popen(
+            [sys.executable, "-c", BACKGROUND_LOOPER, str(path)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            assert p.stdout is not None
+            for _ in range(20 + 30 * round_):
+                if not p.stdout.readline():
+                    raise AssertionError(p.stderr.read() if p.stderr else "writer died")
+            p.send_signal(signal.SIGKILL)
+            p.wait(timeout=30)
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        db = sqlite3.connect(path)
+        try:
+            assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+            seqs = {r[0] for r in db.execute("SELECT seq FROM memories")}
+            fts = {r[0] for r in db.execute("SELECT rowid FROM fts")}
+            vec = {r[0] for r in db.execute("SELECT DISTINCT seq FROM vectors")}
+            queued = {r[0] for r in db.execute("SELECT seq FROM pending_vectors")}
+            assert seqs == fts and seqs == vec | queued and not vec & queued
+        finally:
+            db.close()
+    with Memory(path=path, embedder=embedder) as m:
+        m.flush()
+        stats = m.stats()
+        assert stats["pending_vectors"] == 0 and stats["vectors"] == stats["memories"]
+        hit = m.search("flying kites", user_id="loop", explain=True)["results"][0]
+        assert "kites" in hit["memory"] and hit["score_details"]["semantic_similarity"] > 0.2
