@@ -152,7 +152,7 @@ def test_a_stale_vector_never_lands_on_edited_text(
         indexer = m._engine.indexer
         indexer.close()
         mid = m.add("I live in Berlin.", user_id="u", infer=False)["results"][0]["id"]
-        read_by_worker = m._engine.store.pending_vectors(10)
+        read_by_worker = m._engine.store.lease_pending(10, 60.0)
         m.update(mid, "I moved to Tokyo last year.")
         indexer.attach(read_by_worker, embedder.embed([r.memory for r in read_by_worker]))
         stored = np.asarray(m.get(mid, include_vectors=True)["vectors"]["default"][0])
@@ -161,3 +161,66 @@ def test_a_stale_vector_never_lands_on_edited_text(
         assert m.stats()["pending_vectors"] == 0
     finally:
         m.close()
+
+
+SHARING_INDEXER = """
+import sys, time
+from pathlib import Path
+from memvault import Memory
+from memvault.embedding import CallableEmbedder
+
+path, log, go = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3])
+
+def embed(texts):
+    time.sleep(0.05)  # a slow model: both processes' workers overlap in time
+    with log.open("a") as f:
+        f.writelines(t + "\\n" for t in texts)
+    return [[1.0] + [0.0] * 7 for _ in texts]
+
+while not go.exists():
+    time.sleep(0.01)
+with Memory(path=path, embedder=CallableEmbedder(embed, 8, name="unit")) as m:
+    deadline = time.monotonic() + 60
+    while m.stats()["pending_vectors"] and time.monotonic() < deadline:
+        time.sleep(0.02)
+"""
+
+
+def test_processes_share_the_queue_without_embedding_twice(tmp_path: Path) -> None:
+    """Two processes' background indexers drain one queue: leases split the work, so no
+    memory is embedded by both, and every memory gets its vector."""
+    import subprocess
+    import sys
+
+    from memvault.embedding import CallableEmbedder
+
+    path = tmp_path / "shared.db"
+    unit = CallableEmbedder(lambda t: [[1.0] + [0.0] * 7 for _ in t], 8, name="unit")
+    with Memory(path=str(path), embedder=unit) as m:
+        m._engine.indexer.close()  # queue only
+        m.add([f"queued note {i}" for i in range(160)], user_id="u", infer=False)
+    go = tmp_path / "go"
+    logs = [tmp_path / f"p{k}.log" for k in range(2)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", SHARING_INDEXER, str(path), str(log), str(go)],
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for log in logs
+    ]
+    try:
+        go.touch()
+        for p in procs:
+            _, err = p.communicate(timeout=120)
+            assert p.returncode == 0, err
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+    done = [set(log.read_text().split("\n")) - {""} if log.exists() else set() for log in logs]
+    assert not done[0] & done[1], "a memory was embedded by both processes"
+    assert done[0] | done[1] == {f"queued note {i}" for i in range(160)}
+    with Memory(path=str(path), embedder=unit) as m:
+        assert m.stats()["pending_vectors"] == 0 and m.stats()["vectors"] == 160

@@ -21,6 +21,10 @@ def _downgrade_to_v1(path: Path) -> None:
         db.execute("DROP TABLE fts")
         db.execute("CREATE VIRTUAL TABLE fts USING fts5(terms, tokenize = 'unicode61')")
         db.executemany("INSERT INTO fts (rowid, terms) VALUES (?, ?)", rows)
+        queued = db.execute("SELECT seq FROM pending_vectors").fetchall()
+        db.execute("DROP TABLE pending_vectors")
+        db.execute("CREATE TABLE pending_vectors (seq INTEGER PRIMARY KEY)")
+        db.executemany("INSERT INTO pending_vectors (seq) VALUES (?)", queued)
         db.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
     db.close()
 
@@ -40,7 +44,9 @@ def test_v1_store_is_upgraded_and_keyword_search_stays_scoped(
     with Memory(path=path, embedder=embedder) as m:
         mine = m.add("Ordered the zanzibar blend again", user_id="ana", infer=False)
         m.add("The zanzibar trip is booked", user_id="ben", infer=False)
-        m.add("Likes green tea", user_id="ana", infer=False)
+        m.flush()
+        m._engine.indexer.close()
+        m.add("Likes green tea", user_id="ana", infer=False)  # still queued at the upgrade
     _downgrade_to_v1(path)
     assert _fts_columns(path) == ["terms"]
 
@@ -52,6 +58,9 @@ def test_v1_store_is_upgraded_and_keyword_search_stays_scoped(
         assert all(h["user_id"] == "ana" for h in hits)
         assert m.history(hits[0]["id"])[0]["event"] == "ADD"
     assert _fts_columns(path) == ["terms", "scope"]
+    with Memory(path=path, embedder=embedder) as m:  # the queued memory survived: indexed
+        m.flush()
+        assert m.stats()["pending_vectors"] == 0 and m.stats()["vectors"] == 3
     db = sqlite3.connect(path)
     version = db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0]
     db.close()

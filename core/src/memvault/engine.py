@@ -385,9 +385,11 @@ class Engine(KeyedOps):
             return
         mine, fut, others = self.indexer.claim(queued)
         try:
-            if mine:
-                vecs = yield Embed(self.embedder, [r.memory for r in mine])
-                yield Blocking(self.indexer.attach, (mine, vecs))
+            if mine:  # another search may have indexed some since we read the queue
+                todo = yield Blocking(self.store.still_queued, (mine,))
+                if todo:
+                    vecs = yield Embed(self.embedder, [r.memory for r in todo])
+                    yield Blocking(self.indexer.attach, (todo, vecs))
         finally:
             self.indexer.release(mine, fut)
         if others:

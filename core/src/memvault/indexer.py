@@ -28,6 +28,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("memvault")
 
+#: How long an indexer owns the queued rows it took; after that (a process that died
+#: mid-batch) any indexer takes them over.
+LEASE_SECONDS = 60.0
+
 
 class BackgroundIndexer:
     """One worker thread that embeds queued memories in batches.
@@ -83,15 +87,26 @@ class BackgroundIndexer:
                     del self._claims[r.seq]
         fut.set_result(None)
 
-    def drain(self) -> int:
-        """Embed everything queued now, in the calling thread; returns how many."""
+    def drain(self, *, share: bool = False) -> int:
+        """Embed what is queued now, in the calling thread; returns how many.
+
+        ``share`` (the worker): skip rows another process's indexer has leased. Without
+        it (``flush()``) every queued row is taken, leased elsewhere or not.
+        """
         done = 0
         with self._lock:
             while not self._stop.is_set() or threading.current_thread() is not self._thread:
                 with self._mu:
-                    busy = len(self._claims)
-                records = self.store.pending_vectors(self.batch + busy)
+                    busy = list(self._claims)
+                records = self.store.lease_pending(
+                    self.batch, LEASE_SECONDS, exclude=busy, steal=not share
+                )
                 if not records:
+                    if busy and not share:  # only searches' work is left: wait for it
+                        with self._mu:
+                            others = list({id(f): f for f in self._claims.values()}.values())
+                        wait(others, timeout=60)
+                        continue
                     break
                 mine, fut, others = self.claim(records, limit=self.batch)
                 try:
@@ -125,7 +140,7 @@ class BackgroundIndexer:
             if self._stop.is_set():
                 break
             try:
-                self.drain()
+                self.drain(share=True)
             except Exception:  # logged, retried on the next wake; the queue keeps the work
                 log.exception("background indexing failed; will retry")
                 self._stop.wait(1.0)

@@ -31,7 +31,7 @@ from memvault.models import ACTIVE, DEFAULT_SPACE, MemoryRecord, utcnow
 from memvault.scope import Scope
 from memvault.text import fts_document, fts_scope_query, fts_scope_terms
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 #: Generations of change log kept for incremental cache refresh (older caches reload fully).
 CHANGE_LOG_KEEP = 20_000
 NS_SEP = "\x1f"
@@ -118,7 +118,9 @@ CREATE TABLE IF NOT EXISTS changes (
     user_id TEXT, agent_id TEXT, run_id TEXT
 );
 CREATE INDEX IF NOT EXISTS changes_gen ON changes(gen);
-CREATE TABLE IF NOT EXISTS pending_vectors (seq INTEGER PRIMARY KEY);
+-- The background-indexing queue. lease_until: an indexer (of any process) took the row
+-- until then, so several processes' indexers share the queue instead of repeating work.
+CREATE TABLE IF NOT EXISTS pending_vectors (seq INTEGER PRIMARY KEY, lease_until REAL);
 CREATE TABLE IF NOT EXISTS outbox (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     seq INTEGER NOT NULL,
@@ -233,8 +235,15 @@ def _v2_scoped_fts(c: sqlite3.Connection) -> None:
     _fill_fts(c)
 
 
+def _v3_queue_leases(c: sqlite3.Connection) -> None:
+    """v2 -> v3: the background-indexing queue gains per-row leases."""
+    columns = {r[1] for r in c.execute("PRAGMA table_info(pending_vectors)")}
+    if "lease_until" not in columns:
+        c.execute("ALTER TABLE pending_vectors ADD COLUMN lease_until REAL")
+
+
 #: target schema version -> the step that upgrades a store from the version before it.
-_MIGRATIONS = {2: _v2_scoped_fts}
+_MIGRATIONS = {2: _v2_scoped_fts, 3: _v3_queue_leases}
 
 
 @dataclass(slots=True)
@@ -769,18 +778,44 @@ class SQLiteStore:
         ).fetchall()
         return {int(s): Scope(u, a, r) for s, u, a, r in rows}
 
-    def pending_vectors(self, limit: int) -> list[MemoryRecord]:
-        """Memories still waiting for their vectors, oldest first."""
-        rows = (
-            self.conn()
-            .execute(
-                f"SELECT {_COLUMNS} FROM memories WHERE seq IN "
-                "(SELECT seq FROM pending_vectors ORDER BY seq LIMIT ?) ORDER BY seq",
-                (limit,),
+    def lease_pending(
+        self, limit: int, lease_s: float, *, exclude: Sequence[int] = (), steal: bool = False
+    ) -> list[MemoryRecord]:
+        """Take up to ``limit`` queued memories for ``lease_s`` seconds, oldest first.
+
+        Rows another indexer holds an unexpired lease on are skipped unless ``steal``
+        (``flush()``: the caller needs them now); ``exclude`` are rows this process is
+        already embedding. Committed at once, so other processes see the lease.
+        """
+        c = self.conn()
+        now = time.time()
+        skip = ",".join(str(int(s)) for s in exclude)
+        where = "1" if steal else "(lease_until IS NULL OR lease_until <= ?)"
+        params: list[Any] = [] if steal else [now]
+        with self._immediate(c):
+            seqs = [
+                int(r[0])
+                for r in c.execute(
+                    f"SELECT seq FROM pending_vectors WHERE {where}"
+                    + (f" AND seq NOT IN ({skip})" if skip else "")
+                    + " ORDER BY seq LIMIT ?",
+                    [*params, limit],
+                )
+            ]
+            c.executemany(
+                "UPDATE pending_vectors SET lease_until = ? WHERE seq = ?",
+                [(now + lease_s, s) for s in seqs],
             )
-            .fetchall()
+        return self.records_by_seq(seqs)
+
+    def still_queued(self, records: list[MemoryRecord]) -> list[MemoryRecord]:
+        """Those of ``records`` still waiting for their vectors."""
+        marks = ",".join("?" * len(records))
+        rows = self.conn().execute(
+            f"SELECT seq FROM pending_vectors WHERE seq IN ({marks})", [r.seq for r in records]
         )
-        return [_row_to_record(r) for r in rows]
+        waiting = {int(r[0]) for r in rows}
+        return [r for r in records if r.seq in waiting]
 
     def pending_in_scope(self, scope: Scope) -> list[MemoryRecord]:
         """The scope's memories still waiting for their vectors, oldest first.
