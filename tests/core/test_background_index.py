@@ -189,10 +189,8 @@ with Memory(path=path, embedder=CallableEmbedder(embed, 8, name="unit")) as m:
 def test_processes_share_the_queue_without_embedding_twice(tmp_path: Path) -> None:
     """Two processes' background indexers drain one queue: leases split the work, so no
     memory is embedded by both, and every memory gets its vector."""
-    import subprocess
-    import sys
-
     from memvault.embedding import CallableEmbedder
+    from tests.support.procs import run_scripts
 
     path = tmp_path / "shared.db"
     unit = CallableEmbedder(lambda t: [[1.0] + [0.0] * 7 for _ in t], 8, name="unit")
@@ -201,24 +199,12 @@ def test_processes_share_the_queue_without_embedding_twice(tmp_path: Path) -> No
         m.add([f"queued note {i}" for i in range(160)], user_id="u", infer=False)
     go = tmp_path / "go"
     logs = [tmp_path / f"p{k}.log" for k in range(2)]
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-c", SHARING_INDEXER, str(path), str(log), str(go)],
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for log in logs
-    ]
-    try:
-        go.touch()
-        for p in procs:
-            _, err = p.communicate(timeout=120)
-            assert p.returncode == 0, err
-    finally:
-        for p in procs:
-            if p.poll() is None:
-                p.kill()
-                p.wait()
+    run_scripts(
+        SHARING_INDEXER,
+        [(str(path), str(log), str(go)) for log in logs],
+        timeout=120,
+        before_wait=go.touch,
+    )
     done = [set(log.read_text().split("\n")) - {""} if log.exists() else set() for log in logs]
     assert not done[0] & done[1], "a memory was embedded by both processes"
     assert done[0] | done[1] == {f"queued note {i}" for i in range(160)}

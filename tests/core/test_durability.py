@@ -12,6 +12,7 @@ from pathlib import Path
 
 from memvault import Memory
 from memvault.embedding import LocalEmbedder
+from tests.support.procs import run_scripts
 
 WRITER = textwrap.dedent("""
     import sys
@@ -42,23 +43,7 @@ LOOPER = textwrap.dedent("""
 def test_concurrent_processes_lose_no_write(tmp_path: Path, embedder: LocalEmbedder) -> None:
     path = tmp_path / "shared.db"
     Memory(path=path, embedder=embedder).close()
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-c", WRITER, str(path), f"w{k}", "15"],
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for k in range(4)
-    ]
-    try:
-        for p in procs:
-            _, err = p.communicate(timeout=300)
-            assert p.returncode == 0, err
-    finally:
-        for p in procs:
-            if p.poll() is None:
-                p.kill()
-                p.wait()
+    run_scripts(WRITER, [(str(path), f"w{k}", "15") for k in range(4)], timeout=300)
     with Memory(path=path, embedder=embedder) as m:
         for k in range(4):
             got = {r["memory"] for r in m.get_all(user_id=f"w{k}", top_k=100)["results"]}
