@@ -147,6 +147,10 @@ def render(res: dict) -> str:
         f"{cfg['items']} turns ({cfg['turns_note']}), {cfg['questions']} questions, "
         f"{cfg['sessions']} sessions, 1 onnxruntime thread. cProfile inflates Python-heavy "
         "code (mem0's more than memvault's), so read the shares, not the absolute speed. "
+        "cProfile sees the calling thread only: with memvault's default background "
+        "indexing its raw and bulk columns show what an `add` costs the caller, and the "
+        "embedding of those turns (same model, same cost per text) runs on the indexer "
+        "thread — see the until-indexed figures above. "
         f"Raw data: `{rel(res['out_path'])}`.\n"
     )
     L.append(
