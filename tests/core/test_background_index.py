@@ -210,3 +210,24 @@ def test_processes_share_the_queue_without_embedding_twice(tmp_path: Path) -> No
     assert done[0] | done[1] == {f"queued note {i}" for i in range(160)}
     with Memory(path=str(path), embedder=unit) as m:
         assert m.stats()["pending_vectors"] == 0 and m.stats()["vectors"] == 160
+
+
+def test_a_failed_batch_is_retried_without_waiting_for_its_lease(store_path: Path) -> None:
+    """The embedder fails once (e.g. a remote model hiccups): the worker logs it, gives
+    the rows back and indexes them on its next pass, not a lease period later."""
+    from memvault.embedding import CallableEmbedder
+
+    calls = {"n": 0}
+
+    def flaky(texts: list[str]) -> list[list[float]]:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise RuntimeError("model hiccup")
+        return [[1.0, 0.0, 0.0, 0.0] for _ in texts]
+
+    with Memory(path=str(store_path), embedder=CallableEmbedder(flaky, 4, name="flaky")) as m:
+        m.add(["first", "second"], user_id="u", infer=False)
+        deadline = time.monotonic() + 20  # well under the 60 s lease
+        while m.stats()["pending_vectors"] and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert m.stats()["pending_vectors"] == 0 and calls["n"] >= 2

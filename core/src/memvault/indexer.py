@@ -112,6 +112,11 @@ class BackgroundIndexer:
                 try:
                     if mine:
                         self.attach(mine, self.embedder.embed([r.memory for r in mine]))
+                except BaseException:
+                    # Give the rows back at once (a retry, or another process, takes them)
+                    # instead of leaving them leased to a batch that failed.
+                    self.store.unlease([r.seq for r in records])
+                    raise
                 finally:
                     self.release(mine, fut)
                 if others and not mine:  # all of it is being embedded by searches: let them end

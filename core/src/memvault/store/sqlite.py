@@ -808,6 +808,14 @@ class SQLiteStore:
             )
         return self.records_by_seq(seqs)
 
+    def unlease(self, seqs: Sequence[int]) -> None:
+        """End the leases on these queued rows (their batch failed)."""
+        c = self.conn()
+        with self._immediate(c):
+            c.executemany(
+                "UPDATE pending_vectors SET lease_until = NULL WHERE seq = ?", [(s,) for s in seqs]
+            )
+
     def still_queued(self, records: list[MemoryRecord]) -> list[MemoryRecord]:
         """Those of ``records`` still waiting for their vectors."""
         marks = ",".join("?" * len(records))
