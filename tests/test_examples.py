@@ -29,3 +29,11 @@ def test_demo_on_the_bundled_sample() -> None:
     assert "ingested 6 sessions (11 + 11 memories)" in out
     assert "researching adoption agencies" in out  # the answer to "What did Nadia research?"
     assert "returned 0 of nadia's" in out
+
+
+def test_write_path_example_offline() -> None:
+    out = run_example("write_path.py")
+    assert "UPDATE 'Ana lives in Lisbon'" in out
+    assert "as of 2026-04-01: Ana lives in Porto" in out
+    assert "SUPERSEDE  Ana lives in Porto" in out
+    assert "'Do I have a pet?' -> We adopted a grey cat called Miso" in out
