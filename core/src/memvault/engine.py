@@ -102,6 +102,7 @@ class Engine(KeyedOps):
         if self.config.embedding_mode == "background" and self.store.pending_count():
             self.indexer.notify()  # finish what an earlier process queued
         self._query_cache = LRU(1024)
+        self._dims: int | None = None  # the embedder's width, once read (embed_or_defer)
         self._warned_no_llm = False
 
     def _check_embedder(self) -> None:
@@ -230,14 +231,10 @@ class Engine(KeyedOps):
             if space != DEFAULT_SPACE:
                 raise ValidationError("vector_space needs embeddings= (bring your own vectors)")
             todo = self._dedup(records, scope)
-            defer_dims: int | None = None
-            if self.config.embedding_mode == "background":
-                vectors: list[dict[str, np.ndarray] | None] = [None] * len(todo)
-                if todo:  # may load the model or probe a remote one: off the event loop
-                    defer_dims = yield Blocking(lambda: self.embedder.dims)
-            else:
-                vecs = (yield Embed(self.embedder, [r.memory for r in todo])) if todo else []
-                vectors = [{DEFAULT_SPACE: v} for v in vecs]
+            vecs, defer_dims = yield from self.embed_or_defer([r.memory for r in todo])
+            vectors: list[dict[str, np.ndarray] | None] = (
+                [None] * len(todo) if vecs is None else [{DEFAULT_SPACE: v} for v in vecs]
+            )
         else:
             todo, defer_dims = records, None
             vectors = [{space: v} for v in given]
@@ -372,6 +369,21 @@ class Engine(KeyedOps):
                 {"offset": offset, "ranking": ranking, "include_unranked": include_unranked},
             )
         )
+
+    def embed_or_defer(self, texts: list[str]) -> Op[tuple[np.ndarray | None, int | None]]:
+        """New memories' vectors now (``sync``), or the width to queue them with (default).
+
+        Returns ``(vectors, None)`` or ``(None, dims)``; ``(None, None)`` for no texts. The
+        width is read once per engine (it may load the model or probe a remote one, so
+        off the event loop), then cached: a queued add costs no extra hop.
+        """
+        if not texts:
+            return None, None
+        if self.config.embedding_mode != "background":
+            return (yield Embed(self.embedder, texts)), None
+        if self._dims is None:
+            self._dims = yield Blocking(lambda: self.embedder.dims)
+        return None, self._dims
 
     def index_queued(self, scope: Scope) -> Op[None]:
         """Read-your-writes: give the scope's queued memories their vectors now.

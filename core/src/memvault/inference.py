@@ -169,14 +169,8 @@ def infer_add(
         )
         raise
     texts = [d.text for d in decisions if d.event in ("ADD", "UPDATE") and d.text]
-    vecs: np.ndarray | None = None
-    defer_dims: int | None = None
-    if texts and engine.config.embedding_mode == "background":
-        # The new facts are queued like raw adds: the worker embeds them, and the next
-        # search (or add) in this scope embeds what is still queued before ranking.
-        defer_dims = yield Blocking(lambda: engine.embedder.dims)
-    elif texts:
-        vecs = yield Embed(engine.embedder, texts)
+    # Queued like raw adds by default: the next search (or add) in the scope embeds them.
+    vecs, defer_dims = yield from engine.embed_or_defer(texts)
     return (
         yield Blocking(
             apply_decisions,

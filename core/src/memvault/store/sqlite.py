@@ -217,6 +217,9 @@ def _scope_sql(scope: Scope, alias: str = "") -> tuple[str, list[Any]]:
     return " AND ".join(parts) or "1", [v for _, v in scope.items()]
 
 
+_FTS_DDL = next(stmt.strip() for stmt in _SCHEMA.split(";") if "USING fts5" in stmt)
+
+
 def _fill_fts(c: sqlite3.Connection) -> int:
     """(Re)build the keyword index from the memories table; returns the rows indexed."""
     c.execute("DELETE FROM fts")
@@ -231,7 +234,7 @@ def _fill_fts(c: sqlite3.Connection) -> int:
 def _v2_scoped_fts(c: sqlite3.Connection) -> None:
     """v1 -> v2: the keyword index gains the ``scope`` column (rebuilt from memories)."""
     c.execute("DROP TABLE IF EXISTS fts")
-    c.execute("CREATE VIRTUAL TABLE fts USING fts5(terms, scope, tokenize = 'unicode61')")
+    c.execute(_FTS_DDL)
     _fill_fts(c)
 
 
@@ -479,9 +482,8 @@ class Tx:
 
     def attach_vectors(self, r: MemoryRecord, vectors: dict[str, np.ndarray]) -> None:
         """Give a queued memory its vectors (and take it off the queue)."""
-        self._put_vectors(r.seq, r.id, vectors)
+        self._put_vectors(r.seq, r.id, vectors)  # (takes it off the queue)
         self._changed(r.seq, "revector", r.scope)
-        self.conn.execute("DELETE FROM pending_vectors WHERE seq = ?", (r.seq,))
 
     def remove(self, r: MemoryRecord, changed_by: str | None) -> None:
         """Delete a memory and record the DELETE (its history survives it)."""
