@@ -29,7 +29,7 @@ INTEGRATIONS := $(sort $(dir $(wildcard integrations/*/pyproject.toml)))
 PYPROJECTS := pyproject.toml core/pyproject.toml $(wildcard integrations/*/pyproject.toml)
 
 # Editable installs: core with its chroma extra, each integration with its test extra if any.
-EDITABLES := -e "core[chroma,fast]" $(foreach d,$(INTEGRATIONS),-e "$(d:/=)$(if $(shell grep -qs '^test *=' $(d)pyproject.toml && echo y),[test])")
+EDITABLES := -e "core[chroma,fast,postgres]" $(foreach d,$(INTEGRATIONS),-e "$(d:/=)$(if $(shell grep -qs '^test *=' $(d)pyproject.toml && echo y),[test])")
 
 # Quiet pip (-q -q still shows errors); drop the harmless notes about the machine's local
 # file indexes not carrying a package.
