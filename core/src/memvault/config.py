@@ -144,10 +144,40 @@ class MemoryConfig(BaseModel):
 
     def store_path(self, override: str | os.PathLike[str] | None = None) -> Path:
         """Where the SQLite store lives: argument > path > history_db_path > MEMVAULT_HOME."""
-        chosen = override or self.path or self.history_db_path
-        if chosen:
-            return Path(chosen).expanduser()
-        return default_home() / "memvault.db"
+        for what, chosen in (
+            ("path", override),
+            ("path", self.path),
+            ("history_db_path", self.history_db_path),
+        ):
+            if chosen is not None and chosen != "":
+                return check_path(chosen, what).expanduser()
+        return check_path(default_home() / "memvault.db", "MEMVAULT_HOME")
+
+
+def check_path(value: Any, what: str) -> Path:
+    """A file path the OS and SQLite can open, or a ``ConfigError`` saying why not.
+
+    Why here: ``Path()`` accepts a NUL or a lone surrogate and only the first
+    ``open`` fails, with a bare ``ValueError`` / ``UnicodeEncodeError``; a non-path
+    (an int, a list) fails with ``TypeError``.
+    """
+    try:
+        raw = os.fspath(value)
+    except TypeError:
+        raise ConfigError(
+            f"{what} must be a file path (str or os.PathLike), got {type(value).__name__}"
+        ) from None
+    if isinstance(raw, bytes):
+        raise ConfigError(f"{what} must be a str path, not bytes; decode it with os.fsdecode")
+    if "\x00" in raw:
+        raise ConfigError(f"{what} {raw!r} contains a NUL character (\\x00); remove it")
+    try:
+        os.fsencode(raw)
+    except UnicodeEncodeError as e:
+        raise ConfigError(
+            f"{what} {raw!r} cannot be encoded for the file system ({e.reason} at {e.start})"
+        ) from e
+    return Path(raw)
 
 
 def default_home() -> Path:

@@ -30,6 +30,8 @@ from memvault.indexer import BackgroundIndexer
 from memvault.inputs import (
     Message,
     as_vectors,
+    check_changed_by,
+    check_space,
     clean_categories,
     clean_importance,
     clean_metadata,
@@ -165,7 +167,8 @@ class Engine(KeyedOps):
         observed = parse_time(timestamp)
         cats = clean_categories(categories)
         imp = clean_importance(importance)
-        space = vector_space or DEFAULT_SPACE
+        space = check_space(vector_space)
+        changed_by = check_changed_by(changed_by)
         if memory_type not in (None, "procedural_memory"):
             raise ValidationError(f"unknown memory_type {memory_type!r}; use 'procedural_memory'")
         if memory_type and scope.agent_id is None:
@@ -346,7 +349,7 @@ class Engine(KeyedOps):
         if threshold is not None and not isinstance(threshold, int | float):
             raise ValidationError("threshold must be a number")
         vis = Visibility(include_superseded, parse_time(as_of), show_expired)
-        space = vector_space or DEFAULT_SPACE
+        space = check_space(vector_space)
         if space == DEFAULT_SPACE:
             yield from self.index_queued(scope)
         if vector is not None:
@@ -695,6 +698,7 @@ class Engine(KeyedOps):
         new_text = clean_text(text, what="text") if text is not None else None
         meta = clean_metadata(metadata) if metadata is not None else None
         expires = parse_time(expiration_date, end_of_day=True)
+        changed_by = check_changed_by(changed_by)
         current = yield Blocking(self._owned, (memory_id, scope))
         vec = None
         if new_text is not None and new_text != current.memory:
@@ -733,6 +737,7 @@ class Engine(KeyedOps):
         changed_by: str | None = None,
     ) -> Op[dict[str, Any]]:
         scope, _ = resolve_scope(user_id, agent_id, run_id, required=False)
+        changed_by = check_changed_by(changed_by)
 
         def write() -> dict[str, Any]:
             with self.store.write() as tx:
@@ -755,6 +760,7 @@ class Engine(KeyedOps):
     ) -> Op[dict[str, Any]]:
         scope, rest = resolve_scope(user_id, agent_id, run_id, filters)
         pred = with_namespace(compile_filter(rest), namespace_prefix)
+        changed_by = check_changed_by(changed_by)
 
         def write() -> dict[str, Any]:
             n = 0

@@ -23,6 +23,8 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from memvault.errors import FilterError
+from memvault.inputs import MAX_DEPTH, check_tree
+from memvault.text import shown, utf8_size
 
 Predicate = Callable[[Mapping[str, Any]], bool]
 _MISSING = object()
@@ -130,8 +132,11 @@ def _op(name: str, arg: Any) -> Callable[[Any], bool]:
 
 def _field_predicate(field: str, cond: Any) -> Predicate:
     if not isinstance(field, str) or not field:
-        raise FilterError(f"filter field names must be non-empty strings, got {field!r}")
-    if cond == "*":
+        raise FilterError(f"filter field names must be non-empty strings, got {shown(field)}")
+    utf8_size(field, "a filter field name", error=FilterError)
+    # The operand may be a dict / list compared with ==: bound its depth like metadata's.
+    check_tree(cond, f"the filter on {shown(field)}", error=FilterError)
+    if isinstance(cond, str) and cond == "*":
         return lambda r: lookup(r, field) is not _MISSING
     if isinstance(cond, Mapping):
         # A dict is always an operator dict (match nested values with dotted paths).
@@ -148,24 +153,30 @@ def _field_predicate(field: str, cond: Any) -> Predicate:
     return lambda r: eq(lookup(r, field))
 
 
-def compile_filter(filters: Mapping[str, Any] | None) -> Predicate | None:
+def compile_filter(filters: Mapping[str, Any] | None, _depth: int = 0) -> Predicate | None:
     """Parse ``filters`` once into a predicate over record dicts (None = match all).
 
-    Raises ``FilterError`` for malformed filters before anything runs.
+    Raises ``FilterError`` for malformed filters before anything runs, including
+    filters nested more than MAX_DEPTH levels (AND / OR / NOT inside each other).
     """
     if filters is None:
         return None
     if not isinstance(filters, Mapping):
         raise FilterError(f"filters must be a dict, got {type(filters).__name__}")
+    if _depth >= MAX_DEPTH:
+        raise FilterError(
+            f"the filter is nested more than {MAX_DEPTH} levels deep; flatten it "
+            "(sibling keys AND together, and one OR takes any number of items)"
+        )
     parts: list[Predicate] = []
     for key, cond in filters.items():
         if key in _LOGICAL:
             if not isinstance(cond, list | tuple) or not cond:
                 raise FilterError(f"{key} takes a non-empty list of filters")
-            subs = [compile_filter(c) or (lambda r: True) for c in cond]
             for c in cond:
                 if not isinstance(c, Mapping):
-                    raise FilterError(f"each item of {key} must be a dict, got {c!r}")
+                    raise FilterError(f"each item of {key} must be a dict, got {shown(c)}")
+            subs = [compile_filter(c, _depth + 1) or (lambda r: True) for c in cond]
             if key == "AND":
                 parts.append(lambda r, s=subs: all(p(r) for p in s))
             elif key == "OR":
@@ -185,6 +196,8 @@ def with_namespace(pred: Predicate | None, prefix: Sequence[str] | None) -> Pred
     """Extend a filter predicate with a namespace-prefix condition."""
     if prefix is None:
         return pred
+    if isinstance(prefix, str | bytes) or not isinstance(prefix, Sequence):
+        raise FilterError(f"namespace_prefix must be a tuple of strings, got {shown(prefix)}")
     want = tuple(prefix)
     n = len(want)
 

@@ -8,7 +8,6 @@ keeping storage of their own. A replace is an in-place UPDATE with history.
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import replace
@@ -21,11 +20,15 @@ from memvault.effects import Blocking, Embed, Op
 from memvault.errors import ValidationError
 from memvault.inputs import (
     as_vectors,
+    check_changed_by,
     check_key,
     check_namespace,
+    check_space,
     clean_categories,
     clean_importance,
     clean_metadata,
+    clean_ttl,
+    clean_value,
     parse_time,
 )
 from memvault.models import DEFAULT_SPACE, MemoryRecord, content_hash, to_iso, utcnow
@@ -85,22 +88,18 @@ class KeyedOps:
         scope, _ = resolve_scope(user_id, agent_id, run_id)
         ns = check_namespace(namespace)
         key = check_key(key)
-        try:
-            value_json = json.dumps(value, allow_nan=False, ensure_ascii=False)
-        except (TypeError, ValueError) as e:
-            raise ValidationError(f"value must be JSON-serialisable: {e}") from e
+        value_json = clean_value(value)
         body = clean_text(text if text is not None else value_json, what="text")
         meta = clean_metadata(metadata)
         cats = clean_categories(categories)
         imp = clean_importance(importance)
-        if ttl_seconds is not None and (
-            not isinstance(ttl_seconds, int | float) or ttl_seconds <= 0
-        ):
-            raise ValidationError(f"ttl must be a positive number, got {ttl_seconds!r}")
+        ttl_seconds = clean_ttl(ttl_seconds)
         observed = parse_time(timestamp)
+        space = check_space(vector_space)
+        changed_by = check_changed_by(changed_by)
         vectors: dict[str, np.ndarray] | None
         if embeddings is not None:
-            vectors = {vector_space or DEFAULT_SPACE: as_vectors(embeddings, "embeddings")}
+            vectors = {space: as_vectors(embeddings, "embeddings")}
         elif index is False or (
             index is not None and not isinstance(index, bool) and len(index) == 0
         ):
@@ -206,6 +205,7 @@ class KeyedOps:
         """Delete the memory under ``(namespace, key)``; False when there was none."""
         scope, _ = resolve_scope(user_id, agent_id, run_id)
         ns, key = check_namespace(namespace), check_key(key)
+        changed_by = check_changed_by(changed_by)
 
         def write() -> bool:
             with self.store.write() as tx:

@@ -13,23 +13,39 @@ from dataclasses import dataclass
 from typing import Any
 
 from memvault.errors import ScopeError
+from memvault.text import shown, utf8_size
 
 SCOPE_FIELDS = ("user_id", "agent_id", "run_id")
 MAX_ID_LENGTH = 256
 _BAD_ID = re.compile(r"\s")
+#: C0 / C1 control characters (NUL included): never part of an id.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 def check_id(value: Any, field: str) -> str:
-    """Validate one id (scope id or memory id); ints are accepted and stringified."""
+    """Validate one id (scope id or memory id); ints are accepted and stringified.
+
+    An id is 1..MAX_ID_LENGTH characters of valid Unicode with no whitespace and no
+    control characters (NUL included): ids are tokens, compared and stored exactly.
+    """
     if isinstance(value, bool) or not isinstance(value, str | int):
         raise ScopeError(f"{field} must be a string, got {type(value).__name__}")
+    if isinstance(value, int) and value.bit_length() > 4 * MAX_ID_LENGTH:
+        # str() of such an int is slow (or refused past 4,300 digits); it is too long anyway.
+        raise ScopeError(f"{field} is an integer of over {MAX_ID_LENGTH} digits; use a short id")
     text = str(value)
     if not text:
         raise ScopeError(f"{field} is empty; pass a non-empty id")
-    if _BAD_ID.search(text):
-        raise ScopeError(f"{field} {text!r} contains whitespace; ids may not contain spaces")
     if len(text) > MAX_ID_LENGTH:
         raise ScopeError(f"{field} is {len(text)} characters; the limit is {MAX_ID_LENGTH}")
+    utf8_size(text, field, error=ScopeError)
+    if _BAD_ID.search(text):
+        raise ScopeError(f"{field} {text!r} contains whitespace; ids may not contain spaces")
+    if _CONTROL.search(text):
+        raise ScopeError(
+            f"{field} {shown(text)} contains a control character (such as NUL); "
+            "ids may hold printable characters only"
+        )
     return text
 
 

@@ -12,11 +12,14 @@ import hashlib
 import re
 import threading
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 import Stemmer
 
 from memvault.errors import ValidationError
-from memvault.scope import Scope
+
+if TYPE_CHECKING:  # scope.py validates ids with the helpers below
+    from memvault.scope import Scope
 
 #: Longest memory / message text accepted, in UTF-8 bytes. Longer input is a
 #: document, not a memory: split it (or use ingest) instead.
@@ -107,8 +110,64 @@ def names_in(query: str, names: Iterable[str]) -> list[str]:
     return found
 
 
+def shown(value: object, limit: int = 80) -> str:
+    """``repr(value)`` cut to ``limit`` characters, for error messages about huge inputs."""
+    if isinstance(value, str | bytes) and len(value) > limit:
+        value = value[:limit]  # repr of the head only: the input may be megabytes
+    try:
+        text = repr(value)
+    except (ValueError, RecursionError):  # an int past the str-conversion limit, deep nesting
+        text = f"<{type(value).__name__}>"
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def utf8_size(value: str, what: str, *, error: type[ValidationError] = ValidationError) -> int:
+    """``value``'s size in UTF-8 bytes, refusing lone surrogates.
+
+    Why: the store (SQLite), the FTS index, hashing and export all encode UTF-8; a
+    lone surrogate (``"\\ud800"``, e.g. from a bad ``errors="surrogateescape"`` decode)
+    cannot be encoded and must fail here, typed and named, not deep inside a write.
+    """
+    try:
+        return len(value.encode("utf-8"))
+    except UnicodeEncodeError as e:
+        raise error(
+            f"{what} contains characters that are not valid Unicode (lone surrogates at "
+            f"{e.start}); decode your input with errors='replace' first"
+        ) from e
+
+
+def check_name(
+    value: object,
+    what: str,
+    *,
+    error: type[ValidationError] = ValidationError,
+    max_bytes: int = MAX_TEXT_BYTES,
+    empty_ok: bool = False,
+) -> str:
+    """Validate a name (key, namespace label, vector space, role, category, changed_by).
+
+    A name is a str of valid Unicode without NUL: names are identifiers that other
+    systems (C APIs, file names, Postgres text) truncate or refuse at a NUL, so we
+    refuse it up front. Content (memory text, metadata values) may hold NUL.
+    """
+    if not isinstance(value, str):
+        raise error(f"{what} must be a string, got {type(value).__name__}")
+    if not value and not empty_ok:
+        raise error(f"{what} is empty; pass a non-empty string")
+    size = utf8_size(value, what, error=error)
+    if "\x00" in value:
+        raise error(f"{what} {shown(value)} contains a NUL character (\\x00); remove it")
+    if size > max_bytes:
+        raise error(f"{what} is {size} bytes; the limit is {max_bytes} bytes")
+    return value
+
+
 def clean_text(value: object, *, what: str = "content") -> str:
-    """Validate user text: a non-empty str (or UTF-8 bytes) within MAX_TEXT_BYTES."""
+    """Validate user text: a non-empty str (or UTF-8 bytes) within MAX_TEXT_BYTES.
+
+    NUL characters are kept (content is stored and returned exactly as given).
+    """
     if isinstance(value, bytes | bytearray):
         try:
             value = bytes(value).decode("utf-8")
@@ -118,13 +177,7 @@ def clean_text(value: object, *, what: str = "content") -> str:
             ) from e
     if not isinstance(value, str):
         raise ValidationError(f"{what} must be a string, got {type(value).__name__}")
-    try:
-        size = len(value.encode("utf-8"))
-    except UnicodeEncodeError as e:
-        raise ValidationError(
-            f"{what} contains characters that are not valid Unicode (lone surrogates at {e.start});"
-            " decode your input with errors='replace' first"
-        ) from e
+    size = utf8_size(value, what)
     if not value.strip():
         raise ValidationError(f"{what} is empty; pass some text to remember")
     if size > MAX_TEXT_BYTES:
