@@ -22,7 +22,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from memvault.errors import LLMError, MemvaultError
-from memvault.inference import apply_decisions, parse_decisions, speaker
+from memvault.inference import (
+    apply_decisions,
+    guard_decisions,
+    guard_texts,
+    parse_decisions,
+    speaker,
+)
 from memvault.inputs import parse_messages
 from memvault.llm.client import completion_from_body
 from memvault.llm.prompts import EXTRACTION_PROMPT, Existing, build_extraction_input
@@ -126,11 +132,15 @@ def _apply_output(ing: Ingestor, batch: Any, bar: _Progress) -> None:
                     if (rec := engine.store.get(mid)) is not None
                 }
                 decisions = parse_decisions(completion.text, shown_recs)
-                texts = [d.text for d in decisions if d.event in ("ADD", "UPDATE") and d.text]
-                vecs = engine.embedder.embed(texts) if texts else np.zeros((0, 0))
                 add = payload["add"]
                 scope, _ = resolve_scope(add.get("user_id"), add.get("agent_id"), add.get("run_id"))
                 msgs = parse_messages(add["messages"])
+                said = [m.content for m in msgs]
+                if need := guard_texts(decisions, shown_recs, said):  # as for a live add
+                    guard_vecs = dict(zip(need, engine.embedder.embed(need), strict=True))
+                    decisions = guard_decisions(decisions, guard_vecs, shown_recs, said)
+                texts = [d.text for d in decisions if d.event in ("ADD", "UPDATE") and d.text]
+                vecs = engine.embedder.embed(texts) if texts else np.zeros((0, 0))
                 observed = (
                     max((m.timestamp for m in msgs if m.timestamp), default=None)
                     or add.get("timestamp")

@@ -25,6 +25,15 @@ import numpy as np
 from memvault.effects import Blocking, Embed, Op
 from memvault.errors import LLMError
 from memvault.llm.client import Completion
+from memvault.llm.decode import AMBIGUOUS, Proposal, decode_memories
+from memvault.llm.guard import (
+    SAID_NEAR_TOPIC,
+    SAID_SAME_TOPIC,
+    SAME_FACT,
+    related,
+    sentences,
+    unit,
+)
 from memvault.llm.parse import extract_json
 from memvault.llm.prompts import (
     EXTRACTION_PROMPT,
@@ -43,17 +52,20 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("memvault")
 
-EVENTS = ("ADD", "UPDATE", "DELETE", "NONE")
 #: How many similar memories the model sees (mem0 uses 10 too).
 CONTEXT_MEMORIES = 10
 
 
 @dataclass(slots=True)
 class Decision:
+    """What to do with one fact. ``maybe_new``: the model said NONE but wrote a different
+    text, so the guard checks whether that text is really known already."""
+
     event: str
     text: str | None
     target: MemoryRecord | None
     attributed_to: str | None
+    maybe_new: bool = False
 
 
 def journal_key(scope: Scope, messages: list[Message], extra: str = "") -> str:
@@ -71,32 +83,116 @@ def speaker(m: Message) -> str:
 
 
 def parse_decisions(raw: str, shown: dict[str, MemoryRecord]) -> list[Decision]:
-    """Validate the model's answer. Unknown ids degrade safely, never destructively."""
-    data = extract_json(raw)
-    items = data.get("memories", data.get("facts"))
-    if not isinstance(items, list):
-        raise LLMError("the LLM answer has no 'memories' list", raw_output=raw)
+    """The model's answer as decisions against the memories it was shown.
+
+    Decoding is tolerant (``memvault.llm.decode``): every stated fact is kept, and an
+    unclear answer can only ever become an ADD or a no-op, never a destructive change.
+    Unknown ids degrade safely: UPDATE of an unknown id is an ADD, DELETE / NONE of one
+    is ignored. Supersessions still have to pass :func:`guard_decisions`.
+    """
     out = []
-    for item in items:
-        if isinstance(item, str):  # a bare fact list is read as ADDs
-            item = {"event": "ADD", "text": item}
-        if not isinstance(item, dict):
-            raise LLMError(f"unexpected item in 'memories': {item!r}", raw_output=raw)
-        event = str(item.get("event", "ADD")).upper()
-        if event not in EVENTS:
-            raise LLMError(f"unknown event {event!r} in the LLM answer", raw_output=raw)
-        text = item.get("text")
-        text = text.strip() if isinstance(text, str) and text.strip() else None
-        target = shown.get(str(item.get("id"))) if item.get("id") is not None else None
-        who = item.get("attributed_to")
-        if event in ("ADD", "UPDATE") and text is None:
-            raise LLMError(f"{event} without text in the LLM answer", raw_output=raw)
-        if event == "UPDATE" and target is None:
-            event = "ADD"  # refers to nothing we showed: keep the fact, touch nothing
-        if event in ("DELETE", "NONE") and target is None:
-            log.warning("LLM answered %s for an unknown id %r; ignored", event, item.get("id"))
-            continue
-        out.append(Decision(event, text, target, str(who) if who else None))
+    for p in decode_memories(raw):
+        d = _resolve(p, shown)
+        if d is not None:
+            out.append(d)
+    return out
+
+
+def _same_text(a: str, b: str) -> bool:
+    return " ".join(a.casefold().split()).rstrip(".") == " ".join(b.casefold().split()).rstrip(".")
+
+
+def _lookup(ref: str | None, shown: dict[str, MemoryRecord]) -> MemoryRecord | None:
+    """The shown memory the model referred to: by short id, else by its exact text."""
+    if ref is None:
+        return None
+    if ref in shown:
+        return shown[ref]
+    return next((r for r in shown.values() if _same_text(r.memory, ref)), None)
+
+
+def _resolve(p: Proposal, shown: dict[str, MemoryRecord]) -> Decision | None:
+    target, text, who = _lookup(p.ref, shown), p.text, p.attributed_to
+    same = target is not None and text is not None and _same_text(text, target.memory)
+    event = p.event
+    if event == AMBIGUOUS:  # e.g. "ADD|UPDATE" copied from the schema: read the id and text
+        if target is not None:
+            event = "NONE" if same or text is None else "UPDATE"
+        else:
+            event = "ADD"
+    if event == "NONE" and target is not None and text is not None and not same:
+        return Decision("NONE", text, target, who, maybe_new=True)
+    if event in ("DELETE", "NONE") and target is None:
+        log.warning("LLM answered %s for an unknown id %r; ignored", event, p.ref)
+        return None
+    if event == "UPDATE" and (text is None or same):
+        event = "NONE"  # nothing to change: the memory stands
+    if event == "UPDATE" and target is None:
+        event = "ADD"  # refers to nothing we showed: keep the fact, touch nothing
+    if event == "ADD" and text is None:
+        log.warning("LLM answered ADD without a text (id %r); ignored", p.ref)
+        return None
+    return Decision(event, text, target if event != "ADD" else None, who)
+
+
+def guard_texts(
+    decisions: list[Decision], shown: dict[str, MemoryRecord], messages: list[str]
+) -> list[str]:
+    """The texts :func:`guard_decisions` needs vectors for (none when nothing supersedes)."""
+    need: dict[str, None] = {}
+    for d in decisions:
+        if d.event == "UPDATE" and d.target is not None and d.text:
+            need.update(dict.fromkeys((d.text, d.target.memory)))
+        elif d.event == "DELETE" and d.target is not None:
+            need.update(dict.fromkeys((d.target.memory, *sentences(messages))))
+        elif d.maybe_new and d.text:
+            need.update(dict.fromkeys((d.text, *(r.memory for r in shown.values()))))
+    return list(need)
+
+
+def guard_decisions(
+    decisions: list[Decision],
+    vectors: dict[str, np.ndarray],
+    shown: dict[str, MemoryRecord],
+    messages: list[str],
+) -> list[Decision]:
+    """Let UPDATE / DELETE supersede only a memory the new fact is really about.
+
+    A wrong id (small models pick them, issue 16) turns an UPDATE into an ADD and drops a
+    DELETE, so an unrelated memory is never superseded; a NONE whose text is a new fact is
+    an ADD. See ``memvault.llm.guard`` for the evidence required and why.
+    """
+    vec = {t: unit(v) for t, v in vectors.items()}
+
+    def cos(a: str, b: str) -> float:
+        return float(vec[a] @ vec[b])
+
+    out = []
+    for d in decisions:
+        if d.event == "UPDATE" and d.target is not None and d.text:
+            if not related(cos(d.text, d.target.memory), d.text, d.target.memory):
+                log.warning(
+                    "LLM answered UPDATE of an unrelated memory (%r -> %r); kept as ADD",
+                    d.target.memory,
+                    d.text,
+                )
+                d = Decision("ADD", d.text, None, d.attributed_to)
+        elif d.event == "DELETE" and d.target is not None:
+            old = d.target.memory
+            said = sentences(messages)
+            if not any(
+                related(cos(m, old), m, old, same=SAID_SAME_TOPIC, near=SAID_NEAR_TOPIC)
+                for m in said
+            ):
+                log.warning("LLM answered DELETE of an unrelated memory %r; ignored", old)
+                continue
+        elif d.maybe_new and d.text:
+            known = max((cos(d.text, r.memory) for r in shown.values()), default=0.0)
+            if known < SAME_FACT:
+                d = Decision("ADD", d.text, None, d.attributed_to)
+            else:
+                d = Decision("NONE", None, d.target, d.attributed_to)
+        out.append(d)
     return out
 
 
@@ -168,6 +264,13 @@ def infer_add(
             {"error": str(e), "payload": payload, "kind": "add"},
         )
         raise
+    said = [text for _, text in convo]
+    need = guard_texts(decisions, shown, said)
+    if need:  # only when the model wants to supersede: a few short texts to embed
+        guard_vecs = yield Embed(engine.embedder, need, kind="passage")
+        decisions = guard_decisions(
+            decisions, dict(zip(need, guard_vecs, strict=True)), shown, said
+        )
     texts = [d.text for d in decisions if d.event in ("ADD", "UPDATE") and d.text]
     # Queued like raw adds by default: the next search (or add) in the scope embeds them.
     vecs, defer_dims = yield from engine.embed_or_defer(texts)

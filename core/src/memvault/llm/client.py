@@ -109,6 +109,8 @@ class LLMClient:
         self._sync: Any = None
         self._async: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
         self._lock = threading.Lock()
+        #: False once the endpoint refused JSON mode (``response_format``): asked without.
+        self.json_supported = True
 
     def _kwargs(self) -> dict[str, Any]:
         s = self.settings
@@ -181,18 +183,44 @@ class LLMClient:
     def _wrap(self, e: Exception) -> LLMError:
         return LLMError(f"LLM call to {self.settings.model!r} failed: {type(e).__name__}: {e}")
 
+    def _json_refused(self, e: Exception, body: dict[str, Any]) -> bool:
+        """Whether a 400/422 is the endpoint refusing JSON mode (then we ask without it).
+
+        Why: JSON mode keeps small models' answers parseable (no fences, no prose), so it is
+        on by default, but some OpenAI-compatible servers reject ``response_format``.
+        """
+        import openai
+
+        if "response_format" not in body and "text" not in body:
+            return False
+        if not isinstance(e, openai.BadRequestError | openai.UnprocessableEntityError):
+            return False
+        return any(w in str(e).lower() for w in ("response_format", "json", "format"))
+
+    def _without_json(self, body: dict[str, Any]) -> dict[str, Any]:
+        self.json_supported = False  # remembered: later calls skip the failing attempt
+        return {k: v for k, v in body.items() if k not in ("response_format", "text")}
+
+    def _body(self, system: str, user: str) -> dict[str, Any]:
+        body = self.request(system, user)
+        return body if self.json_supported else self._without_json(body)
+
     def complete(self, system: str, user: str) -> Completion:
         import openai
 
-        body = self.request(system, user)
+        body = self._body(system, user)
         api = self.settings.api
         try:
             client = self.sync_client()
-            resp = (
-                client.responses.create(**body)
-                if api == "responses"
-                else client.chat.completions.create(**body)
+            create = (
+                client.responses.create if api == "responses" else client.chat.completions.create
             )
+            try:
+                resp = create(**body)
+            except openai.OpenAIError as e:
+                if not self._json_refused(e, body):
+                    raise
+                resp = create(**self._without_json(body))
         except (openai.OpenAIError, ValueError) as e:  # ValueError: a body that is not JSON
             raise self._wrap(e) from e
         return self._checked(api, resp)
@@ -208,15 +236,19 @@ class LLMClient:
     async def acomplete(self, system: str, user: str) -> Completion:
         import openai
 
-        body = self.request(system, user)
+        body = self._body(system, user)
         api = self.settings.api
         try:
             client = self.async_client()
-            resp = await (
-                client.responses.create(**body)
-                if api == "responses"
-                else client.chat.completions.create(**body)
+            create = (
+                client.responses.create if api == "responses" else client.chat.completions.create
             )
+            try:
+                resp = await create(**body)
+            except openai.OpenAIError as e:
+                if not self._json_refused(e, body):
+                    raise
+                resp = await create(**self._without_json(body))
         except (openai.OpenAIError, ValueError) as e:
             raise self._wrap(e) from e
         return self._checked(api, resp)

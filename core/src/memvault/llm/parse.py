@@ -44,8 +44,26 @@ def _balanced_objects(text: str) -> list[str]:
     return spans
 
 
-def extract_json(raw: str | None) -> dict[str, Any]:
-    """The JSON object the model meant to return, or ``LLMError`` naming the raw output."""
+def _first_array(text: str) -> list[Any] | None:
+    """The first parseable ``[...]`` in prose (only when no object was found at all)."""
+    start = text.find("[")
+    while start != -1:
+        try:
+            value, _ = json.JSONDecoder().raw_decode(text, start)
+        except json.JSONDecodeError:
+            value = None
+        if isinstance(value, list):
+            return value
+        start = text.find("[", start + 1)
+    return None
+
+
+def extract_json(raw: str | None, *, allow_list: bool = False) -> Any:
+    """The JSON object the model meant to return, or ``LLMError`` naming the raw output.
+
+    ``allow_list``: a top-level JSON array is an answer too (small models often send the
+    list of memories without the object around it); a dict is still preferred.
+    """
     if raw is None or not raw.strip():
         raise LLMError("the LLM returned an empty response", raw_output=raw or "")
     text = _THINK.sub("", raw)
@@ -65,6 +83,11 @@ def extract_json(raw: str | None) -> dict[str, Any]:
                 if isinstance(value, dict):
                     return value
             continue
-        if isinstance(value, dict):
+        if isinstance(value, dict) or (allow_list and isinstance(value, list)):
             return value
+    if allow_list:
+        for cand in candidates:
+            value = _first_array(cand)
+            if value is not None:
+                return value
     raise LLMError("could not find a JSON object in the LLM output", raw_output=raw)
