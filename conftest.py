@@ -22,6 +22,9 @@ import pytest
 from memvault import AsyncMemory, Memory
 from memvault.embedding import LocalEmbedder
 
+# The session's PostgreSQL server (pg_server) and a fresh database per test (pg_dsn).
+pytest_plugins = ["tests.support.postgres"]
+
 
 def pytest_configure(config: pytest.Config) -> None:
     """Frameworks' telemetry would only time out on a closed network: switch it off
