@@ -12,6 +12,7 @@ import logging
 import math
 import threading
 import uuid
+import weakref
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import replace
@@ -43,7 +44,7 @@ from memvault.llm.client import LLMClient
 from memvault.llm.config import parse_llm_settings
 from memvault.models import DEFAULT_SPACE, MemoryRecord, content_hash, utcnow
 from memvault.retrieval import Ranked, RetrievalConfig, rank
-from memvault.scope import Scope, check_id, resolve_scope
+from memvault.scope import Scope, check_id, check_key, resolve_scope, scoped_key
 from memvault.store.sqlite import SQLiteStore, Visibility
 from memvault.store.vector_index import BruteForceIndex, VectorIndex
 from memvault.text import clean_text, fts_query, names_in
@@ -83,6 +84,16 @@ class LRU:
                 self._data.popitem(last=False)
 
 
+def _close_parts(
+    indexer: BackgroundIndexer, llm: LLMClient | None, index: VectorIndex, store: SQLiteStore
+) -> None:
+    indexer.close()
+    if llm is not None:
+        llm.close()
+    index.close()
+    store.close()
+
+
 class Engine(KeyedOps):
     """Owns the store, the dense index and the embedder; implements every operation."""
 
@@ -106,6 +117,12 @@ class Engine(KeyedOps):
         self._query_cache = LRU(1024)
         self._dims: int | None = None  # the embedder's width, once read (embed_or_defer)
         self._warned_no_llm = False
+        # Closed at interpreter exit (or when dropped) even if the caller never calls
+        # close(): the indexer thread must leave the model before the runtime tears down,
+        # or the process aborts. The callback holds the parts, not the engine.
+        self._finalizer = weakref.finalize(
+            self, _close_parts, self.indexer, self.llm, self.index, self.store
+        )
 
     def _check_embedder(self) -> None:
         """Refuse to mix models: vectors of two models in one space are meaningless together."""
@@ -131,11 +148,8 @@ class Engine(KeyedOps):
         return BruteForceIndex(self.store)
 
     def close(self) -> None:
-        self.indexer.close()
-        if self.llm is not None:
-            self.llm.close()
-        self.index.close()
-        self.store.close()
+        """Stop the indexer and release the store (queued work stays durable); idempotent."""
+        self._finalizer()
 
     # -- add --------------------------------------------------------------------------------------
     def add(
@@ -175,12 +189,10 @@ class Engine(KeyedOps):
             raise ValidationError("memory_type='procedural_memory' needs an agent_id")
         if memory_type and self.llm is None:
             raise ValidationError("procedural memory needs an LLM: configure llm in the config")
-        if idempotency_key is not None and (
-            not isinstance(idempotency_key, str) or not idempotency_key
-        ):
-            raise ValidationError("idempotency_key must be a non-empty string")
-        if idempotency_key is not None:
-            done = yield Blocking(self.store.journal_get, (idempotency_key,))
+        # The journal holds keys bound to their scope: another scope's key never matches.
+        key = None if idempotency_key is None else scoped_key(scope, check_key(idempotency_key))
+        if key is not None:
+            done = yield Blocking(self.store.journal_get, (key,))
             if done is not None and done["state"] == "done":
                 return {"results": done["result"] or [], "replayed": True}
         if infer and self.llm is not None and embeddings is None:
@@ -199,7 +211,7 @@ class Engine(KeyedOps):
                     changed_by=changed_by,
                     prompt=prompt,
                     memory_type=memory_type,
-                    key=idempotency_key,
+                    key=key,
                 )
             )
         if infer and self.llm is None and not self._warned_no_llm:
@@ -243,7 +255,7 @@ class Engine(KeyedOps):
             vectors = [{space: v} for v in given]
         result = yield Blocking(
             self._write_adds,
-            (records, todo, vectors, scope, changed_by, idempotency_key),
+            (records, todo, vectors, scope, changed_by, key),
             {"defer_dims": defer_dims},
         )
         return {"results": result}

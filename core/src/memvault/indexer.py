@@ -50,16 +50,19 @@ class BackgroundIndexer:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._lock = threading.Lock()  # one drain at a time (worker or flush)
-        self._mu = threading.Lock()  # guards _claims
+        self._mu = threading.Lock()  # guards _claims and starting the worker
         #: seq -> the future of the batch embedding it now (worker or a search, this process)
         self._claims: dict[int, Future[None]] = {}
         self._thread: threading.Thread | None = None
 
     def notify(self) -> None:
         """New work was queued: make sure the worker runs."""
-        if self._thread is None or not self._thread.is_alive():
-            self._thread = threading.Thread(target=self._run, name="memvault-indexer", daemon=True)
-            self._thread.start()
+        with self._mu:  # adds in several threads notify at once: start one worker only
+            if not self._stop.is_set() and (self._thread is None or not self._thread.is_alive()):
+                self._thread = threading.Thread(
+                    target=self._run, name="memvault-indexer", daemon=True
+                )
+                self._thread.start()
         self._wake.set()
 
     def claim(
@@ -152,7 +155,10 @@ class BackgroundIndexer:
 
     def close(self) -> None:
         """Stop the worker (queued work stays in the store for the next open or flush)."""
-        self._stop.set()
+        with self._mu:  # no worker starts after this
+            self._stop.set()
         self._wake.set()
-        if self._thread is not None:
+        # The worker finishes its batch (at most ``batch`` texts) and stops. Not when
+        # called from the worker itself (a finalizer run by a collection in that thread).
+        if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout=30)

@@ -43,7 +43,7 @@ from memvault.llm.prompts import (
     build_procedural_input,
 )
 from memvault.models import ACTIVE, SUPERSEDED, MemoryRecord, content_hash, utcnow
-from memvault.scope import Scope
+from memvault.scope import Scope, scoped_key
 from memvault.store.sqlite import Visibility
 
 if TYPE_CHECKING:
@@ -214,7 +214,7 @@ def infer_add(
     """The whole LLM add as one operation (see module docstring)."""
     llm = engine.llm
     assert llm is not None
-    key = key or journal_key(scope, messages, memory_type or "")
+    key = key or scoped_key(scope, journal_key(scope, messages, memory_type or ""))
     when = max((m.timestamp for m in messages if m.timestamp), default=None) or observed
     observed_at = when or utcnow()
     convo = [(speaker(m), m.content) for m in messages]

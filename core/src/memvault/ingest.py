@@ -29,7 +29,7 @@ from memvault.errors import LLMError, MemvaultError, ValidationError
 from memvault.inference import journal_key, speaker
 from memvault.inputs import clean_metadata, parse_messages, parse_time
 from memvault.llm.prompts import EXTRACTION_PROMPT, build_extraction_input
-from memvault.scope import resolve_scope
+from memvault.scope import resolve_scope, scoped_key
 
 if TYPE_CHECKING:
     from memvault.engine import Engine
@@ -117,7 +117,7 @@ def prepare(rows: Iterable[dict[str, Any]], default_user: str | None = None) -> 
             "metadata": meta or None,
             "timestamp": ts,
         }
-        out.append(Prepared(line, journal_key(scope, msgs, ts or ""), kwargs))
+        out.append(Prepared(line, scoped_key(scope, journal_key(scope, msgs, ts or "")), kwargs))
     return out
 
 

@@ -8,15 +8,19 @@ keyword arguments or inside ``filters`` — consistently on every method.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from dataclasses import dataclass
 from typing import Any
 
-from memvault.errors import ScopeError
+from memvault.errors import ScopeError, ValidationError
 from memvault.text import shown, utf8_size
 
 SCOPE_FIELDS = ("user_id", "agent_id", "run_id")
 MAX_ID_LENGTH = 256
+#: Idempotency keys are caller-chosen request ids; longer ones are refused.
+MAX_KEY_LENGTH = 512
 _BAD_ID = re.compile(r"\s")
 #: C0 / C1 control characters (NUL included): never part of an id.
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
@@ -113,3 +117,28 @@ def resolve_scope(
             "(as a keyword argument or inside filters)"
         )
     return scope, (rest or None)
+
+
+def scoped_key(scope: Scope, key: str) -> str:
+    """An idempotency key as the journal stores it: bound to the scope it was used in.
+
+    Why: keys are chosen by callers (request ids such as ``req-1``), so two tenants can
+    pick the same one; unscoped, the second caller's add would be answered with the
+    first caller's memory. Bound to the scope, a key is unique within its scope only.
+    Applying it twice gives the same key (a journal row's key can be passed back, as
+    ``retry_pending`` does), and a prefix naming another scope stays inside the caller's.
+    """
+    digest = hashlib.sha256(json.dumps(scope.as_dict(), sort_keys=True).encode()).hexdigest()
+    prefix = f"scope:{digest[:32]}:"
+    return key if key.startswith(prefix) else prefix + key
+
+
+def check_key(key: object) -> str:
+    """Validate an idempotency key (a non-empty string of bounded length)."""
+    if not isinstance(key, str) or not key:
+        raise ValidationError("idempotency_key must be a non-empty string")
+    if len(key) > MAX_KEY_LENGTH:
+        raise ValidationError(
+            f"idempotency_key is {len(key)} characters; the limit is {MAX_KEY_LENGTH}"
+        )
+    return key

@@ -28,10 +28,10 @@ import numpy as np
 
 from memvault.errors import DimensionMismatchError, StorageError
 from memvault.models import ACTIVE, DEFAULT_SPACE, MemoryRecord, utcnow
-from memvault.scope import Scope
+from memvault.scope import Scope, scoped_key
 from memvault.text import fts_document, fts_scope_query, fts_scope_terms
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 #: Generations of change log kept for incremental cache refresh (older caches reload fully).
 CHANGE_LOG_KEEP = 20_000
 NS_SEP = "\x1f"
@@ -231,6 +231,14 @@ def _fill_fts(c: sqlite3.Connection) -> int:
     return len(rows)
 
 
+def _has_schema_version(c: sqlite3.Connection) -> bool:
+    """True when the ``meta`` table is memvault's (an app may have a ``meta`` of its own)."""
+    try:
+        return c.execute("SELECT 1 FROM meta WHERE key = 'schema_version'").fetchone() is not None
+    except sqlite3.OperationalError:  # other columns: not ours
+        return False
+
+
 def _v2_scoped_fts(c: sqlite3.Connection) -> None:
     """v1 -> v2: the keyword index gains the ``scope`` column (rebuilt from memories)."""
     c.execute("DROP TABLE IF EXISTS fts")
@@ -245,8 +253,41 @@ def _v3_queue_leases(c: sqlite3.Connection) -> None:
         c.execute("ALTER TABLE pending_vectors ADD COLUMN lease_until REAL")
 
 
+def _v4_scoped_journal_keys(c: sqlite3.Connection) -> None:
+    """v3 -> v4: journal keys are bound to their scope (see ``memvault.scope.scoped_key``).
+
+    The scope of a row is read from its payload (failed or submitted adds) or from the
+    memories its result names; a row whose scope cannot be found keeps its old key,
+    which no new call can match (a replay then applies again: never another scope's row).
+    """
+    rows = c.execute("SELECT key, payload, result FROM journal").fetchall()
+    for key, payload, result in rows:
+        scope = _journal_row_scope(c, json.loads(payload or "null"), json.loads(result or "null"))
+        if scope is not None:
+            c.execute("UPDATE journal SET key = ? WHERE key = ?", (scoped_key(scope, key), key))
+
+
+def _journal_row_scope(c: sqlite3.Connection, payload: Any, result: Any) -> Scope | None:
+    if isinstance(payload, dict):
+        # LLM adds keep {"scope": ...}, batch submissions {"add": kwargs}, ingest rows kwargs.
+        nested = [payload.get(k) for k in ("scope", "add") if isinstance(payload.get(k), dict)]
+        ids = nested[0] if nested else payload
+        found = {f: ids.get(f) for f in ("user_id", "agent_id", "run_id")}
+        if any(isinstance(v, str) for v in found.values()):
+            return Scope(**{f: v if isinstance(v, str) else None for f, v in found.items()})
+    items = result.get("results") if isinstance(result, dict) else result
+    for item in items if isinstance(items, list) else []:
+        memory_id = item.get("id") if isinstance(item, dict) else None
+        row = c.execute(
+            "SELECT user_id, agent_id, run_id FROM memories WHERE id = ?", (memory_id,)
+        ).fetchone()
+        if row is not None:
+            return Scope(*row)
+    return None
+
+
 #: target schema version -> the step that upgrades a store from the version before it.
-_MIGRATIONS = {2: _v2_scoped_fts, 3: _v3_queue_leases}
+_MIGRATIONS = {2: _v2_scoped_fts, 3: _v3_queue_leases, 4: _v4_scoped_journal_keys}
 
 
 @dataclass(slots=True)
@@ -542,6 +583,7 @@ class SQLiteStore:
         self.outbox_enabled = False
         #: Model names recorded when a vector space is created (space -> embedder name).
         self.space_models: dict[str, str] = {}
+        self._refuse_foreign()
         self._init_schema()
 
     # -- connections ---------------------------------------------------------------------------
@@ -561,6 +603,36 @@ class SQLiteStore:
             raise StorageError(f"store file {str(p)!r} is read-only; make it writable or copy it")
         if not p.exists() and not os.access(parent, os.W_OK):
             raise StorageError(f"cannot create a store in {str(parent)!r}: directory is read-only")
+
+    def _refuse_foreign(self) -> None:
+        """Refuse an existing database that is not a memvault store, leaving it untouched.
+
+        Why before the first real connection: that connection switches the file to WAL
+        and creates memvault's tables, which would modify an application's own database
+        (``Memory(path="app.db")``). The check reads through a read-only connection.
+        """
+        if not self.path.exists() or self.path.stat().st_size == 0:
+            return  # a new store
+        try:
+            ro = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True)
+        except sqlite3.Error as e:
+            raise StorageError(f"cannot open store {str(self.path)!r}: {e}") from e
+        try:
+            names = {
+                n for (n,) in ro.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+            }
+            ours = "meta" in names and _has_schema_version(ro)
+        except sqlite3.DatabaseError as e:
+            raise StorageError(f"{str(self.path)!r} is not a usable memvault store: {e}") from e
+        finally:
+            ro.close()
+        if names and not ours:
+            shown = ", ".join(sorted(names)[:5]) + (", ..." if len(names) > 5 else "")
+            raise StorageError(
+                f"{str(self.path)!r} is an SQLite database that is not a memvault store "
+                f"(it holds tables {shown}); memvault will not add its tables to it. "
+                "Pass a new file path, e.g. 'memvault.db' beside it"
+            )
 
     def conn(self) -> sqlite3.Connection:
         """This thread's connection (opened on first use)."""
