@@ -322,13 +322,15 @@ def test_history_rows_and_import(store: Store) -> None:
     assert [h["memory_id"] for h in store.history_rows()] == [r.id]
     copy = {**row, "id": row["id"] + 100}
     with store.write() as tx:
-        assert not tx.import_history(dict(row))  # identical row: skipped
-        assert tx.import_history({**copy, "event": "UPDATE"})
-        assert tx.import_history({**copy, "event": "DELETE", "id": row["id"]})  # id taken
+        assert tx.import_history(dict(row)) == "duplicate"
+        assert tx.import_history({**copy, "event": "UPDATE"}) == "added"
+        assert tx.import_history({**copy, "event": "DELETE", "id": row["id"]}) == "renumbered"
+        assert tx.import_history({**copy, "event": "X", "id": 5000}, keep_id=False) == "added"
     ids = [h["id"] for h in store.history_rows(r.id)]
-    assert ids[:2] == [row["id"], row["id"] + 100] and len(set(ids)) == 3
+    assert ids[:2] == [row["id"], row["id"] + 100] and len(set(ids)) == 4
+    assert 5000 not in ids
     add(store, rec("later"))  # new ids never collide with imported ones
-    assert len({h["id"] for h in store.history_rows()}) == 4
+    assert len({h["id"] for h in store.history_rows()}) == 5
 
 
 # -- background-indexing queue -------------------------------------------------------------------
@@ -425,6 +427,19 @@ def test_journal_upserts(store: Store) -> None:
     assert [r["key"] for r in store.journal_rows("add", ["failed"])] == ["k2"]
     assert store.journal_states(["k1", "k2", "k3"]) == {"k1": "done", "k2": "failed"}
     assert store.journal_get("k3") is None
+
+
+def test_journal_copies_row_by_row(store: Store) -> None:
+    with store.write() as tx:
+        tx.journal("a", "done", result={"r": 1}, payload=[1])
+    [row] = list(store.journal_all())
+    assert row["payload"] == "[1]" and row["result"] == '{"r": 1}'
+    with store.write() as tx:
+        tx.restore_journal({**row, "key": "b", "attempts": 7})
+        tx.restore_journal({**row, "state": "failed"})  # key a exists: kept
+    assert store.journal_states(["a", "b"]) == {"a": "done", "b": "done"}
+    b = store.journal_get("b")
+    assert b is not None and b["attempts"] == 7 and b["created_at"] == row["created_at"]
 
 
 def test_usage_totals(store: Store) -> None:

@@ -31,7 +31,23 @@ EMBEDDER_PROVIDERS = (
     "ollama",
     "vllm",
 )
-VECTOR_PROVIDERS = ("sqlite", "memvault", "chroma")
+VECTOR_PROVIDERS = ("sqlite", "memvault", "chroma", "postgres", "pgvector")
+#: Providers that make PostgreSQL the whole store (memories, history, vectors, queue).
+POSTGRES_PROVIDERS = ("postgres", "pgvector")
+#: The options of the postgres store (mem0's pgvector spellings accepted too).
+_POSTGRES_KEYS = (
+    "dsn",
+    "connection_string",
+    "host",
+    "port",
+    "user",
+    "password",
+    "dbname",
+    "schema",
+    "collection_name",
+    "pool_size",
+    "connect_timeout",
+)
 LLM_PROVIDERS = (
     "openai",
     "openai_compatible",
@@ -141,6 +157,45 @@ class MemoryConfig(BaseModel):
     def embedder_options(self) -> dict[str, Any]:
         """The embedder's constructor options, with mem0's spellings translated."""
         return {_EMBEDDER_ALIASES.get(k, k): v for k, v in self.embedder.config.items()}
+
+    def postgres_options(self) -> dict[str, Any] | None:
+        """``PostgresStore`` arguments when the store is PostgreSQL, else None.
+
+        ``dsn`` (or mem0's ``connection_string``) is a libpq URI or key=value string; mem0's
+        separate ``host``/``port``/``user``/``password``/``dbname`` work too. ``schema`` (or
+        mem0's ``collection_name``) names the PostgreSQL schema holding the tables, so
+        several stores can share one database.
+        """
+        vs = self.vector_store
+        if vs.provider not in POSTGRES_PROVIDERS:
+            return None
+        opts = dict(vs.config)
+        unknown = sorted(set(opts) - set(_POSTGRES_KEYS))
+        if unknown:
+            raise ConfigError(
+                f"unknown postgres option(s) {unknown}; accepted: {', '.join(_POSTGRES_KEYS)}"
+            )
+        dsn = opts.pop("dsn", None) or opts.get("connection_string")
+        opts.pop("connection_string", None)
+        parts = {
+            k: opts.pop(k) for k in ("host", "port", "user", "password", "dbname") if k in opts
+        }
+        if dsn is None and not parts:
+            raise ConfigError(
+                "the postgres store needs a DSN: "
+                '{"vector_store": {"provider": "postgres", "config": {"dsn": "postgresql://..."}}}'
+            )
+        if not isinstance(dsn, str | None):
+            raise ConfigError(f"postgres dsn must be a string, got {type(dsn).__name__}")
+        if dsn and parts:
+            raise ConfigError(f"give the postgres dsn or {sorted(parts)}, not both")
+        out: dict[str, Any] = {"dsn": dsn or "", "conn_params": parts}
+        schema = opts.pop("schema", None) or opts.get("collection_name")
+        opts.pop("collection_name", None)
+        if schema is not None:
+            out["schema_name"] = schema
+        out.update(opts)
+        return out
 
     def store_path(self, override: str | os.PathLike[str] | None = None) -> Path:
         """Where the SQLite store lives: argument > path > history_db_path > MEMVAULT_HOME."""

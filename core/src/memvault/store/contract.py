@@ -125,11 +125,12 @@ class Tx(Protocol):
         """Append an audit row for a change made in this transaction."""
         ...
 
-    def import_history(self, row: dict[str, Any]) -> bool:
-        """Add an exported history row unless an identical one is there; True if added.
+    def import_history(self, row: dict[str, Any], *, keep_id: bool = True) -> str:
+        """Add an exported history row unless the same change is already there.
 
-        Keeps ``row["id"]`` when given and free, so a restore gives back identical rows;
-        once an id is taken, this and later rows of the import get new ids.
+        Returns ``"duplicate"`` (skipped), ``"added"``, or ``"renumbered"`` (added under a
+        new id because ``row["id"]`` is taken). With ``keep_id`` a free ``row["id"]`` is kept,
+        so a restore gives back identical rows.
         """
         ...
 
@@ -145,6 +146,10 @@ class Tx(Protocol):
         batch_id: str | None = None,
     ) -> None:
         """Set a journal row's state (creating it) — exactly-once ingest and idempotency."""
+        ...
+
+    def restore_journal(self, row: dict[str, Any]) -> None:
+        """Insert a stored journal row as it is (a store copy); an existing key is kept."""
         ...
 
     def usage(self, op: str, model: str | None, usage: dict[str, int]) -> None:
@@ -298,6 +303,10 @@ class Store(Protocol):
 
     def write_journal(self, key: str, state: str, **kw: Any) -> None:
         """A journal update in a transaction of its own (e.g. recording a failure)."""
+        ...
+
+    def journal_all(self) -> Iterator[dict[str, Any]]:
+        """Every stored journal row (JSON columns as text), for a store copy."""
         ...
 
     def usage_totals(self) -> dict[str, int]: ...

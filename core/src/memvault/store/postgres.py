@@ -43,7 +43,7 @@ from memvault.text import analyze
 try:
     import psycopg
     from psycopg import sql
-    from psycopg.conninfo import conninfo_to_dict
+    from psycopg.conninfo import conninfo_to_dict, make_conninfo
     from psycopg_pool import ConnectionPool, PoolTimeout
 except ImportError:  # pragma: no cover - exercised only without the extra
     psycopg = None  # type: ignore[assignment]
@@ -189,7 +189,6 @@ class PgTx:
         self.touched: list[int] = []
         self.removed: list[int] = []
         self.changed: dict[int, tuple[str, Scope]] = {}
-        self._keep_history_ids: bool | None = None
 
     def _x(self, query: Any, params: Sequence[Any] = ()) -> psycopg.Cursor[Any]:
         return self.conn.execute(query, params)
@@ -323,38 +322,33 @@ class PgTx:
             list(row.values()),
         )
 
-    def import_history(self, row: dict[str, Any]) -> bool:
+    def import_history(self, row: dict[str, Any], *, keep_id: bool = True) -> str:
         dup = self._x(
             "SELECT 1 FROM history WHERE memory_id = %s AND event = %s AND created_at = %s "
             "AND old_memory IS NOT DISTINCT FROM %s AND new_memory IS NOT DISTINCT FROM %s "
             "AND changed_by IS NOT DISTINCT FROM %s LIMIT 1",
-            [row.get(k) for k in ("memory_id", "event", "created_at")]
-            + [row.get(k) for k in ("old_memory", "new_memory", "changed_by")],
+            [row.get(k) for k in schema.HISTORY_DEDUP],
         ).fetchone()
         if dup is not None:
-            return False
-        if self._keep_history_ids is None:
-            self._keep_history_ids = True
-        hid = row.get("id")
-        if hid is not None and self._keep_history_ids:
-            taken = self._x("SELECT 1 FROM history WHERE id = %s", (hid,)).fetchone()
-            if taken is not None:
-                self._keep_history_ids = False
-        cols = [
-            c
-            for c in schema.HISTORY_NAMES
-            if c in row and (c != "id" or (self._keep_history_ids and hid is not None))
-        ]
+            return "duplicate"
+        hid = row.get("id") if keep_id else None
+        outcome = "added"
+        if hid is not None and self._x("SELECT 1 FROM history WHERE id = %s", (hid,)).fetchone():
+            hid, outcome = None, "renumbered"
+        cols = [c for c in schema.HISTORY_NAMES if c in row and c != "id"]
+        values = [row[c] for c in cols]
+        if hid is not None:
+            cols, values = ["id", *cols], [hid, *values]
         self._x(
             f"INSERT INTO history ({', '.join(cols)}) VALUES ({', '.join(['%s'] * len(cols))})",
-            [row[c] for c in cols],
+            values,
         )
-        if "id" in cols:  # keep the identity ahead of explicit ids
+        if hid is not None:  # keep the identity ahead of explicit ids
             self._x(
                 "SELECT setval(pg_get_serial_sequence('history', 'id'), "
                 "GREATEST((SELECT MAX(id) FROM history), 1))"
             )
-        return True
+        return outcome
 
     def journal(
         self,
@@ -383,6 +377,14 @@ class PgTx:
             (*values, now, now),
         )
 
+    def restore_journal(self, row: dict[str, Any]) -> None:
+        names = schema.JOURNAL_NAMES
+        self._x(
+            f"INSERT INTO journal ({', '.join(names)}) VALUES ({', '.join(['%s'] * len(names))}) "
+            "ON CONFLICT (key) DO NOTHING",
+            [row[n] for n in names],
+        )
+
     def usage(self, op: str, model: str | None, usage: dict[str, int]) -> None:
         self._x(
             "INSERT INTO llm_usage (at, op, model, prompt_tokens, completion_tokens, "
@@ -398,6 +400,7 @@ class PostgresStore:
         self,
         dsn: str,
         *,
+        conn_params: dict[str, Any] | None = None,
         schema_name: str = "memvault",
         pool_size: int = 10,
         connect_timeout: float = 10.0,
@@ -408,8 +411,11 @@ class PostgresStore:
             )
         if not schema_name.isidentifier():
             raise ConfigError(f"postgres schema must be a plain identifier, got {schema_name!r}")
-        self.dsn = dsn
-        self.location = safe_location(dsn)
+        try:
+            self.dsn = make_conninfo(dsn, **(conn_params or {}))
+        except psycopg.ProgrammingError as e:
+            raise ConfigError(f"invalid PostgreSQL DSN: {e}") from e
+        self.location = safe_location(self.dsn)
         self.schema_name = schema_name
         self.connect_timeout = connect_timeout
         self.outbox_enabled = False
@@ -909,6 +915,16 @@ class PostgresStore:
             return {}
         rows = self._rows("SELECT key, state FROM journal WHERE key = ANY(%s)", (list(keys),))
         return dict(rows)
+
+    def journal_all(self) -> Iterator[dict[str, Any]]:
+        last = ""
+        names = schema.JOURNAL_NAMES
+        while rows := self._rows(
+            f"SELECT {', '.join(names)} FROM journal WHERE key > %s ORDER BY key LIMIT 1000",
+            (last,),
+        ):
+            yield from (dict(zip(names, r, strict=True)) for r in rows)
+            last = rows[-1][0]
 
     def write_journal(self, key: str, state: str, **kw: Any) -> None:
         with self.write() as tx:

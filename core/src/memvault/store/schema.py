@@ -174,6 +174,8 @@ HISTORY_COLUMNS: tuple[Column, ...] = (
     Column("is_deleted", "integer", not_null=True, default="0"),
 )
 HISTORY_NAMES = tuple(c.name for c in HISTORY_COLUMNS)
+#: What makes two history rows the same change (an import skips such duplicates).
+HISTORY_DEDUP = ("memory_id", "event", "created_at", "old_memory", "new_memory", "changed_by")
 #: History columns holding JSON text (decoded for callers).
 HISTORY_JSON = ("old_metadata", "new_metadata")
 
