@@ -81,7 +81,7 @@ def test_given_memory_is_not_closed(memory: Memory) -> None:
 def test_memory_and_path_are_exclusive(memory: Memory, tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="either memory="):
         MemvaultStorage(path=tmp_path / "other.db", memory=memory)
-    with pytest.raises(TypeError, match="memvault Memory"):
+    with pytest.raises(TypeError, match=r"memvault\.Memory or memvault\.AsyncMemory"):
         MemvaultStorage(memory="not a memory")  # type: ignore[arg-type]
 
 

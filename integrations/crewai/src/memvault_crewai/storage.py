@@ -21,27 +21,27 @@ nothing more — memvault stores, filters, ranks and counts:
   filters on it.
 
 Every operation is written once as a *plan*: a generator that yields the
-memvault calls it needs. ``_drive`` runs a plan on ``Memory``; ``_adrive`` awaits
-the same plan on ``AsyncMemory``, so ``asave`` / ``asearch`` / ``adelete`` are
-natively async with no second copy of the logic.
+memvault calls it needs (``memvault.adapterkit``). ``save, asave = twins(...)``
+runs one plan on ``Memory`` and on ``AsyncMemory``, so ``asave`` / ``asearch`` /
+``adelete`` are natively async with no second copy of the logic.
 """
 
 from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Generator, Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any
 
 from crewai.memory.types import MemoryRecord, ScopeInfo
 from crewai.memory.utils import normalize_scope_path
 
 from memvault import AsyncMemory, Memory, MemoryConfig, ScopeError
+from memvault.adapterkit import Call, HandlesMixin, MemoryHandles, Plan, twins
 from memvault.embedding.base import Embedder
 from memvault.scope import check_id
-from memvault_crewai._handles import MemoryHandles
 
 __all__ = [
     "DEFAULT_AGENT_ID",
@@ -52,7 +52,6 @@ __all__ = [
     "vector_space_for",
 ]
 
-T = TypeVar("T")
 
 #: memvault scope id every CrewAI record is stored under (configurable per storage).
 DEFAULT_AGENT_ID = "crewai"
@@ -170,18 +169,7 @@ class ScopeMapping:
         }
 
 
-@dataclass(slots=True)
-class _Call:
-    """One memvault call a plan asks its driver to make."""
-
-    method: str
-    kwargs: dict[str, Any] = field(default_factory=dict)
-
-
-Plan = Generator[_Call, Any, T]
-
-
-class MemvaultStorage:
+class MemvaultStorage(HandlesMixin):
     """A CrewAI ``StorageBackend`` backed by a memvault store.
 
     Use it with ``crewai.Memory(storage=MemvaultStorage(...), embedder=..., llm=...)``,
@@ -216,58 +204,15 @@ class MemvaultStorage:
         )
         self._handles = MemoryHandles(memory, path=path, config=config, embedder=embedder)
 
-    # -- handles ----------------------------------------------------------------------------------
-    @property
-    def memory(self) -> Memory:
-        """The ``memvault.Memory`` behind this storage (for mem0-style reads of the same data)."""
-        return self._handles.sync
-
-    @property
-    def amemory(self) -> AsyncMemory:
-        """The ``memvault.AsyncMemory`` twin of :attr:`memory` (one engine; made on first use)."""
-        return self._handles.async_
-
     @property
     def handles(self) -> MemoryHandles:
         """The shared memvault handles (tools built from this storage reuse them)."""
         return self._handles
 
-    def close(self) -> None:
-        """Close what this storage opened (a ``memory=`` passed in stays open). Idempotent."""
-        self._handles.close()
-
-    async def aclose(self) -> None:
-        """``close`` for async code."""
-        await self._handles.aclose()
-
-    def __enter__(self) -> MemvaultStorage:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
     @property
     def embedder(self) -> Embedder:
         """memvault's embedder for this store (``embedding_function(storage)`` reuses it)."""
         return self._handles.embedder
-
-    def _drive(self, plan: Plan[T]) -> T:
-        memory = self._handles.sync
-        try:
-            call = next(plan)
-            while True:
-                call = plan.send(getattr(memory, call.method)(**call.kwargs))
-        except StopIteration as done:
-            return done.value  # type: ignore[no-any-return]
-
-    async def _adrive(self, plan: Plan[T]) -> T:
-        memory = self._handles.async_
-        try:
-            call = next(plan)
-            while True:
-                call = plan.send(await getattr(memory, call.method)(**call.kwargs))
-        except StopIteration as done:
-            return done.value  # type: ignore[no-any-return]
 
     # -- translation ------------------------------------------------------------------------------
     def _where(self, path: str) -> dict[str, Any]:
@@ -308,7 +253,7 @@ class MemvaultStorage:
             "private": record.private,
         }
 
-    def _put(self, record: MemoryRecord) -> _Call:
+    def _put(self, record: MemoryRecord) -> Call:
         path = self.mapping.normalize(record.scope)
         emb = record.embedding
         vector: dict[str, Any]
@@ -317,9 +262,9 @@ class MemvaultStorage:
             vector = {"embeddings": [list(emb)], "vector_space": vector_space_for(len(emb))}
         else:
             vector = {"index": False}  # no vector: listed and filtered, never vector-searched
-        return _Call(
+        return Call(
             "put",
-            {
+            kwargs={
                 "namespace": self.mapping.namespace(path),
                 "key": record.id,
                 "value": self._value(record, path),
@@ -371,9 +316,9 @@ class MemvaultStorage:
         ids = [i for i in dict.fromkeys(record_ids) if isinstance(i, str) and i]
         for start in range(0, len(ids), _PAGE):
             chunk = ids[start : start + _PAGE]
-            res = yield _Call(
+            res = yield Call(
                 "get_all",
-                {
+                kwargs={
                     "agent_id": self.mapping.agent_id,
                     "namespace_prefix": (self.mapping.root_label,),
                     "filters": {"key": {"in": chunk}},
@@ -389,12 +334,15 @@ class MemvaultStorage:
         """Every stored memory under ``path``, newest first (paged through memvault's cap)."""
         out: list[dict[str, Any]] = []
         while True:
-            res = yield _Call("get_all", {**self._where(path), "limit": _PAGE, "offset": len(out)})
+            res = yield Call(
+                "get_all", kwargs={**self._where(path), "limit": _PAGE, "offset": len(out)}
+            )
             out.extend(res["results"])
             if len(res["results"]) < _PAGE:
                 return out
 
     def _save_plan(self, records: Iterable[MemoryRecord]) -> Plan[None]:
+        """Store records (an existing id is replaced, wherever its scope was)."""
         # The same id twice in one batch: the last one wins, as if saved one after the other.
         batch = list({r.id: r for r in records}.values())
         if not batch:
@@ -411,9 +359,9 @@ class MemvaultStorage:
                     or old.get("run_id") != call.kwargs["run_id"]
                 )
                 if moved:  # written first, then the old location dropped: never lost
-                    yield _Call(
+                    yield Call(
                         "delete_key",
-                        {
+                        kwargs={
                             "namespace": tuple(old["namespace"]),
                             "key": record.id,
                             "agent_id": old.get("agent_id"),
@@ -426,19 +374,20 @@ class MemvaultStorage:
     def _search_plan(
         self,
         query_embedding: Sequence[float],
-        scope_prefix: str | None,
-        categories: list[str] | None,
-        metadata_filter: dict[str, Any] | None,
-        limit: int,
-        min_score: float,
+        scope_prefix: str | None = None,
+        categories: list[str] | None = None,
+        metadata_filter: dict[str, Any] | None = None,
+        limit: int = 10,
+        min_score: float = 0.0,
     ) -> Plan[list[tuple[MemoryRecord, float]]]:
+        """Records most similar to ``query_embedding``, best first, with raw cosine similarity."""
         vector = list(query_embedding)
         if limit <= 0 or not _has_vector(vector):
             return []
         path = self.mapping.normalize(scope_prefix)
-        res = yield _Call(
+        res = yield Call(
             "search",
-            {
+            kwargs={
                 **self._where(path),
                 "vector": vector,
                 "vector_space": vector_space_for(len(vector)),
@@ -459,12 +408,13 @@ class MemvaultStorage:
 
     def _delete_plan(
         self,
-        scope_prefix: str | None,
-        categories: list[str] | None,
-        record_ids: list[str] | None,
-        older_than: datetime | None,
-        metadata_filter: dict[str, Any] | None,
+        scope_prefix: str | None = None,
+        categories: list[str] | None = None,
+        record_ids: list[str] | None = None,
+        older_than: datetime | None = None,
+        metadata_filter: dict[str, Any] | None = None,
     ) -> Plan[int]:
+        """Delete records matching all given criteria; returns how many were deleted."""
         if record_ids is not None and not record_ids:
             return 0  # "delete these zero records", not "delete everything"
         path = self.mapping.normalize(scope_prefix)
@@ -476,15 +426,15 @@ class MemvaultStorage:
         )
         # _where: scope ids + namespace prefix ("/" at least), so only this storage's
         # CrewAI records are ever deleted, in one memvault transaction.
-        res = yield _Call("delete_all", {**self._where(path), "filters": filters})
+        res = yield Call("delete_all", kwargs={**self._where(path), "filters": filters})
         return int(res["deleted"])
 
     def _list_scopes_plan(self, parent: str) -> Plan[list[str]]:
         path = self.mapping.normalize(parent)
         prefix = self.mapping.namespace(path)
-        found = yield _Call(
+        found = yield Call(
             "namespaces",
-            {
+            kwargs={
                 **self.mapping.scope_ids(path),
                 "prefix": prefix,
                 "max_depth": len(prefix) + 1,
@@ -522,9 +472,9 @@ class MemvaultStorage:
         out: list[dict[str, Any]] = []
         while len(out) < limit:
             want = min(_PAGE, limit - len(out))
-            res = yield _Call(
+            res = yield Call(
                 "get_all",
-                {
+                kwargs={
                     **self._where(path),
                     "limit": want,
                     "offset": offset + len(out),
@@ -540,7 +490,7 @@ class MemvaultStorage:
     def _touch_plan(self, record_ids: Sequence[str]) -> Plan[None]:
         found = yield from self._locate(record_ids)
         if found:
-            yield _Call("touch", {"memory_ids": [item["id"] for item in found.values()]})
+            yield Call("touch", kwargs={"memory_ids": [item["id"] for item in found.values()]})
         return None
 
     def _get_record_plan(self, record_id: str) -> Plan[MemoryRecord | None]:
@@ -548,65 +498,36 @@ class MemvaultStorage:
         item = found.get(record_id)
         return None if item is None else self._record(item)
 
-    # -- StorageBackend ---------------------------------------------------------------------------
-    def save(self, records: list[MemoryRecord]) -> None:
-        """Store records (an existing id is replaced, wherever its scope was)."""
-        self._drive(self._save_plan(records))
-
-    def search(
-        self,
-        query_embedding: list[float],
-        scope_prefix: str | None = None,
-        categories: list[str] | None = None,
-        metadata_filter: dict[str, Any] | None = None,
-        limit: int = 10,
-        min_score: float = 0.0,
-    ) -> list[tuple[MemoryRecord, float]]:
-        """Records most similar to ``query_embedding``, best first, with raw cosine similarity."""
-        return self._drive(
-            self._search_plan(
-                query_embedding, scope_prefix, categories, metadata_filter, limit, min_score
-            )
-        )
-
-    def delete(
-        self,
-        scope_prefix: str | None = None,
-        categories: list[str] | None = None,
-        record_ids: list[str] | None = None,
-        older_than: datetime | None = None,
-        metadata_filter: dict[str, Any] | None = None,
-    ) -> int:
-        """Delete records matching all given criteria; returns how many were deleted."""
-        return self._drive(
-            self._delete_plan(scope_prefix, categories, record_ids, older_than, metadata_filter)
-        )
+    # -- StorageBackend: each method runs a plan above on Memory (or AsyncMemory) -----------------
+    save, asave = twins(_save_plan)
+    search, asearch = twins(_search_plan)
+    delete, adelete = twins(_delete_plan)
 
     def update(self, record: MemoryRecord) -> None:
         """Replace the record with ``record.id`` (moving it when its scope changed)."""
-        self._drive(self._save_plan([record]))
+        self.handles.run(self._save_plan([record]))
 
     def get_record(self, record_id: str) -> MemoryRecord | None:
         """The record with this id (with its stored ``embedding``), or None."""
-        return self._drive(self._get_record_plan(record_id))
+        return self.handles.run(self._get_record_plan(record_id))
 
     def list_records(
         self, scope_prefix: str | None = None, limit: int = 200, offset: int = 0
     ) -> list[MemoryRecord]:
         """Records under ``scope_prefix``, newest ``created_at`` first (with embeddings)."""
-        return self._drive(self._list_records_plan(scope_prefix, limit, offset))
+        return self.handles.run(self._list_records_plan(scope_prefix, limit, offset))
 
     def get_scope_info(self, scope: str) -> ScopeInfo:
         """Record count, categories, date range and child scopes of ``scope`` (subscopes included)."""
-        return self._drive(self._scope_info_plan(scope))
+        return self.handles.run(self._scope_info_plan(scope))
 
     def list_scopes(self, parent: str = "/") -> list[str]:
         """The immediate child scopes of ``parent`` that hold records."""
-        return self._drive(self._list_scopes_plan(parent))
+        return self.handles.run(self._list_scopes_plan(parent))
 
     def list_categories(self, scope_prefix: str | None = None) -> dict[str, int]:
         """Category -> number of records under ``scope_prefix`` carrying it."""
-        items = self._drive(self._all(self.mapping.normalize(scope_prefix)))
+        items = self.handles.run(self._all(self.mapping.normalize(scope_prefix)))
         counts: dict[str, int] = {}
         for item in items:
             for c in item.get("categories") or []:
@@ -629,41 +550,7 @@ class MemvaultStorage:
     def touch_records(self, record_ids: list[str]) -> None:
         """Mark records as accessed now (CrewAI calls it after a recall)."""
         if record_ids:
-            self._drive(self._touch_plan(record_ids))
-
-    # -- async ------------------------------------------------------------------------------------
-    async def asave(self, records: list[MemoryRecord]) -> None:
-        """``save`` on memvault's ``AsyncMemory`` (never blocks the event loop)."""
-        await self._adrive(self._save_plan(records))
-
-    async def asearch(
-        self,
-        query_embedding: list[float],
-        scope_prefix: str | None = None,
-        categories: list[str] | None = None,
-        metadata_filter: dict[str, Any] | None = None,
-        limit: int = 10,
-        min_score: float = 0.0,
-    ) -> list[tuple[MemoryRecord, float]]:
-        """``search`` on memvault's ``AsyncMemory``."""
-        return await self._adrive(
-            self._search_plan(
-                query_embedding, scope_prefix, categories, metadata_filter, limit, min_score
-            )
-        )
-
-    async def adelete(
-        self,
-        scope_prefix: str | None = None,
-        categories: list[str] | None = None,
-        record_ids: list[str] | None = None,
-        older_than: datetime | None = None,
-        metadata_filter: dict[str, Any] | None = None,
-    ) -> int:
-        """``delete`` on memvault's ``AsyncMemory``."""
-        return await self._adrive(
-            self._delete_plan(scope_prefix, categories, record_ids, older_than, metadata_filter)
-        )
+            self.handles.run(self._touch_plan(record_ids))
 
 
 class MemvaultStorageFactory:

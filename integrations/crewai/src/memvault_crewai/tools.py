@@ -22,8 +22,8 @@ from crewai.tools import BaseTool
 from pydantic import BaseModel, Field, PrivateAttr
 
 from memvault import AsyncMemory, Memory, NotFoundError, ScopeError, ValidationError
+from memvault.adapterkit import Call, MemoryHandles, Plan
 from memvault.scope import check_id
-from memvault_crewai._handles import MemoryHandles
 from memvault_crewai.storage import MemvaultStorage
 
 __all__ = [
@@ -143,6 +143,16 @@ class _ScopedMemoryTool(BaseTool):
         if self._owns_handles:
             self._handles.close()
 
+    def _plan(self, *args: Any, **kwargs: Any) -> Plan[str]:
+        """The tool's one implementation: the memvault calls it makes and its reply."""
+        raise NotImplementedError
+
+    def _run(self, *args: Any, **kwargs: Any) -> str:
+        return self._handles.run(self._plan(*args, **kwargs))
+
+    async def _arun(self, *args: Any, **kwargs: Any) -> str:
+        return await self._handles.arun(self._plan(*args, **kwargs))
+
 
 class RememberTool(_ScopedMemoryTool):
     """Save a fact through ``memvault.Memory.add(infer=True)`` in the tool's fixed scope.
@@ -167,15 +177,9 @@ class RememberTool(_ScopedMemoryTool):
             "changed_by": self.changed_by,
         }
 
-    def _run(self, content: str) -> str:
+    def _plan(self, content: str) -> Plan[str]:  # type: ignore[override]
         try:
-            return _format_add(self._handles.sync.add(content, **self._add_kwargs()))
-        except ValidationError as e:
-            return f"Nothing remembered: {e}"
-
-    async def _arun(self, content: str) -> str:
-        try:
-            return _format_add(await self._handles.async_.add(content, **self._add_kwargs()))
+            return _format_add((yield Call("add", (content,), self._add_kwargs())))
         except ValidationError as e:
             return f"Nothing remembered: {e}"
 
@@ -192,15 +196,9 @@ class RecallTool(_ScopedMemoryTool):
         found = result.get("results", [])
         return format_memories(found) if found else "No matching memories."
 
-    def _run(self, query: str, limit: int = 5) -> str:
+    def _plan(self, query: str, limit: int = 5) -> Plan[str]:  # type: ignore[override]
         try:
-            return self._format(self._handles.sync.search(query, top_k=limit, **self.scope))
-        except ValidationError as e:
-            return f"Cannot search memory: {e}"
-
-    async def _arun(self, query: str, limit: int = 5) -> str:
-        try:
-            return self._format(await self._handles.async_.search(query, top_k=limit, **self.scope))
+            return self._format((yield Call("search", (query,), {"top_k": limit, **self.scope})))
         except ValidationError as e:
             return f"Cannot search memory: {e}"
 
@@ -212,18 +210,9 @@ class ForgetTool(_ScopedMemoryTool):
     description: str = FORGET_DESCRIPTION
     args_schema: type[BaseModel] = ForgetArgs
 
-    def _run(self, memory_id: str) -> str:
+    def _plan(self, memory_id: str) -> Plan[str]:  # type: ignore[override]
         try:
-            self._handles.sync.delete(memory_id, changed_by=self.changed_by, **self.scope)
-        except NotFoundError:
-            return f"No memory {memory_id!r} here; nothing was forgotten."
-        except ValidationError as e:
-            return f"Nothing forgotten: {e}"
-        return f"Forgot memory {memory_id}."
-
-    async def _arun(self, memory_id: str) -> str:
-        try:
-            await self._handles.async_.delete(memory_id, changed_by=self.changed_by, **self.scope)
+            yield Call("delete", (memory_id,), {"changed_by": self.changed_by, **self.scope})
         except NotFoundError:
             return f"No memory {memory_id!r} here; nothing was forgotten."
         except ValidationError as e:

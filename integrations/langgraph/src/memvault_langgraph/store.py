@@ -7,9 +7,9 @@ memory: scoped, in the history, in exports and the CLI, found by the core's
 hybrid search. The adapter only translates; storage, filtering, ranking, TTL and
 namespaces are the core's (``Memory.put`` / ``get_key`` / ``search`` / ...).
 
-Each batch is written once, as a generator that yields the calls it needs
-(memvault operations, embeddings) — the core's own pattern — so ``batch`` drives
-it on ``Memory`` and ``abatch`` on ``AsyncMemory`` with identical semantics.
+Each batch is written once, as a plan: a generator that yields the calls it
+needs (memvault operations, embeddings; ``memvault.adapterkit``), so ``batch``
+runs it on ``Memory`` and ``abatch`` on ``AsyncMemory`` with identical semantics.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ import concurrent.futures
 import logging
 import os
 import threading
-from collections.abc import Generator, Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from langchain_core.embeddings import Embeddings
@@ -41,6 +41,7 @@ from langgraph.store.base import (
 )
 
 from memvault import AsyncMemory, Memory, MemoryConfig
+from memvault.adapterkit import Call, HandlesMixin, MemoryHandles, Plan
 from memvault.embedding import Embedder
 from memvault.scope import check_id
 from memvault_langgraph._mapping import (
@@ -62,35 +63,36 @@ log = logging.getLogger("memvault_langgraph")
 DEFAULT_AGENT_ID = "langgraph"
 
 
-# -- requests a batch plan yields to its driver ------------------------------------------------
-@dataclass(slots=True)
-class _Call:
-    """A memvault operation: ``getattr(memory, method)(*args, **kwargs)``."""
-
-    method: str
-    args: tuple[Any, ...] = ()
-    kwargs: dict[str, Any] = field(default_factory=dict)
-
-
+# -- what a batch plan asks for besides memvault calls ---------------------------------------------
 @dataclass(slots=True)
 class _EmbedDocuments:
     """Embed stored texts with the IndexConfig's ``embed``."""
 
+    embeddings: Embeddings
     texts: list[str]
+
+    def run(self, memory: Memory) -> list[list[float]]:
+        return self.embeddings.embed_documents(self.texts)
+
+    async def arun(self, memory: AsyncMemory) -> list[list[float]]:
+        return await self.embeddings.aembed_documents(self.texts)
 
 
 @dataclass(slots=True)
 class _EmbedQueries:
     """Embed search queries with the IndexConfig's ``embed``."""
 
+    embeddings: Embeddings
     queries: list[str]
 
+    def run(self, memory: Memory) -> list[list[float]]:
+        return [self.embeddings.embed_query(q) for q in self.queries]
 
-_Request = _Call | _EmbedDocuments | _EmbedQueries
-_Plan = Generator[_Request, Any, list[Result]]
+    async def arun(self, memory: AsyncMemory) -> list[list[float]]:
+        return list(await asyncio.gather(*(self.embeddings.aembed_query(q) for q in self.queries)))
 
 
-class MemvaultStore(BaseStore):
+class MemvaultStore(HandlesMixin, BaseStore):
     """A LangGraph store whose items are memvault memories.
 
     Construct it as ``MemvaultStore()`` (the embedded default store under
@@ -140,29 +142,15 @@ class MemvaultStore(BaseStore):
         user_label: int | None = 1,
         vector_space: str | None = None,
     ) -> None:
-        if memory is not None and (path is not None or config is not None or embedder is not None):
-            raise ValueError("pass either memory= or path=/config=/embedder=, not both")
         if user_label is not None and (not isinstance(user_label, int) or user_label < 0):
             raise ValueError(f"user_label must be a non-negative int or None, got {user_label!r}")
         check_id(agent_id, "agent_id")  # fail here, not on first use
         self.agent_id = agent_id
         self.user_label = user_label
         self._lock = threading.Lock()
-        # Handles this store opened (and so closes); a memory= passed in stays the caller's.
-        self._owns_sync = self._owns_async = True
-        self._memory: Memory | None = None
-        self._amemory: AsyncMemory | None = None
-        if memory is None:
-            self._memory = Memory(config, path=path, embedder=embedder)
-        elif isinstance(memory, AsyncMemory):
-            self._amemory, self._owns_async = memory, False
-        elif isinstance(memory, Memory):
-            self._memory, self._owns_sync = memory, False
-        else:
-            raise TypeError(f"memory must be a memvault Memory or AsyncMemory, got {memory!r}")
-        base = self._memory or self._amemory
-        assert base is not None
-        self._embedder: Embedder = base.embedder
+        # One store as Memory and AsyncMemory; a memory= passed in stays the caller's.
+        self.handles = MemoryHandles(memory, path=path, config=config, embedder=embedder)
+        self._embedder: Embedder = self.handles.embedder
 
         self.index_config: IndexConfig | None = None
         self.embeddings: Embeddings | None = None
@@ -186,31 +174,10 @@ class MemvaultStore(BaseStore):
         self.ttl_config: TTLConfig | None = ttl
         self._sweeper: threading.Thread | None = None
         self._sweeper_stop = threading.Event()
-        self._closed = False
         if ttl and ttl.get("sweep_interval_minutes"):
             self.start_ttl_sweeper()
 
     # -- the memvault handles --------------------------------------------------------------------
-    @property
-    def memory(self) -> Memory:
-        """The synchronous ``memvault.Memory`` behind this store (a twin, made lazily)."""
-        if self._memory is None:
-            with self._lock:
-                if self._memory is None:
-                    assert self._amemory is not None
-                    self._memory = self._amemory.as_sync()
-        return self._memory
-
-    @property
-    def amemory(self) -> AsyncMemory:
-        """The ``memvault.AsyncMemory`` over the same engine (a twin, made lazily)."""
-        if self._amemory is None:
-            with self._lock:
-                if self._amemory is None:
-                    assert self._memory is not None
-                    self._amemory = self._memory.as_async()
-        return self._amemory
-
     def scope_for(self, namespace: Sequence[str]) -> dict[str, str | None]:
         """The memvault scope (``agent_id``, ``user_id``) an item in ``namespace`` lives in."""
         return {"agent_id": self.agent_id, "user_id": user_of(namespace, self.user_label)}
@@ -218,44 +185,14 @@ class MemvaultStore(BaseStore):
     # -- BaseStore -------------------------------------------------------------------------------
     def batch(self, ops: Iterable[Op]) -> list[Result]:
         """Run ``ops`` on ``Memory``: results in op order, reads before the batch's puts."""
-        plan = self._plan(list(ops))
-        try:
-            request = next(plan)
-            while True:
-                request = plan.send(self._perform(request))
-        except StopIteration as done:
-            return done.value  # type: ignore[no-any-return]
+        return self.handles.run(self._plan(list(ops)))
 
     async def abatch(self, ops: Iterable[Op]) -> list[Result]:
         """Run ``ops`` on ``AsyncMemory`` (never blocking the loop), same semantics as batch."""
-        plan = self._plan(list(ops))
-        try:
-            request = next(plan)
-            while True:
-                request = plan.send(await self._aperform(request))
-        except StopIteration as done:
-            return done.value  # type: ignore[no-any-return]
-
-    def _perform(self, request: _Request) -> Any:
-        if isinstance(request, _Call):
-            return getattr(self.memory, request.method)(*request.args, **request.kwargs)
-        assert self.embeddings is not None
-        if isinstance(request, _EmbedDocuments):
-            return self.embeddings.embed_documents(request.texts)
-        return [self.embeddings.embed_query(q) for q in request.queries]
-
-    async def _aperform(self, request: _Request) -> Any:
-        if isinstance(request, _Call):
-            return await getattr(self.amemory, request.method)(*request.args, **request.kwargs)
-        assert self.embeddings is not None
-        if isinstance(request, _EmbedDocuments):
-            return await self.embeddings.aembed_documents(request.texts)
-        return list(
-            await asyncio.gather(*(self.embeddings.aembed_query(q) for q in request.queries))
-        )
+        return await self.handles.arun(self._plan(list(ops)))
 
     # -- the plan: one implementation for both drivers -------------------------------------------
-    def _plan(self, ops: list[Op]) -> _Plan:
+    def _plan(self, ops: list[Op]) -> Plan[list[Result]]:
         # Validate everything before anything runs: a bad op fails the whole batch untouched.
         filters: dict[int, dict[str, Any] | None] = {}
         for i, op in enumerate(ops):
@@ -277,7 +214,7 @@ class MemvaultStore(BaseStore):
         )
         qvecs: dict[str, list[float]] = {}
         if queries and self.embeddings is not None:
-            qvecs = dict(zip(queries, (yield _EmbedQueries(queries)), strict=True))
+            qvecs = dict(zip(queries, (yield _EmbedQueries(self.embeddings, queries)), strict=True))
 
         for i, op in enumerate(ops):  # reads see the state from before this batch's puts
             if isinstance(op, GetOp):
@@ -294,8 +231,8 @@ class MemvaultStore(BaseStore):
         yield from self._apply_puts(list(puts.values()))
         return results
 
-    def _get(self, op: GetOp) -> Generator[_Request, Any, Item | None]:
-        record = yield _Call("get_key", (tuple(op.namespace), op.key), self.scope_for(op.namespace))
+    def _get(self, op: GetOp) -> Plan[Item | None]:
+        record = yield Call("get_key", (tuple(op.namespace), op.key), self.scope_for(op.namespace))
         if record is None:
             return None
         if op.refresh_ttl:
@@ -304,7 +241,7 @@ class MemvaultStore(BaseStore):
 
     def _search(
         self, op: SearchOp, filters: dict[str, Any] | None, qvecs: dict[str, list[float]]
-    ) -> Generator[_Request, Any, list[SearchItem]]:
+    ) -> Plan[list[SearchItem]]:
         if op.limit <= 0:
             return []
         prefix = tuple(op.namespace_prefix)
@@ -320,7 +257,7 @@ class MemvaultStore(BaseStore):
                 )
             else:  # memvault's hybrid retrieval over its own embedder
                 args = (op.query,)
-            found = yield _Call(
+            found = yield Call(
                 "search",
                 args,
                 {**common, "limit": op.limit, "offset": op.offset, "include_unranked": True},
@@ -328,7 +265,7 @@ class MemvaultStore(BaseStore):
             records = found["results"]
             items = [to_search_item(r, r.get("score")) for r in records]
         else:
-            found = yield _Call(
+            found = yield Call(
                 "get_all",
                 (),
                 {**common, "limit": op.limit, "offset": op.offset, "order_by": "updated_at"},
@@ -339,10 +276,10 @@ class MemvaultStore(BaseStore):
             yield from self._refresh(records)
         return items
 
-    def _list(self, op: ListNamespacesOp) -> Generator[_Request, Any, list[tuple[str, ...]]]:
+    def _list(self, op: ListNamespacesOp) -> Plan[list[tuple[str, ...]]]:
         prefix, suffix = _split_conditions(op)
         user = prefix_user(prefix, self.user_label) if prefix is not None else None
-        found = yield _Call(
+        found = yield Call(
             "namespaces",
             (),
             {
@@ -357,16 +294,16 @@ class MemvaultStore(BaseStore):
         )
         return [tuple(ns) for ns in found]
 
-    def _refresh(self, records: Sequence[dict[str, Any]]) -> Generator[_Request, Any, None]:
+    def _refresh(self, records: Sequence[dict[str, Any]]) -> Plan[None]:
         # As SqliteStore: a read refreshes TTLs only when the store opted in (refresh_on_read),
         # and only items that have a TTL (touching is a write; writes invalidate read caches).
         if not (self.ttl_config and self.ttl_config.get("refresh_on_read", False)):
             return
         ids = [r["id"] for r in records if r.get("ttl_seconds") is not None]
         if ids:
-            yield _Call("touch", (ids,))
+            yield Call("touch", (ids,))
 
-    def _apply_puts(self, puts: list[PutOp]) -> Generator[_Request, Any, None]:
+    def _apply_puts(self, puts: list[PutOp]) -> Plan[None]:
         texts: dict[int, list[str]] = {}
         for j, op in enumerate(puts):
             if op.value is not None and op.index is not False:
@@ -376,13 +313,13 @@ class MemvaultStore(BaseStore):
         if self.embeddings is not None:
             flat = [t for j in sorted(texts) for t in texts[j]]
             if flat:
-                embedded = iter((yield _EmbedDocuments(flat)))
+                embedded = iter((yield _EmbedDocuments(self.embeddings, flat)))
                 vectors = {j: [next(embedded) for _ in texts[j]] for j in sorted(texts)}
         for j, op in enumerate(puts):
             ns = tuple(op.namespace)
             scope = self.scope_for(ns)
             if op.value is None:
-                yield _Call("delete_key", (ns, op.key), scope)
+                yield Call("delete_key", (ns, op.key), scope)
                 continue
             kwargs: dict[str, Any] = {
                 **scope,
@@ -395,7 +332,7 @@ class MemvaultStore(BaseStore):
                 kwargs["index"] = texts[j]
             else:
                 kwargs["index"] = False
-            yield _Call("put", (ns, op.key, dict(op.value)), kwargs)
+            yield Call("put", (ns, op.key, dict(op.value)), kwargs)
 
     # -- TTL ---------------------------------------------------------------------------------
     def sweep_ttl(self) -> int:
@@ -463,36 +400,13 @@ class MemvaultStore(BaseStore):
     # -- lifecycle -------------------------------------------------------------------------------
     def close(self) -> None:
         """Stop the sweeper and close the memvault handles this store opened."""
-        if self._closed:
-            return
-        self._closed = True
         self.stop_ttl_sweeper()
-        amemory, self._amemory = self._amemory, None
-        if amemory is not None and self._owns_async:
-            _run_coroutine(amemory.close())
-        if self._memory is not None and self._owns_sync:
-            self._memory.close()
+        self.handles.close()
 
     async def aclose(self) -> None:
         """Async :meth:`close` (awaits the AsyncMemory's shutdown on this loop)."""
-        if self._closed:
-            return
-        amemory, self._amemory = self._amemory, None
-        if amemory is not None and self._owns_async:
-            await amemory.close()
-        await asyncio.to_thread(self.close)
-
-    def __enter__(self) -> MemvaultStore:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    async def __aenter__(self) -> MemvaultStore:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.aclose()
+        await asyncio.to_thread(self.stop_ttl_sweeper)
+        await self.handles.aclose()
 
     def __del__(self) -> None:
         if getattr(self, "_sweeper", None) is not None:
@@ -518,15 +432,3 @@ def _split_conditions(
         else:
             raise ValueError(f"Unsupported match type: {cond.match_type}")
     return prefix, suffix
-
-
-def _run_coroutine(coro: Any) -> None:
-    """Run ``coro`` to completion from sync code, whether or not a loop is running here."""
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        asyncio.run(coro)
-        return
-    worker = threading.Thread(target=asyncio.run, args=(coro,), name="memvault-close")
-    worker.start()
-    worker.join()

@@ -24,6 +24,7 @@ from llama_index.core.memory import BaseMemoryBlock
 from llama_index.core.utils import get_tokenizer
 
 from memvault import AsyncMemory, MemoryConfig
+from memvault.adapterkit import MemoryHandles, MemoryLike
 from memvault.embedding.base import Embedder
 from memvault_llamaindex._convert import (
     DEFAULT_WRITE_ROLES,
@@ -33,7 +34,6 @@ from memvault_llamaindex._convert import (
     memory_lines,
     to_memvault_messages,
 )
-from memvault_llamaindex._handles import MemvaultHandle, MemvaultHandles
 
 
 class MemvaultMemoryBlock(BaseMemoryBlock[str]):
@@ -65,11 +65,11 @@ class MemvaultMemoryBlock(BaseMemoryBlock[str]):
         description="Token counter for atruncate (LlamaIndex's default, as Memory uses).",
     )
 
-    _handles: MemvaultHandles | None = PrivateAttr(default=None)
+    _handles: MemoryHandles | None = PrivateAttr(default=None)
 
     def __init__(
         self,
-        memory: MemvaultHandle | None = None,
+        memory: MemoryLike | None = None,
         *,
         config: dict[str, Any] | MemoryConfig | None = None,
         path: str | os.PathLike[str] | None = None,
@@ -79,7 +79,9 @@ class MemvaultMemoryBlock(BaseMemoryBlock[str]):
         """``memory``: an open memvault handle (an ``AsyncMemory`` is used as is; for a
         ``Memory`` its async twin is opened); or ``config``/``path``/``embedder``."""
         super().__init__(**data)
-        self._handles = MemvaultHandles(memory, config=config, path=path, embedder=embedder)
+        self._handles = MemoryHandles(
+            memory, config=config, path=path, embedder=embedder, eager=False
+        )
 
     @field_validator("context", mode="before")
     @classmethod
@@ -100,7 +102,7 @@ class MemvaultMemoryBlock(BaseMemoryBlock[str]):
     def amemory(self) -> AsyncMemory:
         """The ``memvault.AsyncMemory`` the block reads and writes through."""
         if self._handles is None:
-            self._handles = MemvaultHandles()
+            self._handles = MemoryHandles(eager=False)
         return self._handles.asynchronous
 
     async def aclose(self) -> None:

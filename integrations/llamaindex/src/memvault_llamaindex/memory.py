@@ -23,7 +23,8 @@ from llama_index.core.bridge.pydantic import (
 from llama_index.core.memory import BaseMemory
 from llama_index.core.memory import Memory as LlamaIndexMemory
 
-from memvault import AsyncMemory, Memory, MemoryConfig
+from memvault import MemoryConfig
+from memvault.adapterkit import HandlesMixin, MemoryHandles, MemoryLike
 from memvault.embedding.base import Embedder
 from memvault_llamaindex._convert import (
     DEFAULT_INTRO,
@@ -35,7 +36,6 @@ from memvault_llamaindex._convert import (
     inject_memories,
     to_memvault_messages,
 )
-from memvault_llamaindex._handles import MemvaultHandle, MemvaultHandles
 
 _PRIMARY_KWARGS = (
     "session_id",
@@ -58,7 +58,7 @@ _PRIMARY_KWARGS = (
 )
 
 
-class MemvaultMemory(BaseMemory):
+class MemvaultMemory(HandlesMixin, BaseMemory):
     """Chat memory for LlamaIndex agents with memvault long-term memory.
 
     Pass it as ``FunctionAgent.run(..., memory=...)`` / ``AgentWorkflow.run(memory=...)``.
@@ -114,11 +114,11 @@ class MemvaultMemory(BaseMemory):
         "config (LLM, API keys) is not serialized.",
     )
 
-    _handles: MemvaultHandles | None = PrivateAttr(default=None)
+    _handles: MemoryHandles | None = PrivateAttr(default=None)
 
     def __init__(
         self,
-        memory: MemvaultHandle | None = None,
+        memory: MemoryLike | None = None,
         *,
         context: MemvaultContext | dict[str, Any] | Any = None,
         config: dict[str, Any] | MemoryConfig | None = None,
@@ -135,7 +135,7 @@ class MemvaultMemory(BaseMemory):
             )
         if memory is None and config is None and path is None:
             path = data.get("store_path")  # restored from a serialized dict
-        handles = MemvaultHandles(memory, config=config, path=path, embedder=embedder)
+        handles = MemoryHandles(memory, config=config, path=path, embedder=embedder, eager=False)
         super().__init__(context=context, **{**data, "store_path": handles.path})
         self._handles = handles
 
@@ -162,7 +162,7 @@ class MemvaultMemory(BaseMemory):
         user_id: str | None = None,
         agent_id: str | None = None,
         run_id: str | None = None,
-        memory: MemvaultHandle | None = None,
+        memory: MemoryLike | None = None,
         config: dict[str, Any] | MemoryConfig | None = None,
         path: str | os.PathLike[str] | None = None,
         embedder: Embedder | None = None,
@@ -218,28 +218,10 @@ class MemvaultMemory(BaseMemory):
 
     # -- the memvault handles -------------------------------------------------------------------
     @property
-    def handles(self) -> MemvaultHandles:
+    def handles(self) -> MemoryHandles:
         if self._handles is None:  # built by model_validate: the default store
-            self._handles = MemvaultHandles()
+            self._handles = MemoryHandles(eager=False)
         return self._handles
-
-    @property
-    def memory(self) -> Memory:
-        """The synchronous ``memvault.Memory`` (e.g. to list or delete long-term memories)."""
-        return self.handles.sync
-
-    @property
-    def amemory(self) -> AsyncMemory:
-        """The ``memvault.AsyncMemory`` over the same store."""
-        return self.handles.asynchronous
-
-    def close(self) -> None:
-        """Close the memvault handles this object opened (not one passed as ``memory``)."""
-        self.handles.close()
-
-    async def aclose(self) -> None:
-        """Async :meth:`close`."""
-        await self.handles.aclose()
 
     # -- the translation, shared by both paths --------------------------------------------------
     def _query(self, messages: list[ChatMessage], input: str | ChatMessage | None) -> str:
