@@ -197,7 +197,7 @@ def _dump(path: Path, emb: LocalEmbedder) -> dict[str, Any]:
             d = dataclasses.asdict(r)
             d.pop("seq")
             memories.append((d, {k: v.tobytes() for k, v in store.all_vectors(r.seq).items()}))
-        return {"memories": memories, "history": list(store.iter_history())}
+        return {"memories": memories, "history": list(store.history_rows())}
 
 
 def test_export_import_round_trip(

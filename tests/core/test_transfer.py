@@ -133,7 +133,7 @@ def _dump(m: Memory) -> dict[str, Any]:
     return {
         "memories": memories,
         "order": [r.id for r in store.iter_all()],
-        "history": list(store.iter_history()),
+        "history": list(store.history_rows()),
         "spaces": store.spaces(),
     }
 
@@ -189,7 +189,7 @@ def test_scoped_export_has_only_that_scope(mem: Memory, fresh: Memory) -> None:
     text = _export(mem, user_id="bob")
     import_jsonl(fresh, io.StringIO(text))
     assert [r.id for r in fresh._engine.store.iter_all()] == [ids["bob"]]
-    assert {h["memory_id"] for h in fresh._engine.store.iter_history()} == {ids["bob"]}
+    assert {h["memory_id"] for h in fresh._engine.store.history_rows()} == {ids["bob"]}
     assert json.loads(text.splitlines()[0])["spaces"] == {"default": 384}
 
     # Alice's export includes the history of her deleted memory, and nobody else's.

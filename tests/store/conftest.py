@@ -10,7 +10,7 @@ import pytest
 
 from memvault.store.contract import Store
 
-BACKENDS = ["postgres"]  # sqlite joins once it implements the whole contract
+BACKENDS = ["sqlite", "postgres"]
 
 
 def open_store(backend: str, where: str) -> Any:

@@ -600,7 +600,7 @@ def reindex(ctx: typer.Context, path: PathOpt = None, json_out: JsonOpt = False)
     g = _globals(ctx, path, json_out)
     with _memory(g) as m:
         engine = m._engine
-        keyword = engine.store.rebuild_fts()
+        keyword = engine.store.rebuild_keyword_index()
         vector = engine.index.rebuild()
         out = {"keyword": keyword, "vector": vector, "vector_index": engine.index.name}
     if g.json:

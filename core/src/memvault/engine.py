@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 from pydantic import ValidationError as PydanticValidationError
 
+from memvault.bm25 import bm25_scores
 from memvault.config import MemoryConfig
 from memvault.effects import Blocking, Embed, Op, Wait
 from memvault.embedding import make_embedder
@@ -43,11 +44,12 @@ from memvault.keyed import KeyedOps
 from memvault.llm.client import LLMClient
 from memvault.llm.config import parse_llm_settings
 from memvault.models import DEFAULT_SPACE, MemoryRecord, content_hash, utcnow
-from memvault.retrieval import Ranked, RetrievalConfig, rank
+from memvault.retrieval import Ranked, RetrievalConfig, query_signals, rank
 from memvault.scope import Scope, check_id, check_key, resolve_scope, scoped_key
-from memvault.store.sqlite import SQLiteStore, Visibility
+from memvault.store import open_store
+from memvault.store.contract import Store, Visibility
 from memvault.store.vector_index import BruteForceIndex, VectorIndex
-from memvault.text import clean_text, fts_query, names_in
+from memvault.text import analyze, clean_text, names_in
 from memvault.views import ViewCache
 
 log = logging.getLogger("memvault")
@@ -85,7 +87,7 @@ class LRU:
 
 
 def _close_parts(
-    indexer: BackgroundIndexer, llm: LLMClient | None, index: VectorIndex, store: SQLiteStore
+    indexer: BackgroundIndexer, llm: LLMClient | None, index: VectorIndex, store: Store
 ) -> None:
     indexer.close()
     if llm is not None:
@@ -101,7 +103,7 @@ class Engine(KeyedOps):
         self, config: MemoryConfig, *, path: Any = None, embedder: Embedder | None = None
     ) -> None:
         self.config = config
-        self.store = SQLiteStore(config.store_path(path))
+        self.store: Store = open_store(config, path)
         self.embedder = embedder or make_embedder(
             config.embedder.provider, **config.embedder_options()
         )
@@ -499,9 +501,11 @@ class Engine(KeyedOps):
             idx = np.flatnonzero(visible & ~np.isnan(dense))
             order = idx[np.argsort(-dense[idx], kind="stable")]
         else:
-            match = fts_query(query) if query else None
-            if match:
-                for s, v in self.store.keyword_scores(match, scope).items():
+            terms = analyze(query) if query else []
+            hits = None
+            if terms:
+                hits = self.store.keyword_hits(terms, scope)
+                for s, v in bm25_scores(hits, terms).items():
                     i = view.index_of.get(s)
                     if i is not None:
                         keyword[i] = v
@@ -519,6 +523,7 @@ class Engine(KeyedOps):
                 next_idx=view.next_idx,
                 actor_hit=actor_hit,
                 cfg=cfg,
+                extra=query_signals(query, terms, hits, view.records, cfg),
             )
             order = ranked.order
         out: list[dict[str, Any]] = []
@@ -545,6 +550,8 @@ class Engine(KeyedOps):
                     "keyword": float(ranked.keyword[i]),
                     "neighbor": float(ranked.neighbor[i]),
                     "actor": float(ranked.actor[i]),
+                    "entity": float(ranked.entity[i] + ranked.hop[i]),
+                    "temporal": float(ranked.temporal[i]),
                     "semantic_similarity": None
                     if dense is None or math.isnan(dense[i])
                     else float(dense[i]),

@@ -49,6 +49,10 @@ class StorageError(MemvaultError):
     """The store cannot be opened or written (path is a directory, read-only, corrupt)."""
 
 
+class ConflictError(StorageError):
+    """A write breaks a uniqueness rule of the store (an id, or a namespace/key, taken)."""
+
+
 class EmbeddingError(MemvaultError):
     """The embedder could not be loaded or failed to embed."""
 

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
     from memvault.embedding.base import Embedder
     from memvault.models import MemoryRecord
-    from memvault.store.sqlite import SQLiteStore
+    from memvault.store.contract import Store
     from memvault.store.vector_index import VectorIndex
 
 log = logging.getLogger("memvault")
@@ -41,7 +41,7 @@ class BackgroundIndexer:
     """
 
     def __init__(
-        self, store: SQLiteStore, embedder: Embedder, index: VectorIndex, batch: int = 16
+        self, store: Store, embedder: Embedder, index: VectorIndex, batch: int = 16
     ) -> None:
         self.store = store
         self.embedder = embedder
@@ -131,14 +131,8 @@ class BackgroundIndexer:
         """Store freshly computed vectors of queued memories (worker, flush or a search)."""
         with self.store.write() as tx:
             for r, v in zip(records, vectors, strict=True):
-                # Skip if deleted, indexed by someone else (another process, an update) or
-                # edited meanwhile: a vector of the old text must never land on the new one.
-                if tx.conn.execute(
-                    "SELECT 1 FROM pending_vectors p JOIN memories m ON m.seq = p.seq "
-                    "WHERE p.seq = ? AND m.hash = ?",
-                    (r.seq, r.hash),
-                ).fetchone():
-                    tx.attach_vectors(r, {DEFAULT_SPACE: v})
+                # Skipped by the store if deleted, indexed elsewhere or edited meanwhile.
+                tx.attach_vectors(r, {DEFAULT_SPACE: v})
         self.index.sync(tx.touched, tx.removed)
 
     def _run(self) -> None:

@@ -33,12 +33,12 @@ from memvault.inputs import (
 )
 from memvault.models import DEFAULT_SPACE, MemoryRecord, content_hash, to_iso, utcnow
 from memvault.scope import check_id, resolve_scope
-from memvault.store.sqlite import Visibility
+from memvault.store.contract import Visibility
 from memvault.text import clean_text
 
 if TYPE_CHECKING:
     from memvault.embedding.base import Embedder
-    from memvault.store.sqlite import SQLiteStore
+    from memvault.store.contract import Store
     from memvault.store.vector_index import VectorIndex
     from memvault.views import ViewCache
 
@@ -53,7 +53,7 @@ def labels_match(labels: Sequence[str], pattern: Sequence[str]) -> bool:
 class KeyedOps:
     """The keyed-record operations of ``Engine`` (a mixin: same store, same index)."""
 
-    store: SQLiteStore
+    store: Store
     embedder: Embedder
     index: VectorIndex
     views: ViewCache

@@ -62,7 +62,7 @@ class _MemoryAPI:
 
     @property
     def path(self) -> str:
-        return str(self._engine.store.path)
+        return self._engine.store.location
 
     def add(
         self,

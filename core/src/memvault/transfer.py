@@ -25,21 +25,21 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import sqlite3
 import uuid
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, Any
 
 import numpy as np
 
 from memvault.engine import Engine
-from memvault.errors import DimensionMismatchError, ValidationError
+from memvault.errors import ConflictError, DimensionMismatchError, ValidationError
 from memvault.inputs import clean_categories, clean_importance, clean_metadata, parse_time
 from memvault.models import ACTIVE, DEFAULT_SPACE, SUPERSEDED, MemoryRecord, content_hash, utcnow
 from memvault.scope import SCOPE_FIELDS, Scope, check_id, resolve_scope
-from memvault.store.sqlite import NS_SEP, SQLiteStore, Tx
+from memvault.store import schema
+from memvault.store.contract import Store, Tx
+from memvault.store.schema import NS_SEP
 from memvault.text import clean_text
 
 if TYPE_CHECKING:
@@ -67,7 +67,7 @@ _MEMORY_FIELDS = (
 )
 #: History columns that get a conversion (JSON text <-> object, 0/1 <-> bool); any other
 #: column of the history table is copied as is, so new columns survive too.
-_HISTORY_JSON = ("old_metadata", "new_metadata")
+_HISTORY_JSON = schema.HISTORY_JSON
 #: float32 -> shortest-ish decimal that reads back to the same float32 (9 significant digits).
 _G9 = "{:.9g}".format
 #: Keys accepted on a line besides the record's own fields. ``updated_at`` on a history
@@ -104,8 +104,8 @@ def export_jsonl(
     if include_vectors:
         memory._engine.indexer.drain()  # queued vectors first: the file carries every one
     n = 0
-    with _snapshot(store) as conn:
-        spaces = _export_spaces(conn, scope) if include_vectors else {}
+    with store.snapshot():
+        spaces = store.spaces_used(scope) if include_vectors else {}
         fp.write(
             _dumps(
                 {
@@ -124,45 +124,18 @@ def export_jsonl(
         records: Iterable[MemoryRecord] = store.scope_records(scope) if scope else store.iter_all()
         for r in records:
             fp.write(_memory_line(r, store.all_vectors(r.seq) if include_vectors else None))
-            for h in _history_rows(conn, "WHERE memory_id = ?", (r.id,)):
+            for h in _history_rows(store, r.id):
                 fp.write(_dumps(h))
             exported.add(r.id)
             n += 1
         # History outlives its memory (deleted ones): export it too, scope permitting.
-        for h in _history_rows(conn, "", ()):
+        for h in _history_rows(store, None):
             if h["memory_id"] in exported:
                 continue
             if scope and not scope.contains(Scope(h["user_id"], h["agent_id"], h["run_id"])):
                 continue
             fp.write(_dumps(h))
     return n
-
-
-@contextmanager
-def _snapshot(store: SQLiteStore) -> Iterator[sqlite3.Connection]:
-    """A read transaction on this thread's connection (WAL: a consistent snapshot)."""
-    conn = store.conn()
-    if conn.in_transaction:  # already inside one: reuse its snapshot
-        yield conn
-        return
-    conn.execute("BEGIN")
-    try:
-        yield conn
-    finally:
-        conn.execute("ROLLBACK")  # read-only: nothing to commit
-
-
-def _export_spaces(conn: sqlite3.Connection, scope: Scope) -> dict[str, int]:
-    """Vector spaces (name -> dims) of the export: all of them, or those the scope uses."""
-    if not scope:
-        return {n: int(d) for n, d in conn.execute("SELECT name, dims FROM spaces ORDER BY name")}
-    where = " AND ".join(f"m.{f} = ?" for f, _ in scope.items())
-    rows = conn.execute(
-        "SELECT name, dims FROM spaces WHERE name IN (SELECT DISTINCT v.space FROM vectors v "
-        f"JOIN memories m ON m.seq = v.seq WHERE {where}) ORDER BY name",
-        [v for _, v in scope.items()],
-    )
-    return {n: int(d) for n, d in rows}
 
 
 def _dumps(obj: dict[str, Any]) -> str:
@@ -187,19 +160,13 @@ def _memory_line(r: MemoryRecord, vectors: dict[str, np.ndarray] | None) -> str:
     return f'{line[:-1]}, "vectors": {{{", ".join(parts)}}}}}\n'
 
 
-def _history_rows(
-    conn: sqlite3.Connection, where: str, params: tuple[Any, ...]
-) -> Iterator[dict[str, Any]]:
+def _history_rows(store: Store, memory_id: str | None) -> Iterator[dict[str, Any]]:
     """History rows as export dicts (every column, in id order)."""
-    cur = conn.execute(f"SELECT * FROM history {where} ORDER BY id", params)
-    names = [d[0] for d in cur.description]
-    for row in cur:
-        h: dict[str, Any] = {"type": "history", **dict(zip(names, row, strict=True))}
+    for row in store.history_rows(memory_id):
+        h: dict[str, Any] = {"type": "history", **row}
         for key in _HISTORY_JSON:
-            if key in h:
-                h[key] = json.loads(h[key]) if h[key] else None
-        if "is_deleted" in h:
-            h["is_deleted"] = bool(h["is_deleted"])
+            h[key] = json.loads(h[key]) if h[key] else None
+        h["is_deleted"] = bool(h["is_deleted"])
         yield h
 
 
@@ -259,9 +226,8 @@ def import_jsonl(memory: _MemoryAPI, fp: Iterable[str | bytes]) -> dict[str, int
     state = _Counts()
     # History ids are kept as they are when the store has none yet (a restore gives back
     # identical rows); otherwise they would collide, so new ids are assigned in file order.
-    conn = engine.store.conn()
-    state.keep_history_ids = conn.execute("SELECT 1 FROM history LIMIT 1").fetchone() is None
-    history_columns = tuple(r[1] for r in conn.execute("PRAGMA table_info(history)"))
+    state.keep_history_ids = not engine.store.has_history()
+    history_columns = schema.HISTORY_NAMES
     unit: str | None = None  # the memory id the last lines belong to (batches never split it)
     for lineno, raw in enumerate(fp, start=1):
         try:
@@ -559,12 +525,8 @@ def _flush(engine: Engine, state: _Counts) -> None:
             except DimensionMismatchError as e:
                 e.args = (f"line {it.line}: {e}",)
                 raise
-            except (
-                sqlite3.IntegrityError,
-                sqlite3.InterfaceError,
-                sqlite3.ProgrammingError,
-            ) as e:  # constraint or unbindable value
-                raise ValidationError(f"line {it.line}: {_integrity_message(e)}") from e
+            except ConflictError as e:  # a uniqueness rule of the store
+                raise ValidationError(f"line {it.line}: {e}") from e
     engine.index.sync(tx.touched, tx.removed)
     # Counted only once committed, so the totals describe what is really in the store.
     state.memories += counts.memories
@@ -575,7 +537,7 @@ def _flush(engine: Engine, state: _Counts) -> None:
     state.keep_history_ids = counts.keep_history_ids
 
 
-def _present(store: SQLiteStore, it: _MemoryItem) -> bool:
+def _present(store: Store, it: _MemoryItem) -> bool:
     """Already in the store: same id, or (no id given) the same active text in the scope."""
     r = it.record
     if it.generated:
@@ -583,7 +545,7 @@ def _present(store: SQLiteStore, it: _MemoryItem) -> bool:
     return store.get(r.id) is not None
 
 
-def _write_memory(tx: Tx, store: SQLiteStore, it: _MemoryItem, counts: _Counts) -> None:
+def _write_memory(tx: Tx, store: Store, it: _MemoryItem, counts: _Counts) -> None:
     if _present(store, it):  # re-checked inside the transaction (same connection)
         counts.skipped += 1
         return
@@ -606,42 +568,10 @@ def _write_memory(tx: Tx, store: SQLiteStore, it: _MemoryItem, counts: _Counts) 
 
 
 def _write_history(tx: Tx, row: dict[str, Any], counts: _Counts) -> None:
-    dup = tx.conn.execute(
-        "SELECT 1 FROM history WHERE memory_id = ? AND event = ? AND created_at = ? "
-        "AND old_memory IS ? AND new_memory IS ? AND changed_by IS ? LIMIT 1",
-        (
-            row["memory_id"],
-            row["event"],
-            row["created_at"],
-            row["old_memory"],
-            row["new_memory"],
-            row["changed_by"],
-        ),
-    ).fetchone()
-    if dup is not None:
+    outcome = tx.import_history(row, keep_id=counts.keep_history_ids)
+    if outcome == "duplicate":
         counts.history_skipped += 1
         return
-    taken = (
-        row["id"] is not None
-        and tx.conn.execute("SELECT 1 FROM history WHERE id = ?", (row["id"],)).fetchone()
-        is not None
-    )
-    if taken:  # from here on, new ids in file order (keeps each memory's order)
+    if outcome == "renumbered":  # from here on, new ids in file order (keeps each memory's order)
         counts.keep_history_ids = False
-    keep_id = counts.keep_history_ids and row["id"] is not None
-    cols = [c for c in row if c != "id" or keep_id]
-    values = [row[c] for c in cols]
-    tx.conn.execute(
-        f"INSERT INTO history ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})", values
-    )
     counts.history += 1
-
-
-def _integrity_message(e: sqlite3.IntegrityError) -> str:
-    msg = str(e)
-    if "ns_path" in msg or "ns_key" in msg:
-        return (
-            "an active memory with the same namespace and key already exists in this "
-            "scope (under another id)"
-        )
-    return f"cannot insert: {msg}"

@@ -16,7 +16,7 @@ import numpy as np
 
 from memvault.models import MemoryRecord
 from memvault.scope import Scope
-from memvault.store.sqlite import SQLiteStore
+from memvault.store.contract import Store
 
 
 @dataclass(slots=True)
@@ -34,7 +34,7 @@ class ScopeView:
 class ViewCache:
     """Scope views keyed by scope, each tagged with the store generation it reflects."""
 
-    def __init__(self, store: SQLiteStore, max_scopes: int = 256) -> None:
+    def __init__(self, store: Store, max_scopes: int = 256) -> None:
         self.store = store
         self.max_scopes = max_scopes
         self._views: dict[Scope, ScopeView] = {}

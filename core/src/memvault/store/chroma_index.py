@@ -266,12 +266,7 @@ class ChromaIndex:
 
     def _fill(self, col: Any, space: str) -> None:
         # Only seqs are listed here; vectors are read a batch at a time.
-        seqs = [
-            int(s)
-            for (s,) in self.store.conn().execute(
-                "SELECT DISTINCT seq FROM vectors WHERE space = ? ORDER BY seq", (space,)
-            )
-        ]
+        seqs = self.store.space_seqs(space)
         for i in range(0, len(seqs), BATCH):
             self._upsert(col, space, seqs[i : i + BATCH])
 
@@ -360,8 +355,7 @@ class ChromaIndex:
             ) from e
         self._recovered()
         self._exact.rebuild()
-        row = self.store.conn().execute("SELECT COUNT(DISTINCT seq) FROM vectors").fetchone()
-        return int(row[0])
+        return self.store.vector_count()
 
     def close(self) -> None:
         with self._lock:

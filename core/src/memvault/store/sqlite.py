@@ -20,21 +20,23 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from memvault.errors import DimensionMismatchError, StorageError
-from memvault.models import ACTIVE, DEFAULT_SPACE, MemoryRecord, utcnow
+from memvault.errors import ConflictError, DimensionMismatchError, StorageError
+from memvault.models import DEFAULT_SPACE, MemoryRecord, utcnow
 from memvault.scope import Scope, scoped_key
+from memvault.store import schema
+from memvault.store.contract import Change, KeywordHits, Visibility
+from memvault.store.schema import NS_SEP, SCHEMA_VERSION, ns_to_path, path_to_ns
 from memvault.text import fts_document, fts_scope_query, fts_scope_terms
 
-SCHEMA_VERSION = 4
+__all__ = ["NS_SEP", "SQLiteStore", "Tx", "Visibility", "ns_to_path", "path_to_ns"]
+
 #: Generations of change log kept for incremental cache refresh (older caches reload fully).
 CHANGE_LOG_KEEP = 20_000
-NS_SEP = "\x1f"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -129,77 +131,9 @@ CREATE TABLE IF NOT EXISTS outbox (
 );
 """
 
-_COLUMNS = (
-    "seq, id, memory, hash, user_id, agent_id, run_id, metadata, created_at, updated_at, "
-    "role, actor_id, categories, importance, value, ns_path, key, valid_from, valid_to, "
-    "superseded_by, expiration_date, last_accessed_at, ttl_seconds, state"
-)
-
-
-def ns_to_path(namespace: Sequence[str] | None) -> str | None:
-    """A namespace tuple as stored: labels joined and terminated by NS_SEP (prefix-friendly)."""
-    if namespace is None:
-        return None
-    return "".join(f"{label}{NS_SEP}" for label in namespace)
-
-
-def path_to_ns(path: str | None) -> tuple[str, ...] | None:
-    if path is None:
-        return None
-    return tuple(path.split(NS_SEP)[:-1])
-
-
-def _row_to_record(row: sqlite3.Row | tuple[Any, ...]) -> MemoryRecord:
-    (
-        seq,
-        mid,
-        memory,
-        h,
-        uid,
-        aid,
-        rid,
-        meta,
-        c_at,
-        u_at,
-        role,
-        actor,
-        cats,
-        imp,
-        value,
-        ns,
-        key,
-        vf,
-        vt,
-        sup,
-        exp,
-        acc,
-        ttl,
-        state,
-    ) = row
-    return MemoryRecord(
-        id=mid,
-        memory=memory,
-        hash=h,
-        scope=Scope(uid, aid, rid),
-        metadata=json.loads(meta),
-        created_at=c_at,
-        updated_at=u_at,
-        role=role,
-        actor_id=actor,
-        categories=json.loads(cats) if cats else [],
-        importance=imp,
-        value=json.loads(value) if value is not None else None,
-        namespace=path_to_ns(ns),
-        key=key,
-        valid_from=vf,
-        valid_to=vt,
-        superseded_by=sup,
-        expiration_date=exp,
-        last_accessed_at=acc,
-        ttl_seconds=ttl,
-        state=state,
-        seq=seq,
-    )
+_COLUMNS = ", ".join(schema.MEMORY_NAMES)
+_row_to_record = schema.decode_memory
+_HIST_SEL = ", ".join(schema.HISTORY_NAMES)
 
 
 def _seq_matrix(rows: Sequence[tuple[int, bytes]]) -> tuple[np.ndarray, np.ndarray]:
@@ -290,23 +224,6 @@ def _journal_row_scope(c: sqlite3.Connection, payload: Any, result: Any) -> Scop
 _MIGRATIONS = {2: _v2_scoped_fts, 3: _v3_queue_leases, 4: _v4_scoped_journal_keys}
 
 
-@dataclass(slots=True)
-class Visibility:
-    """Which versions of memories a read sees (see docs/concepts.md#time)."""
-
-    include_superseded: bool = False
-    as_of: str | None = None
-    show_expired: bool = False
-
-    def visible(self, r: MemoryRecord, now: str) -> bool:
-        if not self.show_expired and r.expiration_date is not None and r.expiration_date <= now:
-            return False
-        if self.as_of is not None:
-            start = r.valid_from or r.created_at
-            return start <= self.as_of and (r.valid_to is None or r.valid_to > self.as_of)
-        return self.include_superseded or r.state == ACTIVE
-
-
 class Tx:
     """Write operations valid inside one ``SQLiteStore.write()`` transaction."""
 
@@ -336,37 +253,14 @@ class Tx:
             )
 
     def insert(self, r: MemoryRecord, vectors: dict[str, np.ndarray] | None = None) -> int:
-        cur = self.conn.execute(
-            "INSERT INTO memories (id, memory, hash, user_id, agent_id, run_id, metadata, "
-            "created_at, updated_at, role, actor_id, categories, importance, value, ns_path, key, "
-            "valid_from, valid_to, superseded_by, expiration_date, last_accessed_at, ttl_seconds, "
-            "state) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            (
-                r.id,
-                r.memory,
-                r.hash,
-                r.scope.user_id,
-                r.scope.agent_id,
-                r.scope.run_id,
-                json.dumps(r.metadata, ensure_ascii=False),
-                r.created_at,
-                r.updated_at,
-                r.role,
-                r.actor_id,
-                json.dumps(r.categories) if r.categories else None,
-                r.importance,
-                json.dumps(r.value, ensure_ascii=False) if r.value is not None else None,
-                ns_to_path(r.namespace),
-                r.key,
-                r.valid_from,
-                r.valid_to,
-                r.superseded_by,
-                r.expiration_date,
-                r.last_accessed_at,
-                r.ttl_seconds,
-                r.state,
-            ),
-        )
+        names = ", ".join(c.name for c in schema.INSERT_COLUMNS)
+        marks = ",".join("?" * len(schema.INSERT_COLUMNS))
+        try:
+            cur = self.conn.execute(
+                f"INSERT INTO memories ({names}) VALUES ({marks})", schema.insert_values(r)
+            )
+        except sqlite3.IntegrityError as e:
+            raise _conflict(e) from e
         seq = int(cur.lastrowid or 0)
         r.seq = seq
         self.conn.execute(
@@ -416,30 +310,13 @@ class Tx:
     def update(
         self, r: MemoryRecord, *, text_changed: bool, vectors: dict[str, np.ndarray] | None = None
     ) -> None:
-        self.conn.execute(
-            "UPDATE memories SET memory=?, hash=?, metadata=?, updated_at=?, role=?, actor_id=?, "
-            "categories=?, importance=?, value=?, valid_from=?, valid_to=?, superseded_by=?, "
-            "expiration_date=?, last_accessed_at=?, ttl_seconds=?, state=? WHERE seq=?",
-            (
-                r.memory,
-                r.hash,
-                json.dumps(r.metadata, ensure_ascii=False),
-                r.updated_at,
-                r.role,
-                r.actor_id,
-                json.dumps(r.categories) if r.categories else None,
-                r.importance,
-                json.dumps(r.value, ensure_ascii=False) if r.value is not None else None,
-                r.valid_from,
-                r.valid_to,
-                r.superseded_by,
-                r.expiration_date,
-                r.last_accessed_at,
-                r.ttl_seconds,
-                r.state,
-                r.seq,
-            ),
-        )
+        sets = ", ".join(f"{c.name} = ?" for c in schema.UPDATE_COLUMNS)
+        try:
+            self.conn.execute(
+                f"UPDATE memories SET {sets} WHERE seq = ?", [*schema.update_values(r), r.seq]
+            )
+        except sqlite3.IntegrityError as e:
+            raise _conflict(e) from e
         if text_changed:
             self.conn.execute(
                 "UPDATE fts SET terms = ? WHERE rowid = ?", (fts_document(r.memory), r.seq)
@@ -498,13 +375,15 @@ class Tx:
             "attempts=journal.attempts + (excluded.state IN ('failed', 'done')), "
             "updated_at=excluded.updated_at",
             (
-                key,
-                kind,
-                json.dumps(payload, ensure_ascii=False, default=str),
-                state,
-                error,
-                json.dumps(result, ensure_ascii=False) if result is not None else None,
-                batch_id,
+                *schema.journal_values(
+                    key,
+                    state,
+                    kind=kind,
+                    payload=payload,
+                    result=result,
+                    error=error,
+                    batch_id=batch_id,
+                ),
                 now,
                 now,
             ),
@@ -521,10 +400,21 @@ class Tx:
         )
         self.conn.execute("INSERT OR IGNORE INTO pending_vectors (seq) VALUES (?)", (seq,))
 
-    def attach_vectors(self, r: MemoryRecord, vectors: dict[str, np.ndarray]) -> None:
-        """Give a queued memory its vectors (and take it off the queue)."""
+    def attach_vectors(self, r: MemoryRecord, vectors: dict[str, np.ndarray]) -> bool:
+        """Give a queued memory its vectors (and take it off the queue) if still queued.
+
+        Skipped if deleted, indexed by someone else (another process, an update) or edited
+        meanwhile: a vector of the old text must never land on the new one.
+        """
+        if not self.conn.execute(
+            "SELECT 1 FROM pending_vectors p JOIN memories m ON m.seq = p.seq "
+            "WHERE p.seq = ? AND m.hash = ?",
+            (r.seq, r.hash),
+        ).fetchone():
+            return False
         self._put_vectors(r.seq, r.id, vectors)  # (takes it off the queue)
         self._changed(r.seq, "revector", r.scope)
+        return True
 
     def remove(self, r: MemoryRecord, changed_by: str | None) -> None:
         """Delete a memory and record the DELETE (its history survives it)."""
@@ -542,30 +432,67 @@ class Tx:
         related_id: str | None = None,
         at: str | None = None,
     ) -> None:
-        ref = new or old
-        assert ref is not None
-        self.conn.execute(
-            "INSERT INTO history (memory_id, event, old_memory, new_memory, old_metadata, "
-            "new_metadata, user_id, agent_id, run_id, actor_id, role, changed_by, related_id, "
-            "created_at, is_deleted) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            (
-                memory_id,
-                event,
-                old.memory if old else None,
-                new.memory if new else None,
-                json.dumps(old.metadata, ensure_ascii=False) if old else None,
-                json.dumps(new.metadata, ensure_ascii=False) if new else None,
-                ref.scope.user_id,
-                ref.scope.agent_id,
-                ref.scope.run_id,
-                ref.actor_id,
-                ref.role,
-                changed_by,
-                related_id,
-                at or utcnow(),
-                1 if event == "DELETE" else 0,
-            ),
+        row = schema.history_row(
+            event,
+            memory_id=memory_id,
+            old=old,
+            new=new,
+            changed_by=changed_by,
+            related_id=related_id,
+            at=at or utcnow(),
         )
+        self.conn.execute(
+            f"INSERT INTO history ({', '.join(row)}) VALUES ({','.join('?' * len(row))})",
+            list(row.values()),
+        )
+
+    def import_history(self, row: dict[str, Any], *, keep_id: bool = True) -> str:
+        """Add an exported history row unless the same change is there (see the contract)."""
+        dup = self.conn.execute(
+            "SELECT 1 FROM history WHERE memory_id = ? AND event = ? AND created_at = ? "
+            "AND old_memory IS ? AND new_memory IS ? AND changed_by IS ? LIMIT 1",
+            [row.get(k) for k in schema.HISTORY_DEDUP],
+        ).fetchone()
+        if dup is not None:
+            return "duplicate"
+        hid = row.get("id") if keep_id else None
+        outcome = "added"
+        if (
+            hid is not None
+            and self.conn.execute("SELECT 1 FROM history WHERE id = ?", (hid,)).fetchone()
+        ):
+            hid, outcome = None, "renumbered"
+        cols = [c for c in schema.HISTORY_NAMES if c in row and c != "id"]
+        values = [row[c] for c in cols]
+        if hid is not None:
+            cols, values = ["id", *cols], [hid, *values]
+        try:
+            self.conn.execute(
+                f"INSERT INTO history ({', '.join(cols)}) VALUES ({','.join('?' * len(cols))})",
+                values,
+            )
+        except sqlite3.IntegrityError as e:
+            raise _conflict(e) from e
+        return outcome
+
+    def restore_journal(self, row: dict[str, Any]) -> None:
+        """Insert a stored journal row as it is (a store copy); an existing key is kept."""
+        names = schema.JOURNAL_NAMES
+        self.conn.execute(
+            f"INSERT OR IGNORE INTO journal ({', '.join(names)}) "
+            f"VALUES ({','.join('?' * len(names))})",
+            [row[n] for n in names],
+        )
+
+
+def _conflict(e: sqlite3.IntegrityError) -> ConflictError:
+    msg = str(e)
+    if "ns_path" in msg or "ns_key" in msg:
+        return ConflictError(
+            "an active memory with the same namespace and key already exists in this "
+            "scope (under another id)"
+        )
+    return ConflictError(f"cannot insert: {msg}")
 
 
 class SQLiteStore:
@@ -756,6 +683,23 @@ class SQLiteStore:
                     (str(gen - CHANGE_LOG_KEEP),),
                 )
 
+    @property
+    def location(self) -> str:
+        return str(self.path)
+
+    @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """A read transaction on this thread's connection (WAL: one consistent state)."""
+        c = self.conn()
+        if c.in_transaction:  # already inside one (a write): reuse it
+            yield
+            return
+        c.execute("BEGIN")
+        try:
+            yield
+        finally:
+            c.execute("ROLLBACK")  # read-only: nothing to commit
+
     def close(self) -> None:
         with self._conns_lock:
             for c in self._conns:
@@ -799,7 +743,7 @@ class SQLiteStore:
             self.conn().execute("SELECT value FROM meta WHERE key='generation'").fetchone()[0]
         )
 
-    def changes_since(self, gen: int) -> list[tuple[int, str, Scope]] | None:
+    def changes_since(self, gen: int) -> list[Change] | None:
         """(seq, op, scope) changed after generation ``gen``; None if the log no longer
         reaches back that far (the caller then reloads in full)."""
         c = self.conn()
@@ -997,22 +941,63 @@ class SQLiteStore:
         )
         return [_row_to_record(r) for r in rows]
 
-    def keyword_scores(self, match: str, scope: Scope) -> dict[int, float]:
-        """BM25 (FTS5, higher = better) of every memory in ``scope`` matching ``match``.
+    def keyword_hits(self, terms: Sequence[str], scope: Scope) -> KeywordHits:
+        """The scope's memories holding any of ``terms``, with the scope's statistics.
 
-        The scope's hashed tokens are part of the MATCH, so FTS5 only reads and scores the
-        scope's own rows: the cost follows the scope, not the store. A token collision
-        could only add rows of another scope, and callers look rows up in the scope's
-        view, so those would be ignored (no join needed).
+        The scope's hashed tokens are part of the MATCH, so FTS5 only reads the scope's own
+        rows: the cost follows the scope, not the store. FTS5 only finds the rows; BM25 is
+        computed from the returned terms (:mod:`memvault.bm25`), as on every backend.
         """
+        terms = list(dict.fromkeys(terms))
+        if not terms:
+            return KeywordHits()
+        match = " OR ".join('"' + t.replace('"', '""') + '"' for t in terms)
         if scope:
             match = f"terms : ({match}) AND scope : ({fts_scope_query(scope)})"
-        rows = (
-            self.conn()
-            .execute("SELECT rowid, -bm25(fts, 1.0, 0.0) FROM fts WHERE fts MATCH ?", (match,))
-            .fetchall()
+        c = self.conn()
+        wanted = set(terms)
+        docs = {}
+        for seq, text in c.execute("SELECT rowid, terms FROM fts WHERE fts MATCH ?", (match,)):
+            doc = text.split()
+            if wanted.intersection(doc):  # FTS5 splits some terms further: whole terms only
+                docs[int(seq)] = doc
+        if not docs:
+            return KeywordHits()
+        length = "length(terms) - length(replace(terms, ' ', '')) + (terms != '')"
+        if scope:
+            n, total = c.execute(
+                f"SELECT COUNT(*), COALESCE(SUM({length}), 0) FROM fts WHERE fts MATCH ?",
+                (f"scope : ({fts_scope_query(scope)})",),
+            ).fetchone()
+        else:
+            n, total = c.execute(f"SELECT COUNT(*), COALESCE(SUM({length}), 0) FROM fts").fetchone()
+        return KeywordHits(docs, int(n), int(total))
+
+    def spaces_used(self, scope: Scope) -> dict[str, int]:
+        """Vector spaces (name -> dims) holding the scope's vectors (all spaces if no scope)."""
+        c = self.conn()
+        if not scope:
+            return {n: int(d) for n, d in c.execute("SELECT name, dims FROM spaces ORDER BY name")}
+        where, params = _scope_sql(scope, "m")
+        rows = c.execute(
+            "SELECT name, dims FROM spaces WHERE name IN (SELECT DISTINCT v.space FROM vectors v "
+            f"JOIN memories m ON m.seq = v.seq WHERE {where}) ORDER BY name",
+            params,
         )
-        return {int(seq): float(s) for seq, s in rows}
+        return {n: int(d) for n, d in rows}
+
+    def vector_count(self) -> int:
+        """Memories that have at least one vector."""
+        return int(self.conn().execute("SELECT COUNT(DISTINCT seq) FROM vectors").fetchone()[0])
+
+    def space_seqs(self, space: str) -> list[int]:
+        """Every memory with vectors in ``space``, in seq order (an external index's refill)."""
+        return [
+            int(s)
+            for (s,) in self.conn().execute(
+                "SELECT DISTINCT seq FROM vectors WHERE space = ? ORDER BY seq", (space,)
+            )
+        ]
 
     def vectors(self, space: str, scope: Scope) -> tuple[np.ndarray, np.ndarray]:
         """(seqs, matrix) of every vector in ``space`` for memories in ``scope``."""
@@ -1040,72 +1025,25 @@ class SQLiteStore:
             out.setdefault(int(seq), []).append(np.frombuffer(vec, dtype=np.float32))
         return {k: np.vstack(v) for k, v in out.items()}
 
-    def history(self, memory_id: str) -> list[dict[str, Any]]:
-        rows = (
+    def history_rows(self, memory_id: str | None = None) -> Iterator[dict[str, Any]]:
+        """Stored history rows (every column, JSON as text) in id order."""
+        where, params = ("WHERE memory_id = ?", (memory_id,)) if memory_id is not None else ("", ())
+        for row in (
             self.conn()
-            .execute(
-                "SELECT id, memory_id, event, old_memory, new_memory, old_metadata, new_metadata, "
-                "user_id, agent_id, run_id, actor_id, role, changed_by, related_id, created_at, "
-                "is_deleted FROM history WHERE memory_id = ? ORDER BY id",
-                (memory_id,),
-            )
+            .execute(f"SELECT {_HIST_SEL} FROM history {where} ORDER BY id", params)
             .fetchall()
-        )
-        out = []
-        for (
-            hid,
-            mid,
-            ev,
-            om,
-            nm,
-            omd,
-            nmd,
-            uid,
-            aid,
-            rid,
-            actor,
-            role,
-            by,
-            rel,
-            at,
-            deleted,
-        ) in rows:
-            out.append(
-                {
-                    "id": hid,
-                    "memory_id": mid,
-                    "event": ev,
-                    "old_memory": om,
-                    "new_memory": nm,
-                    "old_metadata": json.loads(omd) if omd else None,
-                    "new_metadata": json.loads(nmd) if nmd else None,
-                    "user_id": uid,
-                    "agent_id": aid,
-                    "run_id": rid,
-                    "actor_id": actor,
-                    "role": role,
-                    "changed_by": by,
-                    "related_id": rel,
-                    "created_at": at,
-                    "updated_at": at,
-                    "is_deleted": bool(deleted),
-                }
-            )
-        return out
+        ):
+            yield dict(zip(schema.HISTORY_NAMES, row, strict=True))
+
+    def history(self, memory_id: str) -> list[dict[str, Any]]:
+        return [schema.history_public(r) for r in self.history_rows(memory_id)]
+
+    def has_history(self) -> bool:
+        return self.conn().execute("SELECT 1 FROM history LIMIT 1").fetchone() is not None
 
     def iter_all(self) -> Iterator[MemoryRecord]:
         for row in self.conn().execute(f"SELECT {_COLUMNS} FROM memories ORDER BY seq"):
             yield _row_to_record(row)
-
-    def iter_history(self) -> Iterator[dict[str, Any]]:
-        cur = self.conn().execute(
-            "SELECT id, memory_id, event, old_memory, new_memory, old_metadata, new_metadata, "
-            "user_id, agent_id, run_id, actor_id, role, changed_by, related_id, created_at, "
-            "is_deleted FROM history ORDER BY id"
-        )
-        names = [d[0] for d in cur.description]
-        for row in cur:
-            yield dict(zip(names, row, strict=True))
 
     def all_vectors(self, seq: int) -> dict[str, np.ndarray]:
         out: dict[str, list[np.ndarray]] = {}
@@ -1137,14 +1075,19 @@ class SQLiteStore:
 
     # -- journal and usage -------------------------------------------------------------------------
     def journal_get(self, key: str) -> dict[str, Any] | None:
-        cur = self.conn().execute("SELECT * FROM journal WHERE key = ?", (key,))
-        row = cur.fetchone()
-        if row is None:
-            return None
-        out = dict(zip([d[0] for d in cur.description], row, strict=True))
-        out["payload"] = json.loads(out["payload"])
-        out["result"] = json.loads(out["result"]) if out["result"] else None
-        return out
+        names = schema.JOURNAL_NAMES
+        row = (
+            self.conn()
+            .execute(f"SELECT {', '.join(names)} FROM journal WHERE key = ?", (key,))
+            .fetchone()
+        )
+        return schema.journal_public(dict(zip(names, row, strict=True))) if row else None
+
+    def journal_all(self) -> Iterator[dict[str, Any]]:
+        names = schema.JOURNAL_NAMES
+        rows = self.conn().execute(f"SELECT {', '.join(names)} FROM journal ORDER BY key")
+        for row in rows.fetchall():
+            yield dict(zip(names, row, strict=True))
 
     def journal_rows(self, kind: str, states: Sequence[str]) -> list[dict[str, Any]]:
         marks = ",".join("?" * len(states))
@@ -1225,7 +1168,7 @@ class SQLiteStore:
         return {int(s): (i, Scope(u, a, r)) for s, i, u, a, r in rows}
 
     # -- maintenance -----------------------------------------------------------------------------
-    def rebuild_fts(self) -> int:
+    def rebuild_keyword_index(self) -> int:
         """Recreate the keyword index from the memories table (derived data)."""
         c = self.conn()
         with self.write():

@@ -1,6 +1,6 @@
 """Dense indexes: where nearest-neighbour search over a scope's vectors happens.
 
-Why a separate seam: the vectors' source of truth is always the SQLite store (so
+Why a separate seam: the vectors' source of truth is always the store (so
 any index can be rebuilt without re-embedding); what varies is *where the dense
 search runs* — brute force in-process (default, exact, sub-millisecond for a
 user's few thousand memories) or a Chroma collection (embedded or a shared
@@ -16,7 +16,7 @@ import numpy as np
 import numpy.typing as npt
 
 from memvault.scope import Scope
-from memvault.store.sqlite import SQLiteStore
+from memvault.store.contract import Store
 
 Seqs = npt.NDArray[np.int64]
 Scores = npt.NDArray[np.float32]
@@ -65,7 +65,7 @@ class BruteForceIndex:
 
     name = "sqlite"
 
-    def __init__(self, store: SQLiteStore, max_cached_scopes: int = 256) -> None:
+    def __init__(self, store: Store, max_cached_scopes: int = 256) -> None:
         self.store = store
         self.max_cached_scopes = max_cached_scopes
         self._cache: dict[tuple[str, Scope], tuple[int, Seqs, npt.NDArray[np.float32]]] = {}
