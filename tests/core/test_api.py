@@ -9,6 +9,9 @@ import pytest
 from memvault import ConfigError, Memory, NotFoundError
 from memvault.embedding import LocalEmbedder
 
+# The `memory` fixture of this module: every test runs on the sqlite and postgres stores.
+from tests.core.backends import memory_per_store  # noqa: F401
+
 MEM0_FIELDS = {
     "id",
     "memory",

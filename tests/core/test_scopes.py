@@ -11,6 +11,9 @@ from hypothesis import strategies as st
 from memvault import Memory, NotFoundError, ScopeError
 from memvault.embedding import LocalEmbedder
 
+# The `memory` fixture of this module: every test runs on the sqlite and postgres stores.
+from tests.core.backends import memory_per_store  # noqa: F401
+
 
 @pytest.mark.parametrize(
     "call",
