@@ -516,7 +516,11 @@ class SQLiteStore:
     # -- connections ---------------------------------------------------------------------------
     def _check_path(self) -> None:
         p = self.path
-        if p.is_dir():
+        try:
+            is_dir = p.is_dir()
+        except OSError as e:  # a name too long for the file system, a parent not searchable
+            raise StorageError(f"cannot use store path {str(p)!r}: {e.strerror or e}") from e
+        if is_dir:
             raise StorageError(
                 f"store path {str(p)!r} is a directory; pass a file path such as "
                 f"{str(p / 'memvault.db')!r}"
