@@ -381,3 +381,10 @@ def test_dimension_mismatch_names_both_dimensions(memory: Memory) -> None:
     with pytest.raises(DimensionMismatchError, match="384"):
         memory.search("x", user_id="u", vector=[1.0, 0.0])
     assert memory.stats()["memories"] == 1
+
+
+def test_store_path_the_file_system_refuses(tmp_path: Path, embedder: LocalEmbedder) -> None:
+    """A file name longer than the file system allows: ``StorageError``, not ``OSError``."""
+    with pytest.raises(StorageError, match="cannot use store path"):
+        Memory(path=tmp_path / ("a" * 300), embedder=embedder)
+    assert list(tmp_path.iterdir()) == []
