@@ -613,6 +613,48 @@ def reindex(ctx: typer.Context, path: PathOpt = None, json_out: JsonOpt = False)
 
 
 @app.command()
+def migrate(
+    ctx: typer.Context,
+    to: Annotated[
+        str,
+        typer.Option("--to", help="Target store: a postgresql:// DSN, or a new SQLite file path."),
+    ],
+    force: Annotated[
+        bool, typer.Option("--force", help="Empty the target first (finishes a broken copy).")
+    ] = False,
+    path: PathOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Copy the whole store (memories, vectors, queue, history, journal) to another backend."""
+    from memvault.config import MemoryConfig
+    from memvault.store import open_store
+    from memvault.store.migrate import copy_store, open_location
+
+    g = _globals(ctx, path, json_out)
+    config = MemoryConfig.parse(_read_json_file(g.config, "--config") if g.config else None)
+    src = open_store(config, g.path)
+    try:
+        dst = open_location(to)
+        try:
+            if force:
+                dst.reset()
+            counts = copy_store(src, dst)
+        finally:
+            dst.close()
+    finally:
+        src.close()
+    if g.json:
+        _print_json({"from": src.location, "to": dst.location, **counts})
+        return
+    typer.echo(
+        f"copied {_n(counts['memories'], 'memory', 'memories')} "
+        f"({counts['vectors']} vectors, {counts['queued']} queued), "
+        f"{_n(counts['history'], 'history event', 'history events')}, "
+        f"{counts['journal']} journal rows: {src.location} -> {dst.location}"
+    )
+
+
+@app.command()
 def ingest(
     ctx: typer.Context,
     file: Annotated[Path, typer.Argument(help="JSONL, CSV or LoCoMo JSON transcripts.")],

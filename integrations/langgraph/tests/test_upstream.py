@@ -1,10 +1,13 @@
-"""LangGraph's own store and agent tests, run against ``MemvaultStore``.
+"""LangGraph's own store, checkpointer and agent tests, run against memvault.
 
 No upstream code is committed: the PyPI sdists of the *installed* versions of
 langgraph-checkpoint, langgraph-checkpoint-sqlite and langgraph-prebuilt ship
 their tests; they are downloaded (``pip download --no-deps --no-binary :all:``)
 into the pytest cache at test time, and the harness in ``tests/upstream/``
-rebinds the stores those tests construct. Each suite runs twice in a
+rebinds the stores and savers those tests construct (``MemvaultStore``,
+``MemvaultSaver``). The checkpointer suite also runs LangGraph's conformance
+package (langgraph-checkpoint-conformance, a test dependency), capability by
+capability. Each suite runs twice in a
 subprocess (its own rootdir, ini and ``tests`` package): once against
 LangGraph's ``InMemoryStore`` (the reference) and once against memvault. The
 contract: every selected upstream test passes on memvault (including all that
@@ -43,6 +46,11 @@ EXPECTED_FAILURES: dict[str, str] = {
         "expects SqliteStore's ValueError('Invalid filter key') for a key with quotes; memvault "
         "filters never build SQL, so that key is simply a (missing) value key: no match"
     ),
+    "peer_checkpoint.py::TestSqliteSaver::test_checkpoint_search_sql_injection_prevention": (
+        "expects SqliteSaver's ValueError('Invalid filter key') for a metadata filter key with "
+        "quotes; memvault filters never build SQL, so that key is a (missing) metadata key: "
+        "no match, nothing leaks (InMemorySaver also accepts any key)"
+    ),
 }
 
 
@@ -70,6 +78,24 @@ def _prepare_store_suite(run: Path, cache: Path) -> None:
     shutil.copy(core / "test_store.py", tests / "test_inmem_store.py")
     shutil.copy(core / "embed_test_utils.py", tests / "embed_test_utils.py")
     for name in ("memvault_peer.py", "peer_store.py"):
+        shutil.copy(HARNESS / name, run / name)
+
+
+def _prepare_checkpoint_suite(run: Path, cache: Path) -> None:
+    tests = run / "tests"
+    tests.mkdir(parents=True)
+    (tests / "__init__.py").write_text("")
+    sqlite = sdist_tests("langgraph-checkpoint-sqlite", cache)
+    core = sdist_tests("langgraph-checkpoint", cache)
+    for name in (
+        "test_sqlite.py",
+        "test_aiosqlite.py",
+        "test_get_delta_channel_history.py",
+        "test_delta_parent_walk.py",
+    ):
+        shutil.copy(sqlite / name, tests / name)
+    shutil.copy(core / "test_memory.py", tests / "test_memory.py")
+    for name in ("memvault_peer.py", "peer_checkpoint.py"):
         shutil.copy(HARNESS / name, run / name)
 
 
@@ -175,6 +201,7 @@ def upstream(
     root = tmp_path_factory.mktemp("upstream")
     suites = {
         "peer_store.py": (_prepare_store_suite, False),
+        "peer_checkpoint.py": (_prepare_checkpoint_suite, False),
         "peer_agent.py": (_prepare_agent_suite, True),
     }
     for module, (prepare, _) in suites.items():
@@ -238,6 +265,11 @@ def _check(result: SuiteResult, minimum: int) -> str:
 def test_langgraph_store_suite(upstream: dict[str, SuiteResult]) -> None:
     """langgraph-checkpoint(-sqlite) store tests: sync, async, vector, namespaces, TTL."""
     print(_check(upstream["peer_store.py"], minimum=150))
+
+
+def test_langgraph_checkpointer_suite(upstream: dict[str, SuiteResult]) -> None:
+    """langgraph-checkpoint(-sqlite) saver tests and the conformance suite, on MemvaultSaver."""
+    print(_check(upstream["peer_checkpoint.py"], minimum=35))
 
 
 def test_langgraph_prebuilt_agent_store_suite(upstream: dict[str, SuiteResult]) -> None:

@@ -9,10 +9,13 @@
   (background recording) and :class:`MemvaultMiddleware` (both, for
   ``langchain.agents.create_agent``; needs the ``agents`` extra).
 - :class:`MemvaultRetriever`: memory search as a LangChain retriever.
+- :class:`MemvaultSaver`: a LangGraph checkpointer, so a graph's threads live in
+  the same memvault store as its long-term memory.
 """
 
 from typing import TYPE_CHECKING, Any
 
+from memvault_langgraph.checkpoint import MemvaultSaver
 from memvault_langgraph.hooks import MemoryWriter, create_memory_hook, memory_block
 from memvault_langgraph.retriever import MemvaultRetriever
 from memvault_langgraph.store import DEFAULT_AGENT_ID, MemvaultStore
@@ -31,6 +34,7 @@ __all__ = [
     "MemoryWriter",
     "MemvaultMiddleware",
     "MemvaultRetriever",
+    "MemvaultSaver",
     "MemvaultStore",
     "create_forget_tool",
     "create_memory_hook",

@@ -28,7 +28,12 @@ _OPEN: list[Any] = []
 _EMBEDDER: Any = None
 
 
-def _embedder() -> Any:
+def scratch() -> str:
+    """The run's scratch directory (each test's store files go below it)."""
+    return _BASE
+
+
+def embedder() -> Any:
     # One model load for the whole run: every store shares it.
     global _EMBEDDER
     if _EMBEDDER is None:
@@ -43,7 +48,7 @@ class _MemvaultPeer(MemvaultStore):
 
     def __init__(self, *, index: Any = None, ttl: Any = None, path: str | None = None) -> None:
         path = path or os.path.join(tempfile.mkdtemp(dir=_BASE), "store.db")
-        super().__init__(path=path, embedder=_embedder(), index=index, ttl=ttl)
+        super().__init__(path=path, embedder=embedder(), index=index, ttl=ttl)
         _OPEN.append(self)
 
     def setup(self) -> None:
