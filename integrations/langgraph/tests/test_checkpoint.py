@@ -70,7 +70,7 @@ def test_interrupt_resume_and_history(tmp_path: Path, embedder: LocalEmbedder) -
         assert done["steps"] == ["plan", "review:yes", "act"]
 
         history = list(graph.get_state_history(CONFIG))
-        assert [h.values.get("steps") for h in history][0] == ["plan", "review:yes", "act"]
+        assert history[0].values["steps"] == ["plan", "review:yes", "act"]
         assert history[-1].metadata["source"] == "input"
         # time travel: fork the checkpoint taken before the review, run on, answer "no"
         before_review = next(h for h in history if h.next == ("review",))

@@ -258,7 +258,7 @@ def _check(result: SuiteResult, minimum: int) -> str:
     ref_passed = sum(o.status == "passed" for o in result.reference.values())
     return (
         f"{len(required) - len(expected)} passed, {len(expected)} expected failures "
-        f"(reference InMemoryStore: {ref_passed} passed of {len(result.reference)})"
+        f"(reference implementation: {ref_passed} passed of {len(result.reference)})"
     )
 
 

@@ -5,7 +5,9 @@ and only calls ``remember`` for what it judges worth keeping. The hot path here
 puts the user's most relevant memories into the system prompt before every
 model call (one hybrid search, no LLM); the cold path hands each finished turn
 to ``Memory.add(infer=True)`` on a background thread, debounced, so fact
-extraction (an LLM call when one is configured) never delays the reply.
+extraction (an LLM call when one is configured) never delays the reply. The
+turns wait in the store's durable queue (``memvault.deferred``), not in process
+memory: a crash or exit loses no turn.
 
 - :class:`MemoryWriter`: the cold path. ``writer.post_model_hook`` for
   ``create_react_agent(post_model_hook=...)``, ``writer.node`` for a
@@ -30,7 +32,8 @@ from typing import Any
 from langchain_core.messages import AIMessage, AnyMessage, BaseMessage, HumanMessage, SystemMessage
 from langchain_core.runnables import RunnableConfig, RunnableLambda
 
-from memvault import Memory, ScopeError
+from memvault import Memory, MemvaultError, ScopeError
+from memvault.deferred import DeferredAdds
 from memvault_langgraph._scope import (
     MemorySource,
     Scope,
@@ -185,9 +188,12 @@ def state_messages(state: Any) -> list[AnyMessage]:
 # -- the cold path: record turns in the background --------------------------------------------
 @dataclass
 class _Pending:
-    memory: Memory
+    """A scope's turns waiting for their debounce: keys of rows in the durable queue."""
+
+    queue: DeferredAdds
     scope: Scope
-    messages: list[dict[str, str]] = field(default_factory=list)
+    keys: list[str] = field(default_factory=list)
+    count: int = 0
     due: float = 0.0
     deadline: float = 0.0
 
@@ -195,11 +201,14 @@ class _Pending:
 class MemoryWriter:
     """Sends new conversation messages to ``Memory.add(infer=True)`` in the background.
 
-    ``record`` never blocks on memvault: it queues the messages it has not seen
-    before (per thread) and returns. A daemon thread flushes a scope's queue once
-    no new message arrived for ``debounce_seconds`` (or ``max_delay_seconds``
-    after the first one), so a burst of turns becomes one ``add`` call (one LLM
-    extraction). Failures are logged with their traceback (logger
+    ``record`` commits the messages it has not seen before (per thread) to the
+    store's durable queue (``memvault.deferred``: one journal row, about a
+    millisecond) and returns; it never waits for an add. A daemon thread applies a
+    scope's queued turns once no new message arrived for ``debounce_seconds`` (or
+    ``max_delay_seconds`` after the first one), so a burst of turns becomes one
+    ``add`` call (one LLM extraction), exactly once. Turns a stopped process left
+    in a store's queue are applied when a writer first uses that store
+    (:meth:`recover`). Failures are logged with their traceback (logger
     ``memvault_langgraph``) and counted in :attr:`errors`; they never reach the agent.
 
     Args:
@@ -234,6 +243,8 @@ class MemoryWriter:
         self._max_threads = max_threads_tracked
         self._seen: OrderedDict[str, set[str]] = OrderedDict()
         self._pending: dict[tuple[int, Scope], _Pending] = {}
+        self._queues: dict[int, DeferredAdds] = {}
+        self._to_recover: list[DeferredAdds] = []
         self._busy = 0
         self._cond = threading.Condition()
         self._thread: threading.Thread | None = None
@@ -283,25 +294,60 @@ class MemoryWriter:
         return len(fresh)
 
     def submit(self, turns: Sequence[dict[str, str]], scope: Scope, memory: Memory) -> None:
-        """Queue ``{"role", "content"}`` turns for ``scope`` (never blocks on memvault)."""
-        now = time.monotonic()
+        """Queue ``{"role", "content"}`` turns for ``scope`` (durably; never waits for an add)."""
         with self._cond:
             if self._stopping:
                 raise RuntimeError("MemoryWriter is closed")
-            key = (id(memory), scope)
-            pending = self._pending.get(key)
+            queue = self._queue(memory)
+        try:
+            key = queue.enqueue(list(turns), **scope.kwargs(), infer=self.infer)
+        except MemvaultError:
+            with self._cond:
+                self.errors += 1
+            log.exception("memvault: could not record %d message(s) for %s", len(turns), scope)
+            return
+        now = time.monotonic()
+        with self._cond:
+            pending = self._pending.get((id(memory), scope))
             if pending is None:
-                pending = self._pending[key] = _Pending(
-                    memory, scope, deadline=now + self.max_delay_seconds
+                pending = self._pending[(id(memory), scope)] = _Pending(
+                    queue, scope, deadline=now + self.max_delay_seconds
                 )
-            pending.messages.extend(turns)
+            pending.keys.append(key)
+            pending.count += len(turns)
             pending.due = min(now + self.debounce_seconds, pending.deadline)
-            if self._thread is None:
-                self._thread = threading.Thread(
-                    target=self._loop, daemon=True, name="memvault-memory-writer"
-                )
-                self._thread.start()
+            self._start()
             self._cond.notify_all()
+
+    def recover(self, memory: Memory | MemvaultStore | None = None) -> int:
+        """Apply the turns a stopped process left queued in a store; returns how many rows.
+
+        Runs once by itself, in the background, the first time the writer uses a store;
+        rows younger than ``max_delay_seconds`` are left to the process debouncing them.
+        """
+        source = memory if memory is not None else self.memory
+        if source is None:
+            raise TypeError("recover() needs a memory (this writer takes the run's store)")
+        with self._cond:
+            queue = self._queue(sync_memory(source), recover=False)
+        return queue.recover(older_than=self.max_delay_seconds)
+
+    def _queue(self, memory: Memory, *, recover: bool = True) -> DeferredAdds:
+        """The durable queue of ``memory``'s store (call with ``self._cond`` held)."""
+        queue = self._queues.get(id(memory))
+        if queue is None:
+            queue = self._queues[id(memory)] = DeferredAdds(memory)
+            if recover:
+                self._to_recover.append(queue)
+                self._start()
+        return queue
+
+    def _start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(
+                target=self._loop, daemon=True, name="memvault-memory-writer"
+            )
+            self._thread.start()
 
     def flush(self, timeout: float | None = None) -> bool:
         """Send everything queued now and wait for it; False if ``timeout`` ran out."""
@@ -310,7 +356,7 @@ class MemoryWriter:
             for pending in self._pending.values():
                 pending.due = 0.0
             self._cond.notify_all()
-            while self._pending or self._busy:
+            while self._pending or self._busy or self._to_recover:
                 left = None if end is None else end - time.monotonic()
                 if left is not None and left <= 0:
                     return False
@@ -358,23 +404,37 @@ class MemoryWriter:
                 while True:
                     now = time.monotonic()
                     due = [k for k, p in self._pending.items() if p.due <= now]
-                    if due or (self._stopping and not self._pending):
+                    if due or self._to_recover or (self._stopping and not self._pending):
                         break
                     wake = min((p.due for p in self._pending.values()), default=None)
                     self._cond.wait(None if wake is None else max(0.0, wake - now))
-                if not due:
+                recover, self._to_recover = self._to_recover, []
+                if not due and not recover:
                     return
                 batch = [self._pending.pop(k) for k in due]
-                self._busy += len(batch)
+                self._busy += len(batch) + len(recover)
+            for queue in recover:
+                try:
+                    n = queue.recover(older_than=self.max_delay_seconds)
+                    if n:
+                        log.info("memvault: recorded %d queued turn(s) left by a stopped run", n)
+                except Exception:
+                    with self._cond:
+                        self.errors += 1
+                    log.exception("memvault: could not recover queued turns")
+                finally:
+                    with self._cond:
+                        self._busy -= 1
+                        self._cond.notify_all()
             for pending in batch:
                 try:
-                    pending.memory.add(pending.messages, infer=self.infer, **pending.scope.kwargs())
+                    pending.queue.run(pending.keys)
                 except Exception:
                     with self._cond:
                         self.errors += 1
                     log.exception(
                         "memvault: could not record %d message(s) for %s",
-                        len(pending.messages),
+                        pending.count,
                         pending.scope,
                     )
                 finally:
