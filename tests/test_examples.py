@@ -37,3 +37,12 @@ def test_write_path_example_offline() -> None:
     assert "as of 2026-04-01: Ana lives in Porto" in out
     assert "SUPERSEDE  Ana lives in Porto" in out
     assert "'Do I have a pet?' -> We adopted a grey cat called Miso" in out
+
+
+def test_langgraph_restart_example_keeps_both_memories_across_processes() -> None:
+    out = run_example("langgraph_restart.py")
+    assert "run 1: paused, asking: 'Book the flight to Lisbon?'" in out
+    assert "run 2: trip-1 is waiting at ('approve',)" in out
+    assert "run 2: trip-1 -> booked Lisbon with a window seat" in out
+    assert "run 2: trip-2 (a new thread) -> booked Oslo with a window seat" in out
+    assert "long-term memories of alice: ['prefers a window seat']" in out
