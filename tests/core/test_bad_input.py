@@ -275,14 +275,30 @@ def test_limits_are_inclusive(memory: Memory) -> None:
     assert [x["memory"] for x in found["results"]] == ["big"]
 
 
-def test_nul_in_text_and_metadata_values_is_kept(memory: Memory) -> None:
-    """Content keeps NUL exactly (ids and names refuse it): stored, found, returned as given."""
-    r = memory.add("tea\x00time", user_id="u", metadata={"note": "a\x00b"})["results"][0]
-    got = memory.get(r["id"])
-    assert (got["memory"], got["metadata"]) == ("tea\x00time", {"note": "a\x00b"})
-    assert [x["id"] for x in memory.search("tea", user_id="u")["results"]] == [r["id"]]
-    assert memory.update(r["id"], "coffee\x00time")["memory"] == "coffee\x00time"
-    assert memory.history(r["id"])[-1]["new_memory"] == "coffee\x00time"
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda m: m.add("tea\x00time", user_id="u"),
+        lambda m: m.add(b"tea\x00time", user_id="u"),
+        lambda m: m.add([{"role": "user", "content": "tea\x00time"}], user_id="u"),
+        lambda m: m.add("tea", user_id="u", metadata={"note": "a\x00b"}),
+        lambda m: m.add("tea", user_id="u", metadata={"n": [{"deep": "\x00"}]}),
+        lambda m: m.search("tea\x00", user_id="u"),
+        lambda m: m.get_all(user_id="u", filters={"note": "a\x00b"}),
+        lambda m: m.get_all(user_id="u", filters={"no\x00te": 1}),
+        lambda m: m.update(m.get_all(user_id="u")["results"][0]["id"], "tea\x00time"),
+        lambda m: m.put(("ns",), "k", {"v": "a\x00"}, user_id="u"),
+        lambda m: m.put(("ns",), "k", {"v": 1}, text="a\x00", user_id="u"),
+    ],
+)
+def test_nul_is_refused_in_content_too(memory: Memory, call: Any) -> None:
+    """NUL is refused in every string memvault keeps (PostgreSQL text and jsonb cannot
+    hold it), so a store can always be copied to any backend."""
+    memory.add("pre-existing", user_id="u")
+    before = store_digest(memory)
+    with pytest.raises(ValidationError, match="NUL"):
+        call(memory)
+    assert store_digest(memory) == before
 
 
 def test_bad_ingest_rows_are_reported_not_raised(memory: Memory) -> None:

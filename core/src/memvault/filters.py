@@ -24,7 +24,7 @@ from typing import Any
 
 from memvault.errors import FilterError
 from memvault.inputs import MAX_DEPTH, check_tree
-from memvault.text import shown, utf8_size
+from memvault.text import check_string, shown
 
 Predicate = Callable[[Mapping[str, Any]], bool]
 _MISSING = object()
@@ -133,7 +133,7 @@ def _op(name: str, arg: Any) -> Callable[[Any], bool]:
 def _field_predicate(field: str, cond: Any) -> Predicate:
     if not isinstance(field, str) or not field:
         raise FilterError(f"filter field names must be non-empty strings, got {shown(field)}")
-    utf8_size(field, "a filter field name", error=FilterError)
+    check_string(field, "a filter field name", error=FilterError)
     # The operand may be a dict / list compared with ==: bound its depth like metadata's.
     check_tree(cond, f"the filter on {shown(field)}", error=FilterError)
     if isinstance(cond, str) and cond == "*":

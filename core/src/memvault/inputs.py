@@ -18,7 +18,7 @@ import numpy as np
 
 from memvault.errors import ValidationError
 from memvault.models import DEFAULT_SPACE, to_iso
-from memvault.text import MAX_TEXT_BYTES, check_name, clean_text, shown, utf8_size
+from memvault.text import MAX_TEXT_BYTES, check_name, check_string, clean_text, shown
 
 #: Metadata keys that would shadow a scope field; refused so metadata can never widen a scope.
 RESERVED_METADATA_KEYS = frozenset({"user_id", "agent_id", "run_id"})
@@ -123,7 +123,7 @@ def check_tree(
 
     Refuses, with ``error`` naming the path: nesting deeper than MAX_DEPTH (which
     would otherwise end in a ``RecursionError`` in ``json`` or the filter compiler),
-    non-string or NUL-holding dict keys, and strings that are not valid Unicode.
+    non-string dict keys, and keys or strings that hold NUL or are not valid Unicode.
     With ``max_bytes`` it stops as soon as the strings alone exceed it, so a huge
     value costs one pass, not a serialisation.
     """
@@ -132,7 +132,7 @@ def check_tree(
     while stack:
         item, path = stack.pop()
         if isinstance(item, str):
-            size = utf8_size(item, _where(what, path), error=error)
+            size = check_string(item, _where(what, path), error=error)
             if budget is not None:
                 budget -= size
                 if budget < 0:
@@ -183,7 +183,8 @@ def to_json(value: Any, what: str, max_bytes: int) -> str:
 def clean_metadata(metadata: Any) -> dict[str, Any]:
     """Metadata: a JSON dict, at most MAX_DEPTH deep and MAX_METADATA_BYTES as JSON.
 
-    Its keys are strings without NUL, at every level, none of them a scope field.
+    Keys are strings at every level, none of them a scope field; no string in it
+    (key or value) holds NUL or a lone surrogate.
     """
     if metadata is None:
         return {}

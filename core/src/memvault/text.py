@@ -137,6 +137,19 @@ def utf8_size(value: str, what: str, *, error: type[ValidationError] = Validatio
         ) from e
 
 
+def check_string(value: str, what: str, *, error: type[ValidationError] = ValidationError) -> int:
+    """``value``'s UTF-8 size; refuses lone surrogates and NUL, in every string memvault keeps.
+
+    Why NUL too: PostgreSQL (``text`` and ``jsonb``), C APIs and file names cut or refuse
+    a string at NUL, so a NUL accepted here would fail later, on another backend or in a
+    store copy; it is refused up front, the same on every backend.
+    """
+    size = utf8_size(value, what, error=error)
+    if "\x00" in value:
+        raise error(f"{what} {shown(value)} contains a NUL character (\\x00); remove it")
+    return size
+
+
 def check_name(
     value: object,
     what: str,
@@ -145,29 +158,19 @@ def check_name(
     max_bytes: int = MAX_TEXT_BYTES,
     empty_ok: bool = False,
 ) -> str:
-    """Validate a name (key, namespace label, vector space, role, category, changed_by).
-
-    A name is a str of valid Unicode without NUL: names are identifiers that other
-    systems (C APIs, file names, Postgres text) truncate or refuse at a NUL, so we
-    refuse it up front. Content (memory text, metadata values) may hold NUL.
-    """
+    """Validate a name (key, namespace label, vector space, role, category, changed_by)."""
     if not isinstance(value, str):
         raise error(f"{what} must be a string, got {type(value).__name__}")
     if not value and not empty_ok:
         raise error(f"{what} is empty; pass a non-empty string")
-    size = utf8_size(value, what, error=error)
-    if "\x00" in value:
-        raise error(f"{what} {shown(value)} contains a NUL character (\\x00); remove it")
+    size = check_string(value, what, error=error)
     if size > max_bytes:
         raise error(f"{what} is {size} bytes; the limit is {max_bytes} bytes")
     return value
 
 
 def clean_text(value: object, *, what: str = "content") -> str:
-    """Validate user text: a non-empty str (or UTF-8 bytes) within MAX_TEXT_BYTES.
-
-    NUL characters are kept (content is stored and returned exactly as given).
-    """
+    """Validate user text: a non-empty str (or UTF-8 bytes) within MAX_TEXT_BYTES, no NUL."""
     if isinstance(value, bytes | bytearray):
         try:
             value = bytes(value).decode("utf-8")
@@ -177,7 +180,7 @@ def clean_text(value: object, *, what: str = "content") -> str:
             ) from e
     if not isinstance(value, str):
         raise ValidationError(f"{what} must be a string, got {type(value).__name__}")
-    size = utf8_size(value, what)
+    size = check_string(value, what)
     if not value.strip():
         raise ValidationError(f"{what} is empty; pass some text to remember")
     if size > MAX_TEXT_BYTES:
