@@ -8,8 +8,10 @@
 #   make llm        build/assemble the local model server (cached outside the repo, see below)
 #   make llm-start  start it in the background on 127.0.0.1 (prints its base URL); llm-stop
 #   make lint       ruff check + ruff format --check
-#   make setup      only create/refresh .venv
+#   make setup      only create/refresh .venv (and .venv-server, the service's venv)
+#   make setup-server  only create/refresh .venv-server (memvault[server]: FastAPI, uvicorn, mcp 2.x)
 #   make lock       re-resolve from scratch and rewrite requirements/constraints.txt
+#   make lock-server  the same for requirements/constraints-server.txt (.venv-server)
 #   make clean      remove caches and build artifacts (keeps .venv, benchmarks/.work)
 #   make distclean  clean + remove .venv and benchmarks/.work
 #
@@ -28,12 +30,17 @@ VENV := .venv
 VPY := $(VENV)/bin/python
 STAMP := $(VENV)/.memvault-setup
 CONSTRAINTS := requirements/constraints.txt
+# The service's venv (see "the server venv" below): mcp 2.x, which crewai in .venv refuses.
+SERVER_VENV := .venv-server
+SVPY := $(SERVER_VENV)/bin/python
+SERVER_STAMP := $(SERVER_VENV)/.memvault-setup
+SERVER_CONSTRAINTS := requirements/constraints-server.txt
 PIP_VERSION := 26.3
 INTEGRATIONS := $(sort $(dir $(wildcard integrations/*/pyproject.toml)))
 PYPROJECTS := pyproject.toml core/pyproject.toml $(wildcard integrations/*/pyproject.toml)
 
 # Editable installs: core with its chroma extra, each integration with its test extra if any.
-EDITABLES := -e "core[chroma,fast,postgres]" $(foreach d,$(INTEGRATIONS),-e "$(d:/=)$(if $(shell grep -qs '^test *=' $(d)pyproject.toml && echo y),[test])")
+EDITABLES := -e "core[chroma,fast,postgres,remote]" $(foreach d,$(INTEGRATIONS),-e "$(d:/=)$(if $(shell grep -qs '^test *=' $(d)pyproject.toml && echo y),[test])")
 
 # Quiet pip (-q -q still shows errors); drop the harmless notes about the machine's local
 # file indexes not carrying a package.
@@ -49,13 +56,13 @@ export CREWAI_DISABLE_TRACKING := true
 export OTEL_SDK_DISABLED := true
 export LANGCHAIN_TRACING_V2 := false
 
-.PHONY: help setup demo test lint format clean distclean lock llm llm-start llm-stop test-llm test-all
+.PHONY: help setup demo test lint format clean distclean lock llm llm-start llm-stop test-llm test-all setup-server lock-server
 
 help:
 	@sed -n 's/^#   make /  make /p' Makefile
 
-setup: $(STAMP)
-	@echo "==> setup: $(VENV) is up to date"
+setup: $(STAMP) $(SERVER_STAMP)
+	@echo "==> setup: $(VENV) and $(SERVER_VENV) are up to date"
 
 $(STAMP): $(PYPROJECTS) $(CONSTRAINTS) Makefile
 	@start=$$(date +%s); \
@@ -92,11 +99,45 @@ demo: $(STAMP)
 	fi
 
 # pytest exits 5 when it collected no test; that is reported, not treated as a failure.
-test: $(STAMP)
+# Three runs: the suite in .venv (its remote-client tests start servers from .venv-server), the
+# service's own tests in .venv-server (tests/service/server: HTTP, keys, MCP with mcp 2.x's
+# client), and the LangGraph store's tests once more against a server (RemoteMemory).
+# SERVER_TESTS=0 skips the last two (e.g. with PYTEST_ARGS naming a few tests).
+SERVER_TESTS ?= 1
+export MEMVAULT_SERVER_PYTHON := $(abspath $(SVPY))
+test: $(STAMP) $(SERVER_STAMP)
 	@echo "==> test: $(VPY) -m pytest $(PYTEST_ARGS)"
 	@rc=0; $(VPY) -m pytest $(PYTEST_ARGS) || rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "==> test: pytest collected no tests"; rc=0; fi; \
+	if [ "$(SERVER_TESTS)" != 0 ]; then \
+	  echo "==> test: $(SVPY) -m pytest tests/service/server (the service, in $(SERVER_VENV))"; \
+	  $(SVPY) -m pytest -p no:cacheprovider tests/service/server || rc=$$?; \
+	  echo "==> test: LangGraph store tests against a memvault server (RemoteMemory)"; \
+	  MEMVAULT_REMOTE_TESTS=1 $(VPY) -m pytest -p tests.service.remote_plugin \
+	    integrations/langgraph/tests/test_store.py || rc=$$?; \
+	fi; \
 	exit $$rc
+
+# --- the server venv: memvault[server] (FastAPI, uvicorn, httpx, mcp>=2.3) + the server-dev group.
+# Its own venv because crewai (an integration's dependency, in .venv) requires mcp<2 and the MCP
+# server is written for the mcp 2.x SDK. Locked in $(SERVER_CONSTRAINTS) (make lock-server);
+# core is installed editable, so both venvs run the same memvault code. ~45 s the first time.
+setup-server: $(SERVER_STAMP)
+	@echo "==> setup-server: $(SERVER_VENV) is up to date"
+
+$(SERVER_STAMP): pyproject.toml core/pyproject.toml $(SERVER_CONSTRAINTS)
+	@start=$$(date +%s); \
+	if [ ! -x "$(SVPY)" ]; then \
+	  if [ -z "$(PYTHON)" ]; then echo "!! no python3.11/python3 on PATH" >&2; exit 1; fi; \
+	  echo "==> setup-server: creating $(SERVER_VENV) with $$("$(PYTHON)" -V 2>&1)"; \
+	  "$(PYTHON)" -m venv "$(SERVER_VENV)"; \
+	fi; \
+	$(call PIP_INSTALL,$(SVPY)) "pip==$(PIP_VERSION)" 2>&1 | $(PIP_FILTER); \
+	echo "==> setup-server: installing core[server] (editable) + the server-dev group, with $(SERVER_CONSTRAINTS)"; \
+	$(call PIP_INSTALL,$(SVPY)) -c "$(SERVER_CONSTRAINTS)" --group server-dev -e "core[server]" 2>&1 | $(PIP_FILTER); \
+	$(SVPY) -m pip check 2>&1 | $(PIP_FILTER); \
+	touch "$@"; \
+	echo "==> setup-server: done in $$(( $$(date +%s) - start ))s"
 
 # --- a real local LLM for the write path (tools/local_llm.py; ../shared/reference/local-llm.md)
 # llama-cpp-python built portably into a wheel and Qwen2.5-Coder-1.5B-Instruct GGUF joined from
@@ -135,19 +176,39 @@ format: $(STAMP)
 
 clean:
 	@echo "==> clean: caches and build artifacts"
-	@find . -path ./$(VENV) -prune -o -path ./.git -prune -o -path ./benchmarks/.work -prune -o \
+	@find . -path ./$(VENV) -prune -o -path ./$(SERVER_VENV) -prune -o -path ./.git -prune -o -path ./benchmarks/.work -prune -o \
 	  \( -name __pycache__ -o -name '*.egg-info' -o -name .pytest_cache -o -name .ruff_cache \
 	     -o -name .mypy_cache -o -name .hypothesis \) -type d -print0 \
 	  | xargs -0 rm -rf
 	@rm -rf build dist core/build core/dist $(foreach d,$(INTEGRATIONS),$(d)build $(d)dist)
 
 distclean: clean
-	@echo "==> distclean: removing $(VENV) and benchmarks/.work"
-	@rm -rf "$(VENV)" benchmarks/.work
+	@echo "==> distclean: removing $(VENV), $(SERVER_VENV) and benchmarks/.work"
+	@rm -rf "$(VENV)" "$(SERVER_VENV)" benchmarks/.work
 
 # Re-resolve everything from scratch (newest versions allowed by the pyproject files and the
 # hand-written pins at the top of the constraints file) in a throwaway venv, then rewrite
 # requirements/constraints.txt from its `pip freeze`. Review the diff, run `make test`, commit.
+# The server venv's lock: resolved with the main lock's versions where they fit (all but the MCP
+# stack that crewai pins below 2), so both venvs share numpy, onnxruntime, pydantic, ...
+LOCK_SERVER_VENV := $(or $(TMPDIR),/tmp)/memvault-lock-server-venv
+SERVER_UNPINNED := mcp|httpx2|httpx|httpcore|h11|anyio|starlette|sse-starlette|uvicorn|fastapi|pydantic-settings|python-multipart
+lock-server:
+	@echo "==> lock-server: resolving in $(LOCK_SERVER_VENV)"
+	@rm -rf "$(LOCK_SERVER_VENV)"; "$(PYTHON)" -m venv "$(LOCK_SERVER_VENV)"
+	@$(call PIP_INSTALL,$(LOCK_SERVER_VENV)/bin/python) "pip==$(PIP_VERSION)" 2>&1 | $(PIP_FILTER)
+	@grep -viE '^($(SERVER_UNPINNED))==' "$(CONSTRAINTS)" > "$(LOCK_SERVER_VENV)/base.txt"
+	@$(call PIP_INSTALL,$(LOCK_SERVER_VENV)/bin/python) -c "$(LOCK_SERVER_VENV)/base.txt" --group server-dev -e "core[server]" 2>&1 | $(PIP_FILTER)
+	@$(LOCK_SERVER_VENV)/bin/python -m pip check
+	@{ echo "# Constraints of .venv-server (memvault[server] + the server-dev group), written by 'make lock-server'"; \
+	   echo "# on $$(date -u +%Y-%m-%d) (python $$($(LOCK_SERVER_VENV)/bin/python -c 'import platform; print(platform.python_version())'), $$(uname -m)) from the main lock minus the MCP stack."; \
+	   echo "torch<0"; \
+	   $(LOCK_SERVER_VENV)/bin/python -m pip freeze --all --exclude-editable | grep -v -e '^#' -e '^pip=='; \
+	 } > "$(SERVER_CONSTRAINTS).new"
+	@mv "$(SERVER_CONSTRAINTS).new" "$(SERVER_CONSTRAINTS)"
+	@rm -rf "$(LOCK_SERVER_VENV)"
+	@echo "==> lock-server: wrote $(SERVER_CONSTRAINTS) ($$(grep -c '==' $(SERVER_CONSTRAINTS)) pins)"
+
 LOCK_VENV := $(or $(TMPDIR),/tmp)/memvault-lock-venv
 lock:
 	@echo "==> lock: resolving in $(LOCK_VENV)"

@@ -728,6 +728,12 @@ def ingest(
         raise typer.Exit(1)
 
 
+# The service commands (serve, keys, mcp) live beside the service (memvault.service.commands).
+from memvault.service.commands import register as _register_service  # noqa: E402
+
+_register_service(app, _globals, _memory)
+
+
 class _Utf8Out:
     """stdout as UTF-8 whatever the locale says (an export must not depend on LANG)."""
 

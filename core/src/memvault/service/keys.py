@@ -1,0 +1,154 @@
+"""API keys: each belongs to a tenant, may be limited to user / agent ids and to reads.
+
+Storage: a key is a memvault keyed record (``put(("api-keys",), key_id, ...)``) in an
+internal scope, ``KEYS_SCOPE``. Why there and not in a file beside the store: every
+server process on one store (or, later, one PostgreSQL database) reads the same
+records with no extra file to share, lock or back up, and a revoked key is seen by
+all of them. No API caller can name that scope: every id a caller gives becomes
+``"<tenant>:<id>"`` (see ``tenancy``), and these ids hold no ``:``.
+
+What is stored: the SHA-256 of the whole token, never the token. A token reads
+``mvk_<key id>_<secret>``: the key id (public, shown by ``memvault keys list``) finds
+the record in one lookup, the secret (32 random bytes) is what proves possession; the
+hash is compared in constant time. The token is printed once, at creation.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import time
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+from memvault.errors import NotFoundError, ValidationError
+from memvault.models import utcnow
+from memvault.scope import check_id
+from memvault.service.tenancy import Principal, check_tenant
+
+if TYPE_CHECKING:
+    from memvault.memory import AsyncMemory, Memory
+
+TOKEN_PREFIX = "mvk"
+KEYS_SCOPE = {"user_id": "memvault-service", "agent_id": "api-keys"}
+KEYS_NAMESPACE = ("api-keys",)
+#: How long a verified key is trusted before it is read again (so a revocation made by
+#: another process takes effect within this many seconds).
+CACHE_SECONDS = 2.0
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def key_id_of(token: str) -> str | None:
+    """The key id inside a token, or None when the token is not shaped like ours."""
+    parts = token.split("_", 2)
+    if len(parts) != 3 or parts[0] != TOKEN_PREFIX or not parts[1].isalnum() or len(parts[1]) > 32:
+        return None
+    return parts[1]
+
+
+def principal_of(key_id: str, value: Any) -> Principal | None:
+    """The principal a stored key record describes (None when revoked or malformed)."""
+    if not isinstance(value, dict) or value.get("revoked"):
+        return None
+    users, agents = value.get("user_ids"), value.get("agent_ids")
+    return Principal(
+        key_id=key_id,
+        tenant=value["tenant"],
+        user_ids=frozenset(users) if users is not None else None,
+        agent_ids=frozenset(agents) if agents is not None else None,
+        read_only=bool(value.get("read_only")),
+    )
+
+
+def _ids(values: Iterable[str] | None, field: str) -> list[str] | None:
+    if values is None:
+        return None
+    out = sorted({check_id(v, field) for v in values})
+    return out or None
+
+
+def create_key(
+    memory: Memory,
+    tenant: str,
+    *,
+    user_ids: Iterable[str] | None = None,
+    agent_ids: Iterable[str] | None = None,
+    read_only: bool = False,
+    name: str | None = None,
+) -> tuple[str, dict[str, Any]]:
+    """Create a key; returns ``(token, description)``. The token is not stored anywhere."""
+    check_tenant(tenant)
+    key_id = secrets.token_hex(6)
+    token = f"{TOKEN_PREFIX}_{key_id}_{secrets.token_urlsafe(32)}"
+    value = {
+        "tenant": tenant,
+        "hash": token_hash(token),
+        "user_ids": _ids(user_ids, "user_id"),
+        "agent_ids": _ids(agent_ids, "agent_id"),
+        "read_only": bool(read_only),
+        "name": name,
+        "created_at": utcnow(),
+        "revoked": False,
+    }
+    memory.put(KEYS_NAMESPACE, key_id, value, index=False, **KEYS_SCOPE, changed_by="memvault keys")
+    return token, describe(key_id, value)
+
+
+def describe(key_id: str, value: dict[str, Any]) -> dict[str, Any]:
+    """A key as ``memvault keys list`` shows it (never its hash)."""
+    return {"key_id": key_id, **{k: v for k, v in value.items() if k != "hash"}}
+
+
+def list_keys(memory: Memory, tenant: str | None = None) -> list[dict[str, Any]]:
+    records = memory.get_all(**KEYS_SCOPE, namespace_prefix=KEYS_NAMESPACE, top_k=100_000)
+    out = [describe(r["key"], r["value"]) for r in records["results"]]
+    out = [k for k in out if tenant is None or k["tenant"] == tenant]
+    return sorted(out, key=lambda k: (k["tenant"], k["created_at"]))
+
+
+def revoke_key(memory: Memory, key_id: str) -> dict[str, Any]:
+    """Mark a key revoked (the record stays, for the audit trail)."""
+    if not isinstance(key_id, str) or not key_id.isalnum():
+        raise ValidationError(f"{key_id!r} is not a key id")
+    record = memory.get_key(KEYS_NAMESPACE, key_id, **KEYS_SCOPE)
+    if record is None:
+        raise NotFoundError(f"no API key {key_id!r}")
+    value = {**record["value"], "revoked": True, "revoked_at": utcnow()}
+    memory.put(KEYS_NAMESPACE, key_id, value, index=False, **KEYS_SCOPE, changed_by="memvault keys")
+    return describe(key_id, value)
+
+
+class KeyVerifier:
+    """Checks bearer tokens against the stored keys, with a short cache (see CACHE_SECONDS)."""
+
+    def __init__(self, memory: AsyncMemory, cache_seconds: float = CACHE_SECONDS) -> None:
+        self._memory = memory
+        self._cache_seconds = cache_seconds
+        self._cache: dict[str, tuple[float, Principal | None]] = {}
+
+    async def verify(self, token: str | None) -> Principal | None:
+        """The principal of a valid, unrevoked token; None otherwise."""
+        if not token or len(token) > 256:
+            return None
+        key_id = key_id_of(token)
+        if key_id is None:
+            return None
+        digest = token_hash(token)
+        now = time.monotonic()
+        hit = self._cache.get(digest)
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        record = await self._memory.get_key(KEYS_NAMESPACE, key_id, **KEYS_SCOPE)
+        principal = None
+        if record is not None and isinstance(record.get("value"), dict):
+            stored = record["value"].get("hash", "")
+            if hmac.compare_digest(str(stored), digest):
+                principal = principal_of(key_id, record["value"])
+        if len(self._cache) > 10_000:
+            self._cache.clear()
+        self._cache[digest] = (now + self._cache_seconds, principal)
+        return principal

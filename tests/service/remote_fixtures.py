@@ -1,0 +1,36 @@
+"""The fixtures ``remote_plugin`` puts in place of the suite's ``memory`` / ``amemory``."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+
+from memvault.remote import AsyncRemoteMemory, RemoteMemory
+from tests.service.harness import Server, serve
+
+
+@pytest.fixture(scope="session")
+def remote_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    with serve(tmp_path_factory.mktemp("remote-server") / "memvault.db") as s:
+        yield s
+
+
+@pytest.fixture
+def remote_key(remote_server: Server) -> str:
+    return remote_server.key()
+
+
+@pytest.fixture
+def memory(remote_server: Server, remote_key: str) -> Iterator[RemoteMemory]:
+    with RemoteMemory(remote_server.url, remote_key) as m:
+        yield m
+
+
+@pytest.fixture
+async def amemory(remote_server: Server, remote_key: str) -> AsyncIterator[AsyncRemoteMemory]:
+    m = AsyncRemoteMemory(remote_server.url, remote_key)
+    try:
+        yield m
+    finally:
+        await m.close()
