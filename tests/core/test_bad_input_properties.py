@@ -91,7 +91,15 @@ ANY_CHAR = st.one_of(
 DEPTHS = st.one_of(st.integers(0, 40), st.sampled_from([31, 32, 33, 1000, 2000, 5000]))
 #: Decimal exponents: ordinary numbers and ints past the 4,300-digit str() limit.
 EXPONENTS = st.one_of(st.integers(0, 30), st.sampled_from([255, 256, 257, 400, 4300, 4301, 6000]))
-ANY_TEXT = st.text(ANY_CHAR, max_size=30)
+
+
+def any_text(max_size: int) -> st.SearchStrategy[str]:
+    """Strings of ``ANY_CHAR``, joined from a list so the nasty characters keep their weight
+    (``st.text`` merges an alphabet into code point ranges, where they become rare)."""
+    return st.lists(ANY_CHAR, max_size=max_size).map("".join)
+
+
+ANY_TEXT = any_text(30)
 VALID_TEXT = st.text(st.characters(codec="utf-8"), min_size=1, max_size=30).filter(str.strip)
 
 
@@ -126,7 +134,7 @@ MESSAGES = st.one_of(VALID_TEXT, TEXTS)
 
 VALID_ID = st.sampled_from(["u", "u2", "agent-7", 42])
 WILD_ID = st.one_of(
-    st.text(ANY_CHAR, max_size=10),
+    any_text(10),
     st.integers(),
     st.builds(lambda k: 10**k, EXPONENTS),
     repeated(["x", " ", "\x00"], [256, 257, 10_000]),
@@ -138,7 +146,7 @@ WILD_ID = st.one_of(
 IDS = st.one_of(VALID_ID, WILD_ID)
 
 KEYS = st.one_of(
-    st.text(ANY_CHAR, max_size=8),
+    any_text(8),
     st.sampled_from(["user_id", "agent_id", "run_id", "", "a.b", "$and", "k"]),
     st.integers(),
     st.none(),
@@ -203,7 +211,7 @@ FIELDS = st.one_of(
             *("importance", "categories", "role", "namespace", "user_id", "agent_id", "run_id"),
         ]
     ),
-    st.text(ANY_CHAR, max_size=6),
+    any_text(6),
     st.integers(),
     st.none(),
 )
@@ -468,7 +476,7 @@ def test_ingest_rows_take_anything(vault: tuple[Memory, str], rows: list[dict[st
 
 
 PATHS = st.one_of(
-    st.text(ANY_CHAR, max_size=12).map(lambda s: s.replace("/", "_")),  # stays inside tmp
+    any_text(12).map(lambda s: s.replace("/", "_")),  # stays inside tmp
     repeated(["a", "é"], [300]),  # longer than a file name may be
     st.integers(),
     st.binary(max_size=6),
