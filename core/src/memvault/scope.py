@@ -141,4 +141,5 @@ def check_key(key: object) -> str:
         raise ValidationError(
             f"idempotency_key is {len(key)} characters; the limit is {MAX_KEY_LENGTH}"
         )
+    utf8_size(key, "idempotency_key")
     return key
