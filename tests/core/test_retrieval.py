@@ -35,9 +35,11 @@ def test_explain_reports_each_signal(memory: Memory) -> None:
     top = hits[0]
     assert top["memory"] == "I adopted a greyhound"
     d = top["score_details"]
-    assert {"dense", "keyword", "neighbor", "actor", "raw_score", "final_score"} <= d.keys()
+    signals = ("dense", "keyword", "neighbor", "actor", "entity", "temporal")
+    assert {*signals, "raw_score", "final_score"} <= d.keys()
     assert d["actor"] > 0  # the query names Maria, the speaker of this memory
-    assert abs(d["dense"] + d["keyword"] + d["neighbor"] + d["actor"] - d["raw_score"]) < 1e-9
+    assert d["entity"] > 0  # ... and Maria is an entity of her own memories
+    assert abs(sum(d[s] for s in signals) - d["raw_score"]) < 1e-9
     assert hits[1]["score_details"]["actor"] == 0
 
 
@@ -190,3 +192,135 @@ def test_repeated_queries_reuse_their_embedding(store_path, embedder) -> None:  
         assert first == second
         m.search("something else entirely", user_id="u")
         assert len(calls) == before + 2
+
+
+# -- signals that carry over (issue 12) ---------------------------------------------------------
+def test_a_one_word_keyword_match_is_not_stretched_over_meaning(memory: Memory) -> None:
+    # Both memories match only "Ana"; the shorter one has the higher BM25. Min-max over the
+    # candidates turned that length difference into the whole keyword weight, so the
+    # vegetarian fact outranked the cat for a pet question. The ceiling keeps it small.
+    memory.add(
+        [
+            "Ana is vegetarian",
+            "Ana adopted a grey cat",
+            "Ben plays tennis on Sundays",
+            "The office moved to the third floor",
+        ],
+        user_id="u",
+    )
+    query = "What pet does Ana have?"
+    top = memory.search(query, user_id="u")["results"][0]["memory"]
+    assert top == "Ana adopted a grey cat"
+    minmax = memory.search(query, user_id="u", retrieval={"keyword_norm": "minmax"})["results"]
+    assert minmax[0]["memory"] == "Ana is vegetarian"  # the artifact the ceiling removes
+
+
+def test_keyword_ceiling_bounds_every_bm25_score() -> None:
+    import random
+
+    from memvault.bm25 import bm25_scores
+    from memvault.retrieval import keyword_ceiling
+    from memvault.store.contract import KeywordHits
+
+    rng = random.Random(7)
+    vocab = [f"w{i}" for i in range(12)]
+    for _ in range(50):
+        docs = {
+            s: [rng.choice(vocab) for _ in range(rng.randint(1, 8))]
+            for s in range(rng.randint(1, 15))
+        }
+        n = len(docs) + rng.randint(0, 20)
+        total = sum(len(d) for d in docs.values()) + rng.randint(0, 40)
+        hits = KeywordHits(docs, n, total)
+        terms = rng.sample(vocab, rng.randint(1, 4))
+        scores = bm25_scores(hits, terms)
+        ceiling = keyword_ceiling(hits, terms)
+        if not scores:
+            continue
+        assert ceiling is not None and max(scores.values()) < ceiling
+
+
+def test_entities_are_capitalised_names_not_sentence_starts() -> None:
+    from memvault.entities import extract
+
+    assert extract("Yesterday we drove to Sweden with James. Great trip!") == ["sweden", "jame"]
+    assert extract("Caroline's mentor gave her Dr. Seuss books") == ["seuss"]
+    assert extract("I joined an LGBTQ group in May") == ["lgbtq"]  # acronyms; no months
+    assert extract("hello there, nothing named here") == []
+
+
+def test_memories_naming_the_querys_entity_get_the_entity_signal(memory: Memory) -> None:
+    memory.add(
+        [
+            {"role": "user", "content": "We had lunch with Jonas at the harbour", "name": "Eva"},
+            {"role": "user", "content": "The harbour was busy with boats", "name": "Eva"},
+        ],
+        user_id="u",
+        run_id="r",
+    )
+    # Lower case on purpose: a query term is an entity when the scope knows it as one.
+    hits = memory.search("who is jonas", user_id="u", explain=True)["results"]
+    by_text = {h["memory"]: h["score_details"]["entity"] for h in hits}
+    assert by_text["We had lunch with Jonas at the harbour"] > 0
+    assert by_text["The harbour was busy with boats"] == 0
+    off = memory.search("who is jonas", user_id="u", explain=True, retrieval={"entity_weight": 0})
+    assert all(h["score_details"]["entity"] == 0 for h in off["results"])
+
+
+def test_neighbour_bonus_reaches_two_turns_away(memory: Memory) -> None:
+    memory.add(
+        [
+            {"role": "user", "content": "Any plans for the honeymoon?"},
+            {"role": "assistant", "content": "Still deciding, give me a second"},
+            {"role": "assistant", "content": "Okay: Lisbon in April."},
+            {"role": "user", "content": "My brother plays the violin"},
+            {"role": "user", "content": "I like gardening on weekends"},
+        ],
+        user_id="u",
+        run_id="chat",
+    )
+
+    def bonus(span: int) -> float:
+        hits = memory.search(
+            "honeymoon plans", user_id="u", explain=True, retrieval={"neighbor_span": span}
+        )["results"]
+        return next(h for h in hits if h["memory"].startswith("Okay"))["score_details"]["neighbor"]
+
+    assert bonus(2) > 0
+    assert bonus(1) < bonus(2)
+
+
+def test_query_dates_favour_memories_observed_then(memory: Memory) -> None:
+    memory.add("We went hiking in the hills", user_id="u", timestamp="2023-05-08T10:00:00")
+    memory.add("We went hiking by the lake", user_id="u", timestamp="2023-07-20T10:00:00")
+    hits = memory.search(
+        "Where did we go hiking on 8 May, 2023?",
+        user_id="u",
+        explain=True,
+        retrieval={"temporal_weight": 0.3},
+    )["results"]
+    assert hits[0]["memory"] == "We went hiking in the hills"
+    assert hits[0]["score_details"]["temporal"] > 0
+    assert hits[1]["score_details"]["temporal"] == 0
+
+
+def test_query_days_reads_common_date_forms() -> None:
+    from datetime import date
+
+    from memvault.text import query_days
+
+    def days(q: str) -> tuple[date, date] | None:
+        span = query_days(q)
+        return (
+            None
+            if span is None
+            else (date.fromordinal(int(span[0])), date.fromordinal(int(span[1])))
+        )
+
+    assert days("on 8 May, 2023") == (date(2023, 5, 8), date(2023, 5, 8))
+    assert days("last weekend before April 10, 2023") == (date(2023, 4, 10), date(2023, 4, 10))
+    assert days("in December 2023") == (date(2023, 12, 1), date(2023, 12, 31))
+    assert days("on 2024-02-29") == (date(2024, 2, 29), date(2024, 2, 29))
+    assert days("during 2022") == (date(2022, 1, 1), date(2022, 12, 31))
+    assert days("May I ask something?") is None
+    assert days("on 31 February, 2023") == (date(2023, 2, 1), date(2023, 2, 28))  # month kept

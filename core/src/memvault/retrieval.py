@@ -1,21 +1,35 @@
-"""Hybrid ranking: fuse dense, keyword, adjacency and actor signals into one score.
+"""Hybrid ranking: fuse dense, keyword, adjacency, actor and entity signals into one score.
 
-Why this recipe (measured in shared/reference/retrieval.md, LoCoMo dev recall@10):
-min-max score fusion beats reciprocal-rank fusion by ~6 points because RRF
-flattens BM25's confident top hits; a memory's neighbours (the memory added just
-before/after it in the same scope and run) carry the question's words surprisingly
-often (+4.6); a query that names one speaker favours that speaker's memories (+1.2).
-Candidates are the *union* of the dense and keyword top lists, so a keyword-only
-match can win (mem0 drops those, their #5742).
+Why this recipe: score fusion beats reciprocal-rank fusion by ~6 points of LoCoMo
+recall@10 because RRF flattens BM25's confident top hits (shared/reference/retrieval.md).
+A memory's neighbours (the memories added just before/after it in the same scope and
+run, up to two steps away) carry the question's words surprisingly often; a query that
+names one speaker favours that speaker's memories; a memory naming the query's entities
+gets a small lift (:mod:`memvault.entities`). Candidates are the *union* of the dense and
+keyword top lists, so a keyword-only match can win (mem0 drops those, their #5742).
+
+The keyword score is BM25 over the scope's own statistics divided by what the query
+could attain at most (``keyword_norm="ceiling"``): min-max over the candidates would
+stretch a meaningless length difference between two one-word matches to the full
+weight. Every default was accepted on held-out conversations, not on the dev score
+(``benchmarks/bench_locomo_cv.py``; docs/benchmarks.md).
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
 from pydantic import BaseModel, Field
+
+from memvault import bm25, entities
+from memvault.models import MemoryRecord
+from memvault.store.contract import KeywordHits
+from memvault.text import query_days
 
 Floats = npt.NDArray[np.float64]
 Ints = npt.NDArray[np.int64]
@@ -24,15 +38,94 @@ Ints = npt.NDArray[np.int64]
 class RetrievalConfig(BaseModel):
     """Fusion weights (defaults = the tuned recipe; see docs/concepts.md#retrieval)."""
 
-    keyword_weight: float = Field(0.5, ge=0)
+    keyword_weight: float = Field(0.7, ge=0)
     dense_weight: float = Field(0.5, ge=0)
-    neighbor_weight: float = Field(0.4, ge=0)
-    actor_weight: float = Field(0.1, ge=0)
+    neighbor_weight: float = Field(0.6, ge=0)
+    actor_weight: float = Field(0.3, ge=0)
     candidates: int = Field(50, ge=1, description="top-N taken from each retriever")
+    keyword_norm: Literal["minmax", "ceiling"] = Field(
+        "ceiling",
+        description="minmax: over the candidates; ceiling: BM25 / (the query's attainable "
+        "maximum / keyword_scale), capped at 1, so a weak match stays weak",
+    )
+    keyword_scale: float = Field(3.0, gt=0)
+    dense_norm: Literal["minmax", "raw"] = Field(
+        "minmax", description="raw: the cosine itself (clipped at 0)"
+    )
+    neighbor_span: int = Field(2, ge=1, le=5, description="neighbours up to this many away")
+    neighbor_decay: float = Field(0.75, ge=0, le=1, description="bonus factor per extra step")
+    entity_weight: float = Field(0.05, ge=0, description="share of the query's entities named")
+    entity_hop_weight: float = Field(
+        0.0, ge=0, description="entities shared with the top results the query did not name"
+    )
+    entity_hop_seeds: int = Field(5, ge=1, le=50)
+    temporal_weight: float = Field(0.0, ge=0, description="observed on the query's date")
+    temporal_tolerance_days: float = Field(7.0, ge=0)
 
     @property
     def max_score(self) -> float:
-        return self.keyword_weight + self.dense_weight + self.neighbor_weight + self.actor_weight
+        return (
+            self.keyword_weight
+            + self.dense_weight
+            + self.neighbor_weight
+            + self.actor_weight
+            + self.entity_weight
+            + self.entity_hop_weight
+            + self.temporal_weight
+        )
+
+
+@dataclass(slots=True)
+class QuerySignals:
+    """Per-query inputs beyond dense/keyword: computed by :func:`query_signals`."""
+
+    keyword_ceiling: float | None = None
+    entity_index: entities.ScopeIndex | None = None
+    query_entities: Ints | None = None
+    temporal_days: Floats | None = None
+
+
+def keyword_ceiling(hits: KeywordHits | None, terms: Sequence[str]) -> float | None:
+    """The most BM25 any memory of the scope could score for ``terms``: sum of idf x (k1 + 1).
+
+    Same IDF as :func:`memvault.bm25.bm25_scores` (Lucene's, over the scope's own counts),
+    so ``bm25 / ceiling`` is in [0, 1) and means the same in a scope of 10 or 10,000.
+    """
+    if hits is None or not hits.docs or hits.n_docs <= 0:
+        return None
+    n = hits.n_docs
+    query = set(terms)
+    df: dict[str, int] = dict.fromkeys(query, 0)
+    for doc in hits.docs.values():
+        for t in query.intersection(doc):
+            df[t] += 1
+    total = sum(math.log(1.0 + (n - d + 0.5) / (d + 0.5)) for d in df.values() if d)
+    return total * (bm25.K1 + 1.0) if total > 0 else None
+
+
+def query_signals(
+    query: str | None,
+    terms: Sequence[str],
+    hits: KeywordHits | None,
+    records: Sequence[MemoryRecord],
+    cfg: RetrievalConfig,
+) -> QuerySignals:
+    """What the configured signals need from the query and the scope (only those in use)."""
+    out = QuerySignals()
+    if cfg.keyword_norm == "ceiling":
+        out.keyword_ceiling = keyword_ceiling(hits, terms)
+    if not query or not (cfg.entity_weight or cfg.entity_hop_weight or cfg.temporal_weight):
+        return out
+    index = entities.scope_index(records)
+    if cfg.entity_weight or cfg.entity_hop_weight:
+        out.entity_index = index
+        out.query_entities = entities.query_entities(terms, index)
+    if cfg.temporal_weight:
+        span = query_days(query)
+        if span is not None:
+            lo, hi = span  # days between each memory's observation and the span (NaN: unknown)
+            out.temporal_days = np.maximum(np.maximum(lo - index.day, index.day - hi), 0.0)
+    return out
 
 
 @dataclass(slots=True)
@@ -45,6 +138,9 @@ class Ranked:
     keyword: Floats
     neighbor: Floats
     actor: Floats
+    entity: Floats
+    temporal: Floats
+    hop: Floats
 
 
 def _minmax(x: Floats, on: npt.NDArray[np.bool_]) -> Floats:
@@ -56,6 +152,11 @@ def _minmax(x: Floats, on: npt.NDArray[np.bool_]) -> Floats:
     return np.clip((x - lo) / (hi - lo), 0.0, 1.0)
 
 
+def _step(arr: Ints, link: Ints) -> Ints:
+    """Follow ``link`` once from every index in ``arr`` (-1 stays -1)."""
+    return np.where(arr >= 0, link[np.maximum(arr, 0)], -1)
+
+
 def rank(
     *,
     visible: npt.NDArray[np.bool_],
@@ -65,13 +166,15 @@ def rank(
     next_idx: Ints,
     actor_hit: npt.NDArray[np.bool_],
     cfg: RetrievalConfig,
+    extra: QuerySignals | None = None,
 ) -> Ranked:
     """Rank the visible records of a scope.
 
     ``dense`` (cosine, NaN = no vector) and ``keyword`` (BM25, 0 = no match) are
     aligned with the scope's records; ``prev_idx``/``next_idx`` give each record's
-    neighbour in the same thread (-1 = none).
+    neighbour in the same thread (-1 = none); ``extra`` holds the optional signals.
     """
+    extra = extra or QuerySignals()
     n = len(visible)
     k = cfg.candidates
     cand = np.zeros(n, dtype=bool)
@@ -85,26 +188,72 @@ def rank(
         idx = np.flatnonzero(has_d)
         cand[idx[np.argsort(-d[idx], kind="stable")[:k]]] = True
     # Neighbours of candidates join the candidate set (their score feeds the bonus).
+    seeds = cand.copy()
     for arr in (prev_idx, next_idx):
-        nb = arr[cand]
-        nb = nb[nb >= 0]
-        cand[nb[visible[nb]]] = True
+        nb = np.flatnonzero(seeds)
+        for _ in range(cfg.neighbor_span):
+            nb = arr[nb]
+            nb = nb[nb >= 0]
+            cand[nb[visible[nb]]] = True
 
-    kw_n = _minmax(keyword, cand) * cfg.keyword_weight
-    dn_n = _minmax(d, cand) * cfg.dense_weight if dense is not None else np.zeros(n)
+    if cfg.keyword_norm == "ceiling" and extra.keyword_ceiling:
+        kw_unit = np.minimum(keyword * (cfg.keyword_scale / extra.keyword_ceiling), 1.0)
+        kw_unit = np.where(cand, kw_unit, 0.0)
+    else:
+        kw_unit = _minmax(keyword, cand)
+    kw_n = kw_unit * cfg.keyword_weight
     if dense is None:  # no embeddings: keyword carries the full weight
+        dn_n = np.zeros(n)
         kw_n = kw_n * (cfg.keyword_weight + cfg.dense_weight) / max(cfg.keyword_weight, 1e-9)
-    base = np.where(cand, kw_n + dn_n, 0.0)
+    elif cfg.dense_norm == "raw":
+        dn_n = np.clip(d, 0.0, 1.0) * cfg.dense_weight
+    else:
+        dn_n = _minmax(d, cand) * cfg.dense_weight
+    ent = np.zeros(n)
+    if cfg.entity_weight and extra.entity_index is not None and extra.query_entities is not None:
+        ent = entities.direct(extra.query_entities, extra.entity_index, n) * cfg.entity_weight
+    tmp = np.zeros(n)
+    if cfg.temporal_weight and extra.temporal_days is not None:
+        # 1 on the query's date(s), fading linearly to 0 at the tolerance.
+        tol = max(cfg.temporal_tolerance_days, 1e-9)
+        near = np.clip(1.0 - extra.temporal_days / tol, 0.0, 1.0)
+        near = np.where(extra.temporal_days <= 0, 1.0, near)
+        tmp = np.nan_to_num(near, nan=0.0) * cfg.temporal_weight
+    base = np.where(cand, kw_n + dn_n + ent + tmp, 0.0)
 
-    def at(arr: Ints) -> Floats:
-        return np.where(arr >= 0, base[np.maximum(arr, 0)], 0.0)
-
-    neighbor = np.maximum(at(prev_idx), at(next_idx)) * cfg.neighbor_weight
+    neighbor = np.zeros(n)
+    back, fwd = prev_idx, next_idx
+    for step in range(cfg.neighbor_span):
+        w = cfg.neighbor_weight * cfg.neighbor_decay**step
+        for arr in (back, fwd):
+            neighbor = np.maximum(neighbor, np.where(arr >= 0, base[np.maximum(arr, 0)], 0.0) * w)
+        back, fwd = _step(back, prev_idx), _step(fwd, next_idx)
     actor = np.where(actor_hit, cfg.actor_weight, 0.0)
     final = base + neighbor + actor
+    hop = np.zeros(n)
+    if (
+        cfg.entity_hop_weight
+        and extra.entity_index is not None
+        and extra.query_entities is not None
+    ):
+        live = np.flatnonzero(cand & visible)
+        top = live[np.argsort(-final[live], kind="stable")[: cfg.entity_hop_seeds]]
+        peak = float(final[top[0]]) if len(top) else 0.0
+        if peak > 0:
+            hop = entities.hop(top, final[top] / peak, extra.query_entities, extra.entity_index, n)
+            hop = np.where(cand, hop, 0.0) * cfg.entity_hop_weight
+            final = final + hop
     cidx = np.flatnonzero(cand & visible)
     # Ties (common for exact duplicates or empty signals) go to the most recent memory.
     order = cidx[np.lexsort((-cidx, -final[cidx]))]
     return Ranked(
-        order=order, final=final, dense=dn_n, keyword=kw_n, neighbor=neighbor, actor=actor
+        order=order,
+        final=final,
+        dense=dn_n,
+        keyword=kw_n,
+        neighbor=neighbor,
+        actor=actor,
+        entity=ent,
+        temporal=tmp,
+        hop=hop,
     )

@@ -12,6 +12,7 @@ import hashlib
 import re
 import threading
 from collections.abc import Iterable
+from datetime import date
 from typing import TYPE_CHECKING
 
 import Stemmer
@@ -189,3 +190,62 @@ def clean_text(value: object, *, what: str = "content") -> str:
             " split long documents into smaller messages"
         )
     return value
+
+
+_MONTHS = {
+    m: i + 1
+    for i, names in enumerate(
+        [
+            "january jan",
+            "february feb",
+            "march mar",
+            "april apr",
+            "may",
+            "june jun",
+            "july jul",
+            "august aug",
+            "september sep sept",
+            "october oct",
+            "november nov",
+            "december dec",
+        ]
+    )
+    for m in names.split()
+}
+_MON = "|".join(sorted(_MONTHS, key=len, reverse=True))
+_DAY_FIRST = re.compile(rf"\b(\d{{1,2}})(?:st|nd|rd|th)?\s+(?:of\s+)?({_MON})\.?,?\s+(\d{{4}})\b")
+_MONTH_FIRST = re.compile(rf"\b({_MON})\.?\s+(\d{{1,2}})(?:st|nd|rd|th)?,?\s+(\d{{4}})\b")
+_MONTH_YEAR = re.compile(rf"\b({_MON})\.?,?\s+(?:of\s+)?(\d{{4}})\b")
+_ISO_DAY = re.compile(r"\b(\d{4})-(\d{2})-(\d{2})\b")
+_YEAR = re.compile(r"\b(19\d\d|20\d\d)\b")
+
+
+def query_days(query: str) -> tuple[float, float] | None:
+    """The span of days (proleptic ordinals, inclusive) a query's date names, if any.
+
+    "on 8 May, 2023" / "May 8th 2023" / "2023-05-08" -> that day; "in July 2023" -> the
+    month; "in 2023" -> the year. The most precise date in the query wins.
+    """
+    low = query.lower()
+    for rx, order in ((_DAY_FIRST, "dmy"), (_MONTH_FIRST, "mdy"), (_ISO_DAY, "ymd")):
+        m = rx.search(low)
+        if m:
+            parts = dict(zip(order, m.groups(), strict=True))
+            mon = _MONTHS.get(parts["m"]) or int(parts["m"])
+            try:
+                d = date(int(parts["y"]), mon, int(parts["d"])).toordinal()
+            except ValueError:
+                continue
+            return float(d), float(d)
+    m = _MONTH_YEAR.search(low)
+    if m:
+        y, mon = int(m.group(2)), _MONTHS[m.group(1)]
+        if 1 <= y <= 9998:
+            start = date(y, mon, 1).toordinal()
+            end = (date(y + 1, 1, 1) if mon == 12 else date(y, mon + 1, 1)).toordinal() - 1
+            return float(start), float(end)
+    m = _YEAR.search(low)
+    if m:
+        y = int(m.group(1))
+        return float(date(y, 1, 1).toordinal()), float(date(y, 12, 31).toordinal())
+    return None
