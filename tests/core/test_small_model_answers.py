@@ -225,3 +225,59 @@ def test_a_delete_of_the_memory_talked_about_still_invalidates(
     assert mem.add("I quit my job at the bakery.", user_id="d")["results"][0]["event"] == "DELETE"
     assert current(mem, "d") == set()
     assert [h["event"] for h in mem.history(job["id"])] == ["ADD", "INVALIDATE"]
+
+
+def test_a_dropped_fact_is_asked_for_again(mem: Memory, srv: FakeOpenAI) -> None:
+    """Seen with the real model: a new fact answered as an UPDATE that copies an existing
+    memory's own text. Nothing failed, the fact was just gone; now the sentence nobody
+    covered is asked about once more, alone, and its fact is kept."""
+    srv.enqueue(
+        {"memories": [{"event": "ADD", "text": "I started a new job as a nurse at the hospital."}]}
+    )
+    mem.add("I started a new job as a nurse at the hospital.", user_id="bo")
+    srv.enqueue(
+        {
+            "memories": [
+                {
+                    "event": "UPDATE",
+                    "id": "0",
+                    "text": "I started a new job as a nurse at the hospital.",
+                    "attributed_to": "Assistant",
+                }
+            ]
+        },
+        {"memories": [{"event": "ADD", "text": "User's daughter Mia turned five in April 2024"}]},
+    )
+    res = mem.add("My daughter Mia turned five last week.", user_id="bo", timestamp="2024-05-02")
+    assert [r["memory"] for r in res["results"] if r["event"] == "ADD"] == [
+        "User's daughter Mia turned five in April 2024"
+    ]
+    second = srv.requests_for("chat.completions")[-1].body["messages"][1]["content"]
+    assert "My daughter Mia turned five last week." in second
+    assert "EXISTING MEMORIES:\n[]" in second  # without the memories that confused it
+    assert res["usage"]["calls"] == 2
+
+
+def test_covered_answers_and_small_talk_cost_one_call(mem: Memory, srv: FakeOpenAI) -> None:
+    srv.enqueue({"memories": [{"event": "ADD", "text": "User keeps bees in the garden"}]})
+    mem.add("I keep bees in my garden. How are you?", user_id="s")
+    srv.enqueue({"memories": []})
+    mem.add(
+        [
+            {"role": "user", "content": "Just saying hello, lovely weather today."},
+            {"role": "assistant", "content": "Hello! Indeed it is lovely weather."},
+        ],
+        user_id="s2",
+    )
+    assert srv.count("chat.completions") == 2
+
+
+def test_a_failed_second_call_fails_the_add_and_journals_it(mem: Memory, srv: FakeOpenAI) -> None:
+    srv.enqueue(
+        {"memories": [{"event": "ADD", "text": "User adopted a cat named Pixel"}]},
+        Fault.malformed_content(),
+    )
+    with pytest.raises(Exception, match="JSON"):
+        mem.add("I adopted a cat named Pixel. My brother Tiago is a pilot in Faro.", user_id="p")
+    assert current(mem, "p") == set()
+    assert len(mem.pending()) == 1

@@ -25,6 +25,7 @@ import numpy as np
 from memvault.effects import Blocking, Embed, Op
 from memvault.errors import LLMError
 from memvault.llm.client import Completion
+from memvault.llm.coverage import COVERED, lexically_covered, statements
 from memvault.llm.decode import AMBIGUOUS, Proposal, decode_memories
 from memvault.llm.guard import (
     SAID_NEAR_TOPIC,
@@ -256,6 +257,16 @@ def infer_add(
             decisions = [Decision("ADD", summary.strip(), None, None)]
         else:
             decisions = parse_decisions(completion.text, shown)
+            missed = yield from _uncovered(engine, messages, decisions, shown)
+            if missed:  # a small model dropped them: ask once more, about them only
+                again = yield llm.call(
+                    system,
+                    build_extraction_input(
+                        messages=missed, existing=[], observed=observed_at, custom=custom
+                    ),
+                )
+                decisions += _second_pass(again.text, decisions, shown)
+                completion.usage += again.usage
     except LLMError as e:
         # Keep the raw input so nothing is lost; retry_pending() replays it.
         yield Blocking(
@@ -291,6 +302,50 @@ def infer_add(
             },
         )
     )
+
+
+def _uncovered(
+    engine: Engine,
+    messages: list[Message],
+    decisions: list[Decision],
+    shown: dict[str, MemoryRecord],
+) -> Op[list[tuple[str, str]]]:
+    """The stated sentences no fact of the answer (nor a shown memory) covers.
+
+    Lexical overlap first (free); only what that leaves is embedded. Empty when asking
+    again would only repeat the first question (nothing shown, nothing answered, every
+    sentence open): the model already judged the whole input as nothing to remember.
+    """
+    said = statements([(m.role, speaker(m), m.content) for m in messages])
+    if not said:
+        return []
+    answered = [d.text for d in decisions if d.text] + [
+        d.target.memory for d in decisions if d.target is not None
+    ]
+    missed = [(who, s) for who, s in said if not lexically_covered(s, answered)]
+    pool = list(dict.fromkeys(answered + [r.memory for r in shown.values()]))
+    if missed and pool:
+        vecs = unit((yield Embed(engine.embedder, [s for _, s in missed] + pool, kind="passage")))
+        best = (vecs[: len(missed)] @ vecs[len(missed) :].T).max(axis=1)
+        missed = [m for m, b in zip(missed, best, strict=True) if b < COVERED]
+    if missed and not shown and not decisions and len(missed) == len(said):
+        return []
+    if missed:
+        log.info("LLM answer left %d stated sentence(s) uncovered; asking again", len(missed))
+    return missed
+
+
+def _second_pass(
+    raw: str, decisions: list[Decision], shown: dict[str, MemoryRecord]
+) -> list[Decision]:
+    """New facts from the second answer: ADDs only, none already in the first or shown."""
+    have = [d.text for d in decisions if d.text] + [r.memory for r in shown.values()]
+    out: list[Decision] = []
+    for d in parse_decisions(raw, {}):
+        if d.event == "ADD" and d.text and not any(_same_text(d.text, h) for h in have):
+            have.append(d.text)
+            out.append(d)
+    return out
 
 
 def _all_if_few(engine: Engine, scope: Scope) -> dict[str, MemoryRecord] | None:

@@ -118,7 +118,10 @@ def _text(value: Any) -> str | None:
     if isinstance(value, bool) or value is None or isinstance(value, dict | list):
         return None
     text = str(value).strip()
-    return text or None
+    # "..." or "<the fact>" copied from the prompt's example is not a fact
+    if not any(c.isalnum() for c in text) or (text.startswith("<") and text.endswith(">")):
+        return None
+    return text
 
 
 def _items(data: Any, raw: str) -> list[Any]:

@@ -36,9 +36,12 @@ fact; give its id.
 Never invent ids. A changed fact (e.g. a new favourite, a move, a new job) is an UPDATE \
 of the old memory, not a second ADD.
 
-Answer with JSON only, no prose:
-{"memories": [{"event": "ADD|UPDATE|DELETE|NONE", "id": "<existing id or omit for ADD>", \
-"text": "<the fact>", "attributed_to": "<user|assistant|speaker name>"}]}
+Answer with JSON only, no prose. In each item, "event" is exactly one of ADD, UPDATE, DELETE, \
+NONE; "id" is an existing memory's id (UPDATE, DELETE and NONE only); "text" is the fact as a \
+full sentence about the person (e.g. "User is allergic to peanuts"); "attributed_to" is who \
+stated it. For example:
+{"memories": [{"event": "ADD", "text": "...", "attributed_to": "user"}, \
+{"event": "UPDATE", "id": "0", "text": "...", "attributed_to": "user"}]}
 If nothing is worth remembering: {"memories": []}"""
 
 PROCEDURAL_PROMPT = """\
