@@ -227,6 +227,8 @@ def test_bad_add_is_refused_and_store_unchanged(
         ),
         (lambda m: m.get_key(("a",), "k\ud800", user_id="u"), ValidationError, "key"),
         (lambda m: m.delete_key(("a",), "k\x00", user_id="u"), ValidationError, "NUL"),
+        (lambda m: m.add("x", user_id="u", idempotency_key="k\x00"), ValidationError, "NUL"),
+        (lambda m: m.add("x", user_id="u", idempotency_key="\ud800"), ValidationError, "Unicode"),
     ],
 )
 def test_bad_calls_raise_typed_errors(

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from memvault.errors import ScopeError, ValidationError
-from memvault.text import shown, utf8_size
+from memvault.text import check_string, shown, utf8_size
 
 SCOPE_FIELDS = ("user_id", "agent_id", "run_id")
 MAX_ID_LENGTH = 256
@@ -141,5 +141,5 @@ def check_key(key: object) -> str:
         raise ValidationError(
             f"idempotency_key is {len(key)} characters; the limit is {MAX_KEY_LENGTH}"
         )
-    utf8_size(key, "idempotency_key")
+    check_string(key, "idempotency_key")  # valid Unicode, no NUL: the journal stores it
     return key
