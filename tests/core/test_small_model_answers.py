@@ -281,3 +281,23 @@ def test_a_failed_second_call_fails_the_add_and_journals_it(mem: Memory, srv: Fa
         mem.add("I adopted a cat named Pixel. My brother Tiago is a pilot in Faro.", user_id="p")
     assert current(mem, "p") == set()
     assert len(mem.pending()) == 1
+
+
+def test_a_user_fact_labelled_assistant_stays_the_users(mem: Memory, srv: FakeOpenAI) -> None:
+    srv.enqueue(
+        {
+            "memories": [
+                {"event": "ADD", "text": "User works at a bakery", "attributed_to": "Assistant"},
+                {"event": "ADD", "text": "Assistant recommends rye", "attributed_to": "assistant"},
+            ]
+        }
+    )
+    res = mem.add(
+        [
+            {"role": "user", "content": "I work at a bakery."},
+            {"role": "assistant", "content": "Then I recommend rye bread for you."},
+        ],
+        user_id="w",
+    )["results"]
+    roles = {r["memory"]: mem.get(r["id"])["role"] for r in res}  # type: ignore[index]
+    assert roles == {"User works at a bakery": "user", "Assistant recommends rye": "assistant"}

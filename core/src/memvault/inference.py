@@ -25,7 +25,7 @@ import numpy as np
 from memvault.effects import Blocking, Embed, Op
 from memvault.errors import LLMError
 from memvault.llm.client import Completion
-from memvault.llm.coverage import COVERED, lexically_covered, statements
+from memvault.llm.coverage import COVERED, lexically_covered, statements, words
 from memvault.llm.decode import AMBIGUOUS, Proposal, decode_memories
 from memvault.llm.guard import (
     SAID_NEAR_TOPIC,
@@ -256,7 +256,7 @@ def infer_add(
                 raise LLMError("the LLM answer has no 'summary'", raw_output=completion.text)
             decisions = [Decision("ADD", summary.strip(), None, None)]
         else:
-            decisions = parse_decisions(completion.text, shown)
+            decisions = _attributed(parse_decisions(completion.text, shown), messages)
             missed = yield from _uncovered(engine, messages, decisions, shown)
             if missed:  # a small model dropped them: ask once more, about them only
                 again = yield llm.call(
@@ -333,6 +333,24 @@ def _uncovered(
     if missed:
         log.info("LLM answer left %d stated sentence(s) uncovered; asking again", len(missed))
     return missed
+
+
+def _attributed(decisions: list[Decision], messages: list[Message]) -> list[Decision]:
+    """Drop an "assistant" attribution the assistant's own words do not support.
+
+    Why: small models label user facts "Assistant" (seen with Qwen 1.5B on "I moved to
+    Lisbon..."), which would store the user's fact as the assistant's. A fact is the
+    assistant's only if it shares more content words with the assistant's messages than
+    with everyone else's.
+    """
+    theirs = " ".join(m.content for m in messages if m.role == "assistant")
+    others = " ".join(m.content for m in messages if m.role != "assistant")
+    for d in decisions:
+        if d.text and (d.attributed_to or "").lower() == "assistant":
+            mine = words(d.text)
+            if len(mine & words(theirs)) <= len(mine & words(others)):
+                d.attributed_to = None
+    return decisions
 
 
 def _second_pass(
