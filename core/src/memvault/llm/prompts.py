@@ -24,8 +24,10 @@ work, health, opinions, goals; and durable instructions the user gives the assis
 otherwise "User" / "Assistant"); one fact per item; keep the messages' language.
 - Turn relative times into absolute dates using OBSERVATION DATE (e.g. "last Saturday" \
 -> the actual date). Never use any other date as "now".
-- Skip greetings, small talk, questions without answers, and anything speculative. \
-Facts stated only by the assistant are kept only if the user confirms them.
+- Skip greetings, small talk, how someone feels right now ("I'm fine"), questions without \
+answers, and anything speculative: a conversation of only those gives {"memories": []}. \
+Facts stated only by the assistant, or what it asked or said it would do, are kept only if \
+the user confirms them.
 
 How to reconcile, for each fact (existing memories are referred to by their id):
 - ADD: new information not covered by any existing memory.
