@@ -135,7 +135,8 @@ def _field_predicate(field: str, cond: Any) -> Predicate:
         raise FilterError(f"filter field names must be non-empty strings, got {shown(field)}")
     check_string(field, "a filter field name", error=FilterError)
     # The operand may be a dict / list compared with ==: bound its depth like metadata's.
-    check_tree(cond, f"the filter on {shown(field)}", error=FilterError)
+    # An operand holding NUL is fine: it is only compared, and matches nothing stored.
+    check_tree(cond, f"the filter on {shown(field)}", error=FilterError, nul_ok=True)
     if isinstance(cond, str) and cond == "*":
         return lambda r: lookup(r, field) is not _MISSING
     if isinstance(cond, Mapping):

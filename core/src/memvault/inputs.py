@@ -118,6 +118,7 @@ def check_tree(
     *,
     error: type[ValidationError] = ValidationError,
     max_bytes: int | None = None,
+    nul_ok: bool = False,
 ) -> None:
     """Walk a JSON-like value without recursion (metadata, keyed values, filter operands).
 
@@ -126,13 +127,14 @@ def check_tree(
     non-string dict keys, and keys or strings that hold NUL or are not valid Unicode.
     With ``max_bytes`` it stops as soon as the strings alone exceed it, so a huge
     value costs one pass, not a serialisation.
+    ``nul_ok`` lets strings hold NUL (filter operands: compared, never kept).
     """
     stack: list[tuple[Any, tuple[Any, ...]]] = [(value, ())]
     budget = max_bytes
     while stack:
         item, path = stack.pop()
         if isinstance(item, str):
-            size = check_string(item, _where(what, path), error=error)
+            size = check_string(item, _where(what, path), error=error, nul_ok=nul_ok)
             if budget is not None:
                 budget -= size
                 if budget < 0:

@@ -138,15 +138,18 @@ def utf8_size(value: str, what: str, *, error: type[ValidationError] = Validatio
         ) from e
 
 
-def check_string(value: str, what: str, *, error: type[ValidationError] = ValidationError) -> int:
+def check_string(
+    value: str, what: str, *, error: type[ValidationError] = ValidationError, nul_ok: bool = False
+) -> int:
     """``value``'s UTF-8 size; refuses lone surrogates and NUL, in every string memvault keeps.
 
     Why NUL too: PostgreSQL (``text`` and ``jsonb``), C APIs and file names cut or refuse
     a string at NUL, so a NUL accepted here would fail later, on another backend or in a
-    store copy; it is refused up front, the same on every backend.
+    store copy; it is refused up front, the same on every backend. ``nul_ok`` is for
+    strings that are only compared, never kept (filter operands): they match nothing.
     """
     size = utf8_size(value, what, error=error)
-    if "\x00" in value:
+    if not nul_ok and "\x00" in value:
         raise error(f"{what} {shown(value)} contains a NUL character (\\x00); remove it")
     return size
 
