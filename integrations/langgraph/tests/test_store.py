@@ -275,6 +275,60 @@ def test_ttl_put_refresh_and_sweeper_thread(memory: Memory) -> None:
     assert {t.name for t in threading.enumerate()} - before == set()
 
 
+def _expire(store: MemvaultStore, namespace: tuple[str, ...], key: str) -> None:
+    """Make an item expired-but-unswept: a TTL of 30 ms, then wait it out."""
+    store.put(namespace, key, {"v": key}, ttl=0.0005)
+    threading.Event().wait(0.1)
+
+
+@pytest.mark.parametrize("omit", [None, False])
+def test_expired_items_are_read_until_swept_by_default(memory: Memory, omit: bool | None) -> None:
+    """As PostgresStore: without ``omit_expired`` an expired item stays readable until swept."""
+    ttl: dict[str, Any] = {} if omit is None else {"omit_expired": omit}
+    store = MemvaultStore(memory=memory, ttl=ttl)  # type: ignore[arg-type]
+    _expire(store, ("keep",), "k")
+    assert store.get(("keep",), "k", refresh_ttl=False) is not None
+    assert [i.key for i in store.search(("keep",), refresh_ttl=False)] == ["k"]
+    assert store.sweep_ttl() == 1
+    assert store.get(("keep",), "k") is None
+
+
+def test_omit_expired_hides_expired_items_and_never_refreshes_them(memory: Memory) -> None:
+    store = MemvaultStore(memory=memory, ttl={"omit_expired": True})  # type: ignore[arg-type]
+    store.put(("omit", "live"), "live", {"v": 1}, ttl=10.0)
+    store.put(("omit", "live"), "forever", {"v": 2})
+    _expire(store, ("omit", "gone"), "gone")
+    assert store.get(("omit", "gone"), "gone", refresh_ttl=True) is None
+    assert store.search(("omit", "gone"), refresh_ttl=True) == []
+    assert sorted(i.key for i in store.search(("omit",))) == ["forever", "live"]
+    # the expired item was not resurrected by those reads: the sweep still finds it
+    assert store.sweep_ttl() == 1
+
+
+def test_reads_refresh_ttl_unless_asked_not_to(memory: Memory) -> None:
+    """As PostgresStore: get/search refresh an item's TTL (``refresh_on_read`` default True)."""
+    store = MemvaultStore(memory=memory, ttl={"default_ttl": 1.0})  # type: ignore[arg-type]
+    store.put(("r",), "k", {"v": 1})
+
+    def expires() -> str:
+        return str(memory.get_key(("r",), "k", agent_id="langgraph")["expiration_date"])
+
+    first = expires()
+    threading.Event().wait(0.01)
+    store.get(("r",), "k", refresh_ttl=False)
+    assert expires() == first
+    store.get(("r",), "k")
+    second = expires()
+    assert second > first
+    threading.Event().wait(0.01)
+    store.search(("r",))
+    assert expires() > second
+    off = MemvaultStore(memory=memory, ttl={"refresh_on_read": False})  # type: ignore[arg-type]
+    before = expires()
+    off.get(("r",), "k")
+    assert expires() == before
+
+
 def test_put_without_ttl_support_semantics(store: MemvaultStore) -> None:
     store.put(("t",), "k", {"v": 1}, ttl=1.0)
     rec = store.memory.get_key(("t",), "k", agent_id="langgraph")

@@ -46,6 +46,11 @@ EXPECTED_FAILURES: dict[str, str] = {
         "expects SqliteStore's ValueError('Invalid filter key') for a key with quotes; memvault "
         "filters never build SQL, so that key is simply a (missing) value key: no match"
     ),
+    "peer_store.py::test_ttl__ttl_override_default": (
+        "SqliteStore semantics: its reads refresh no TTL unless refresh_on_read=True; memvault "
+        "follows PostgresStore (reads refresh by default), so the get at 2 s extends the 5 s "
+        "default TTL and the item is still there at 6 s"
+    ),
     "peer_checkpoint.py::TestSqliteSaver::test_checkpoint_search_sql_injection_prevention": (
         "expects SqliteSaver's ValueError('Invalid filter key') for a metadata filter key with "
         "quotes; memvault filters never build SQL, so that key is a (missing) metadata key: "

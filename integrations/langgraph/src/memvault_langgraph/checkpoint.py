@@ -53,7 +53,7 @@ from langgraph.checkpoint.base import (
 from langgraph.checkpoint.serde.base import SerializerProtocol
 
 from memvault import AsyncMemory, Memory, MemoryConfig, ScopeError
-from memvault.adapterkit import Call, HandlesMixin, MemoryHandles, Plan
+from memvault.adapterkit import Call, HandlesMixin, MemoryHandles, Plan, twins
 from memvault.embedding import Embedder
 from memvault.scope import check_id
 from memvault_langgraph.store import MemvaultStore
@@ -299,6 +299,7 @@ class MemvaultSaver(HandlesMixin, BaseCheckpointSaver[str]):
 
     # -- the plans -------------------------------------------------------------------------------
     def _get_tuple_plan(self, config: RunnableConfig) -> Plan[CheckpointTuple | None]:
+        """The checkpoint ``config`` names (its ``checkpoint_id``, else the thread's latest)."""
         thread, ns, cid = _configurable(config)
         scope = self.scope_for(thread)
         if cid:
@@ -345,6 +346,7 @@ class MemvaultSaver(HandlesMixin, BaseCheckpointSaver[str]):
         metadata: CheckpointMetadata,
         new_versions: ChannelVersions,
     ) -> Plan[RunnableConfig]:
+        """Store a checkpoint (child of ``config``'s checkpoint_id); returns its config."""
         conf = config["configurable"]
         thread, ns, parent = _configurable(config)
         scope = self.scope_for(thread)
@@ -383,6 +385,7 @@ class MemvaultSaver(HandlesMixin, BaseCheckpointSaver[str]):
         task_id: str,
         task_path: str = "",
     ) -> Plan[None]:
+        """Store a task's pending writes on the checkpoint ``config`` names."""
         thread, ns, cid = _configurable(config)
         if not cid:
             raise ValueError("put_writes needs a config with a checkpoint_id")
@@ -424,6 +427,7 @@ class MemvaultSaver(HandlesMixin, BaseCheckpointSaver[str]):
         return None
 
     def _delete_thread_plan(self, thread_id: str) -> Plan[None]:
+        """Delete a thread's checkpoints and writes (and its run's memories, if asked)."""
         run_id = run_id_for(thread_id)
         if self.delete_memories:  # every memory of the run, checkpoints included
             yield Call("delete_all", (), {"run_id": run_id, "changed_by": "langgraph"})
@@ -432,6 +436,7 @@ class MemvaultSaver(HandlesMixin, BaseCheckpointSaver[str]):
         return None
 
     def _delete_for_runs_plan(self, run_ids: Sequence[str]) -> Plan[None]:
+        """Delete the checkpoints (with their writes) whose metadata ``run_id`` is listed."""
         if not run_ids:
             return None
         found = yield from self._all(
@@ -457,6 +462,7 @@ class MemvaultSaver(HandlesMixin, BaseCheckpointSaver[str]):
         return None
 
     def _copy_thread_plan(self, source_thread_id: str, target_thread_id: str) -> Plan[None]:
+        """Copy every checkpoint and write of one thread to another (the whole chain)."""
         records = yield from self._all(self.scope_for(source_thread_id), None, None)
         target = self.scope_for(target_thread_id)
         order = {"part": 0, "writes": 1, "checkpoint": 2}  # data before what refers to it
@@ -471,7 +477,11 @@ class MemvaultSaver(HandlesMixin, BaseCheckpointSaver[str]):
             )
         return None
 
-    def _prune_plan(self, thread_ids: Sequence[str], strategy: str) -> Plan[None]:
+    def _prune_plan(
+        self, thread_ids: Sequence[str], *, strategy: str = "keep_latest"
+    ) -> Plan[None]:
+        """``keep_latest``: per namespace, the latest checkpoint (and what its delta
+        channels are rebuilt from); ``delete``: every checkpoint of the threads."""
         if strategy not in ("keep_latest", "delete"):
             raise ValueError(f"unknown prune strategy {strategy!r}; use 'keep_latest' or 'delete'")
         for thread in thread_ids:
@@ -527,7 +537,7 @@ class MemvaultSaver(HandlesMixin, BaseCheckpointSaver[str]):
         return keep
 
     def _delta_history_plan(
-        self, config: RunnableConfig, channels: Sequence[str]
+        self, *, config: RunnableConfig, channels: Sequence[str]
     ) -> Plan[Mapping[str, DeltaChannelHistory]]:
         """``BaseCheckpointSaver.get_delta_channel_history``'s walk, guarded against cycles.
 
@@ -567,14 +577,15 @@ class MemvaultSaver(HandlesMixin, BaseCheckpointSaver[str]):
             out[ch] = entry
         return out
 
-    # -- BaseCheckpointSaver ------------------------------------------------------------------
-    def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
-        """The checkpoint ``config`` names (its ``checkpoint_id``, else the thread's latest)."""
-        return self.handles.run(self._get_tuple_plan(config))
-
-    async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
-        """Async :meth:`get_tuple`."""
-        return await self.handles.arun(self._get_tuple_plan(config))
+    # -- BaseCheckpointSaver: each method runs a plan above on Memory (or AsyncMemory) --------
+    get_tuple, aget_tuple = twins(_get_tuple_plan)
+    put, aput = twins(_put_plan)
+    put_writes, aput_writes = twins(_put_writes_plan)
+    delete_thread, adelete_thread = twins(_delete_thread_plan)
+    delete_for_runs, adelete_for_runs = twins(_delete_for_runs_plan)
+    copy_thread, acopy_thread = twins(_copy_thread_plan)
+    prune, aprune = twins(_prune_plan)
+    get_delta_channel_history, aget_delta_channel_history = twins(_delta_history_plan)
 
     def list(
         self,
@@ -604,91 +615,6 @@ class MemvaultSaver(HandlesMixin, BaseCheckpointSaver[str]):
         plan = self._list_plan(config, filter=filter, before=before, limit=limit)
         for tup in await self.handles.arun(plan):
             yield tup
-
-    def put(
-        self,
-        config: RunnableConfig,
-        checkpoint: Checkpoint,
-        metadata: CheckpointMetadata,
-        new_versions: ChannelVersions,
-    ) -> RunnableConfig:
-        """Store a checkpoint (child of ``config``'s checkpoint_id); returns its config."""
-        return self.handles.run(self._put_plan(config, checkpoint, metadata, new_versions))
-
-    async def aput(
-        self,
-        config: RunnableConfig,
-        checkpoint: Checkpoint,
-        metadata: CheckpointMetadata,
-        new_versions: ChannelVersions,
-    ) -> RunnableConfig:
-        """Async :meth:`put`."""
-        return await self.handles.arun(self._put_plan(config, checkpoint, metadata, new_versions))
-
-    def put_writes(
-        self,
-        config: RunnableConfig,
-        writes: Sequence[tuple[str, Any]],
-        task_id: str,
-        task_path: str = "",
-    ) -> None:
-        """Store a task's pending writes on the checkpoint ``config`` names."""
-        self.handles.run(self._put_writes_plan(config, writes, task_id, task_path))
-
-    async def aput_writes(
-        self,
-        config: RunnableConfig,
-        writes: Sequence[tuple[str, Any]],
-        task_id: str,
-        task_path: str = "",
-    ) -> None:
-        """Async :meth:`put_writes`."""
-        await self.handles.arun(self._put_writes_plan(config, writes, task_id, task_path))
-
-    def delete_thread(self, thread_id: str) -> None:
-        """Delete a thread's checkpoints and writes (and its run's memories, if asked)."""
-        self.handles.run(self._delete_thread_plan(thread_id))
-
-    async def adelete_thread(self, thread_id: str) -> None:
-        """Async :meth:`delete_thread`."""
-        await self.handles.arun(self._delete_thread_plan(thread_id))
-
-    def delete_for_runs(self, run_ids: Sequence[str]) -> None:
-        """Delete the checkpoints (with their writes) whose metadata ``run_id`` is listed."""
-        self.handles.run(self._delete_for_runs_plan(run_ids))
-
-    async def adelete_for_runs(self, run_ids: Sequence[str]) -> None:
-        """Async :meth:`delete_for_runs`."""
-        await self.handles.arun(self._delete_for_runs_plan(run_ids))
-
-    def copy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
-        """Copy every checkpoint and write of one thread to another (the whole chain)."""
-        self.handles.run(self._copy_thread_plan(source_thread_id, target_thread_id))
-
-    async def acopy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
-        """Async :meth:`copy_thread`."""
-        await self.handles.arun(self._copy_thread_plan(source_thread_id, target_thread_id))
-
-    def prune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
-        """``keep_latest``: per namespace, the latest checkpoint (and what its delta
-        channels are rebuilt from); ``delete``: every checkpoint of the threads."""
-        self.handles.run(self._prune_plan(thread_ids, strategy))
-
-    async def aprune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
-        """Async :meth:`prune`."""
-        await self.handles.arun(self._prune_plan(thread_ids, strategy))
-
-    def get_delta_channel_history(
-        self, *, config: RunnableConfig, channels: Sequence[str]
-    ) -> Mapping[str, DeltaChannelHistory]:
-        """Per-channel writes and seed along the parent chain (``DeltaChannel`` support)."""
-        return self.handles.run(self._delta_history_plan(config, channels))
-
-    async def aget_delta_channel_history(
-        self, *, config: RunnableConfig, channels: Sequence[str]
-    ) -> Mapping[str, DeltaChannelHistory]:
-        """Async :meth:`get_delta_channel_history`."""
-        return await self.handles.arun(self._delta_history_plan(config, channels))
 
     def get_next_version(self, current: str | None, channel: None) -> str:
         """Monotonic versions with a random tie-breaker, as LangGraph's own savers make them.

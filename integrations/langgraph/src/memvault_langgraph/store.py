@@ -232,7 +232,11 @@ class MemvaultStore(HandlesMixin, BaseStore):
         return results
 
     def _get(self, op: GetOp) -> Plan[Item | None]:
-        record = yield Call("get_key", (tuple(op.namespace), op.key), self.scope_for(op.namespace))
+        record = yield Call(
+            "get_key",
+            (tuple(op.namespace), op.key),
+            {**self.scope_for(op.namespace), "show_expired": self._show_expired},
+        )
         if record is None:
             return None
         if op.refresh_ttl:
@@ -246,7 +250,12 @@ class MemvaultStore(HandlesMixin, BaseStore):
             return []
         prefix = tuple(op.namespace_prefix)
         scope = {"agent_id": self.agent_id, "user_id": prefix_user(prefix, self.user_label)}
-        common: dict[str, Any] = {**scope, "filters": filters, "namespace_prefix": prefix}
+        common: dict[str, Any] = {
+            **scope,
+            "filters": filters,
+            "namespace_prefix": prefix,
+            "show_expired": self._show_expired,
+        }
         if _has_text(op.query):
             # Keyed items are distinct even when their texts are equal: list each one.
             common["dedupe"] = False
@@ -294,11 +303,15 @@ class MemvaultStore(HandlesMixin, BaseStore):
         )
         return [tuple(ns) for ns in found]
 
+    @property
+    def _show_expired(self) -> bool:
+        """As PostgresStore: expired-but-unswept items are read unless ``omit_expired``."""
+        return not (self.ttl_config and self.ttl_config.get("omit_expired"))
+
     def _refresh(self, records: Sequence[dict[str, Any]]) -> Plan[None]:
-        # As SqliteStore: a read refreshes TTLs only when the store opted in (refresh_on_read),
-        # and only items that have a TTL (touching is a write; writes invalidate read caches).
-        if not (self.ttl_config and self.ttl_config.get("refresh_on_read", False)):
-            return
+        # As PostgresStore: the op's refresh_ttl decides (BaseStore's get/search resolve
+        # it from ttl_config["refresh_on_read"], default True); only items with a TTL, and
+        # under omit_expired only live ones (the read has already left expired ones out).
         ids = [r["id"] for r in records if r.get("ttl_seconds") is not None]
         if ids:
             yield Call("touch", (ids,))
