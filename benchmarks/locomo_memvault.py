@@ -9,16 +9,27 @@ uses run_id per conversation. Turns go in as messages with the speaker as
         --mode turns ../shared/data/locomo/*.json
 
 Options: ``--opt embedder=PROVIDER`` (e.g. ``minilm-l3``; default: memvault's default),
-``--opt per_message=1`` (one add per turn instead of per session).
+``--opt per_message=1`` (one add per turn instead of per session, as the docs describe for
+a chat app), ``--opt timestamps=0`` (do not pass the session date as each turn's
+``timestamp``; only the optional temporal signal reads it).
 """
 
 from __future__ import annotations
 
 import os
 from collections import defaultdict
+from datetime import datetime
 from typing import Any
 
 from memvault import Memory
+
+
+def session_time(date: str) -> str | None:
+    """LoCoMo's "1:56 pm on 8 May, 2023" as ISO (when the session's turns were said)."""
+    try:
+        return datetime.strptime(date.strip(), "%I:%M %p on %d %B, %Y").isoformat()
+    except ValueError:
+        return None
 
 
 class MemvaultAdapter:
@@ -27,6 +38,7 @@ class MemvaultAdapter:
     def __init__(self, opts: dict[str, Any]) -> None:
         self.opts = opts
         self.per_message = opts.get("per_message", "0") == "1"
+        self.timestamps = opts.get("timestamps", "1") == "1"
         config: dict[str, Any] = {"path": os.path.join(opts["workdir"], "memvault.db")}
         if opts.get("embedder"):  # e.g. --opt embedder=minilm-l3
             config["embedder"] = {"provider": opts["embedder"]}
@@ -39,6 +51,7 @@ class MemvaultAdapter:
             by_session[it.metadata.get("session")].append(it)
         for session, group in by_session.items():
             run = f"s{session}"
+            when = session_time(group[0].metadata.get("date", "")) if self.timestamps else None
             if self.per_message:
                 for it in group:
                     self.memory.add(
@@ -46,6 +59,7 @@ class MemvaultAdapter:
                         user_id=scope,
                         run_id=run,
                         infer=False,
+                        timestamp=when,
                         metadata={"item_id": it.id},
                     )
                 continue
@@ -58,6 +72,7 @@ class MemvaultAdapter:
                 user_id=scope,
                 run_id=run,
                 infer=False,
+                timestamp=when,
             )
             for it, r in zip(group, res["results"], strict=True):
                 self.ids[r["id"]] = it.id
@@ -70,6 +85,7 @@ class MemvaultAdapter:
         return {
             "memvault": self.memory.stats(),
             "per_message": self.per_message,
+            "timestamps": self.timestamps,
             "embedder": getattr(self.memory.embedder, "name", None),
         }
 
