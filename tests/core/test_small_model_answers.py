@@ -301,3 +301,32 @@ def test_a_user_fact_labelled_assistant_stays_the_users(mem: Memory, srv: FakeOp
     )["results"]
     roles = {r["memory"]: mem.get(r["id"])["role"] for r in res}  # type: ignore[index]
     assert roles == {"User works at a bakery": "user", "Assistant recommends rye": "assistant"}
+
+
+def test_a_structured_procedural_summary_is_kept_as_text(mem: Memory, srv: FakeOpenAI) -> None:
+    """Seen with the real model: the summary came back as an object, and the add failed."""
+    srv.enqueue(
+        {
+            "summary": {
+                "task goal": "Book a flight from London to New York on June 3",
+                "steps taken in order": [
+                    {"action": "Searching LHR to JFK for 2024-06-03", "outcome": "Found BA117"},
+                    {"action": "Booked it", "outcome": "Booked BA117 at 08:25 for 420 GBP"},
+                ],
+                "what worked": "Found and booked the flight",
+            }
+        }
+    )
+    (item,) = mem.add(
+        [{"role": "user", "content": "Book me a flight to New York on June 3."}],
+        agent_id="travel-bot",
+        memory_type="procedural_memory",
+    )["results"]
+    text = item["memory"]
+    assert text.startswith("task goal: Book a flight from London to New York on June 3")
+    assert "- action: Searching LHR to JFK for 2024-06-03" in text
+    assert "Booked BA117 at 08:25 for 420 GBP" in text
+    srv.enqueue({"summary": ""})
+    with pytest.raises(Exception, match="summary"):
+        mem.add("Another run", agent_id="travel-bot", memory_type="procedural_memory")
+    assert len(mem.pending()) == 1

@@ -10,7 +10,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from memvault import Memory
+
+#: A small model on 2 shared cores can take minutes per call when the machine is busy.
+pytestmark = pytest.mark.timeout(900)
 
 TRANSCRIPTS = [
     {

@@ -26,7 +26,7 @@ from memvault.effects import Blocking, Embed, Op
 from memvault.errors import LLMError
 from memvault.llm.client import Completion
 from memvault.llm.coverage import COVERED, lexically_covered, statements, words
-from memvault.llm.decode import AMBIGUOUS, Proposal, decode_memories
+from memvault.llm.decode import AMBIGUOUS, Proposal, decode_memories, decode_summary
 from memvault.llm.guard import (
     SAID_NEAR_TOPIC,
     SAID_SAME_TOPIC,
@@ -35,7 +35,6 @@ from memvault.llm.guard import (
     sentences,
     unit,
 )
-from memvault.llm.parse import extract_json
 from memvault.llm.prompts import (
     EXTRACTION_PROMPT,
     PROCEDURAL_PROMPT,
@@ -250,11 +249,7 @@ def infer_add(
     try:
         completion: Completion = yield llm.call(system, user)
         if memory_type == "procedural_memory":
-            data = extract_json(completion.text)
-            summary = data.get("summary")
-            if not isinstance(summary, str) or not summary.strip():
-                raise LLMError("the LLM answer has no 'summary'", raw_output=completion.text)
-            decisions = [Decision("ADD", summary.strip(), None, None)]
+            decisions = [Decision("ADD", decode_summary(completion.text), None, None)]
         else:
             decisions = _attributed(parse_decisions(completion.text, shown), messages)
             missed = yield from _uncovered(engine, messages, decisions, shown)

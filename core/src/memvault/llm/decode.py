@@ -175,3 +175,34 @@ def decode_memories(raw: str) -> list[Proposal]:
             )
         )
     return out
+
+
+def _render(value: Any, indent: str = "") -> str:
+    """A JSON value as readable text: ``key: value`` lines, list items as ``- ...``."""
+    if isinstance(value, dict):
+        lines = []
+        for k, v in value.items():
+            body = _render(v, indent + "  ")
+            sep = "\n" if isinstance(v, dict | list) and v else " "
+            lines.append(f"{indent}{k}:{sep}{body}")
+        return "\n".join(lines)
+    if isinstance(value, list):
+        return "\n".join(f"{indent}- {_render(v, indent + '  ').lstrip()}" for v in value)
+    return str(value).strip()
+
+
+def decode_summary(raw: str) -> str:
+    """The procedural summary, as text even when the model structured it.
+
+    Why: asked for ``{"summary": "<text>"}``, Qwen2.5 1.5B answered ``{"summary": {"task
+    goal": ..., "steps taken in order": [...]}}`` (issue 16). The structure holds exactly
+    the requested content, so it is rendered to text rather than failing the add. No
+    ``summary`` (or an empty one): ``LLMError``, and the add is journaled as failed.
+    """
+    data = extract_json(raw)
+    lower = {str(k).lower(): v for k, v in data.items()}
+    value = lower.get("summary", lower.get("procedural_memory"))
+    text = "" if value is None else value.strip() if isinstance(value, str) else _render(value)
+    if not text:
+        raise LLMError("the LLM answer has no 'summary'", raw_output=raw)
+    return text

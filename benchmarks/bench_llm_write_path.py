@@ -1,0 +1,361 @@
+"""The LLM write path with a real local model on LoCoMo dev conversations (issue 16).
+
+Each session of each conversation is one ``add(messages, user_id=conv, infer=True,
+timestamp=session date)``, as docs/write-path.md describes, against Qwen2.5-Coder-1.5B-Instruct
+served by llama-cpp-python on 127.0.0.1 (``make llm``; the script starts and stops its own
+server unless ``--base-url`` is given). Per add: prompt / completion tokens, LLM calls, seconds,
+LLM errors. Per session: facts extracted, and their coverage of LoCoMo's own session
+observations (an observation is covered when some fact extracted from that session has cosine
+>= 0.5 with it, bundled MiniLM). Retrieval: evidence recall@10 of the QA questions whose
+evidence lies in the sessions added, searching the extracted memories (each memory is linked
+to the two turns of its session closest to it), beside the same figure for the raw turns
+(one ``infer=False`` add per session, as in bench_locomo_recall.py).
+
+``--mem0 N`` runs mem0ai 2.2.1 (benchmarks/.work/mem0-venv) on the first N sessions of the
+first conversation with the same model (its own server, 16k context: mem0's prompt does not fit
+in 4k) and the same MiniLM embedder, and reports tokens and seconds per add beside memvault's
+for the same sessions.
+
+    .venv/bin/python benchmarks/bench_llm_write_path.py --sessions 4 [--mem0 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+LOCOMO = REPO.parent / "shared" / "data" / "locomo"
+MEM0_PY = REPO / "benchmarks" / ".work" / "mem0-venv" / "bin" / "python"
+OUT = REPO / "benchmarks" / "results" / "llm_write_path.json"
+COVERED = 0.5
+
+
+def session_numbers(conv: dict[str, Any]) -> list[int]:
+    return sorted(
+        int(k.split("_")[1])
+        for k, v in conv.items()
+        if k.startswith("session_") and k.count("_") == 1 and isinstance(v, list)
+    )
+
+
+def messages_of(turns: list[dict[str, Any]]) -> list[dict[str, str]]:
+    out = []
+    for t in turns:
+        text = t.get("text", "")
+        if t.get("blip_caption"):
+            text += f" [shares image: {t['blip_caption']}]"
+        out.append({"role": "user", "name": t["speaker"], "content": text})
+    return out
+
+
+def observations(conv: dict[str, Any], s: int) -> list[str]:
+    obs = conv.get(f"session_{s}_observation") or {}
+    return [
+        f[0] if isinstance(f, list | tuple) else str(f) for facts in obs.values() for f in facts
+    ]
+
+
+@contextlib.contextmanager
+def server(base_url: str | None, n_ctx: int = 4096) -> Iterator[str]:
+    """A local model server (ours, stopped at the end) or the one given."""
+    if base_url:
+        yield base_url
+        return
+    from tools import local_llm
+
+    paths = local_llm.Paths(
+        local_llm.cache_dir(), os.environ.get("MEMVAULT_LLM_MODEL", "qwen-1.5b")
+    )
+    port = local_llm.free_port()
+    cmd = local_llm.server_command(paths, port)
+    cmd[cmd.index("--n_ctx") + 1] = str(n_ctx)
+    log = tempfile.NamedTemporaryFile(prefix="llm-bench-", suffix=".log", delete=False)  # noqa: SIM115
+    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/v1"
+    try:
+        local_llm.wait_ready(url, proc, timeout=300)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+def unit(v: np.ndarray) -> np.ndarray:
+    return v / np.maximum(np.linalg.norm(v, axis=-1, keepdims=True), 1e-9)
+
+
+def run_memvault(url: str, files: list[Path], sessions: int, workdir: Path) -> dict[str, Any]:
+    from memvault import LLMError, Memory
+    from memvault.embedding import LocalEmbedder
+
+    emb = LocalEmbedder()
+    cfg = {
+        "path": str(workdir / "llm.db"),
+        "embedding_mode": "sync",
+        "llm": {
+            "provider": "openai",
+            "config": {
+                "model": "qwen",
+                "openai_base_url": url,
+                "api_key": "local",
+                "timeout": 900,
+                "max_retries": 1,
+                "max_tokens": 1500,
+            },
+        },
+    }
+    raw_cfg = {"path": str(workdir / "raw.db"), "embedding_mode": "sync"}
+    adds: list[dict[str, Any]] = []
+    link: dict[str, list[str]] = {}  # memory id -> dia ids
+    raw_link: dict[str, list[str]] = {}
+    from benchmarks.locomo_memvault import session_time
+
+    with Memory(cfg, embedder=emb) as m, Memory(raw_cfg, embedder=emb) as raw:
+        for f in files:
+            conv = json.loads(f.read_text())
+            user = f.stem
+            for s in session_numbers(conv)[:sessions]:
+                turns = conv[f"session_{s}"]
+                msgs = messages_of(turns)
+                when = session_time(conv.get(f"session_{s}_date_time", ""))
+                t0 = time.perf_counter()
+                row: dict[str, Any] = {"conv": user, "session": s, "turns": len(turns)}
+                try:
+                    res = m.add(msgs, user_id=user, timestamp=when)
+                    row.update(res["usage"])
+                    row["error"] = None
+                except LLMError as e:
+                    res = {"results": []}
+                    row["error"] = str(e)[:300]
+                row["seconds"] = round(time.perf_counter() - t0, 2)
+                facts = [
+                    r for r in res["results"] if r["event"] in ("ADD", "UPDATE") and r.get("memory")
+                ]
+                row["facts"] = len(facts)
+                row["events"] = {
+                    e: sum(r["event"] == e for r in res["results"])
+                    for e in ("ADD", "UPDATE", "DELETE", "NONE")
+                }
+                obs = observations(conv, s)
+                row["observations"] = len(obs)
+                texts = [t["text"] for t in turns]
+                dia = [t["dia_id"] for t in turns]
+                if facts and obs:
+                    v = unit(emb.embed([r["memory"] for r in facts] + obs + texts))
+                    fv, ov, tv = (
+                        v[: len(facts)],
+                        v[len(facts) : len(facts) + len(obs)],
+                        v[len(facts) + len(obs) :],
+                    )
+                    row["coverage"] = round(float(((ov @ fv.T).max(axis=1) >= COVERED).mean()), 3)
+                    for r, sims in zip(facts, fv @ tv.T, strict=True):
+                        link[r["id"]] = [dia[i] for i in np.argsort(-sims)[:2]]
+                else:
+                    row["coverage"] = 0.0 if obs else None
+                rr = raw.add(msgs, user_id=user, infer=False, timestamp=when)
+                for r, d in zip(rr["results"], dia, strict=True):
+                    raw_link[r["id"]] = [d]
+                adds.append(row)
+                print(json.dumps(row), flush=True)
+        recall = {"extracted": [], "raw": []}
+        for f in files:
+            conv = json.loads(f.read_text())
+            added = {f"D{s}" for s in session_numbers(conv)[:sessions]}
+            for q in json.loads(f.read_text()).get("qa", []):
+                ev = [e for e in q.get("evidence", []) if str(e).split(":")[0] in added]
+                if (
+                    int(q.get("category", 0)) not in (1, 2, 3, 4)
+                    or not ev
+                    or len(ev) != len(q["evidence"])
+                ):
+                    continue
+                for name, store, links in (("extracted", m, link), ("raw", raw, raw_link)):
+                    hits = store.search(q["question"], user_id=f.stem, top_k=10)["results"]
+                    found = {d for h in hits for d in links.get(h["id"], [])}
+                    recall[name].append(len(set(ev) & found) / len(set(ev)))
+    return {"adds": adds, "recall": recall}
+
+
+MEM0_SIDE = r"""
+import json, sys, time, os
+sys.path.insert(0, os.path.join(sys.argv[1], "benchmarks")); sys.path.insert(0, os.path.join(sys.argv[1], "core", "src"))
+import openai.resources.chat.completions as cc
+usage = {"prompt_tokens": 0, "completion_tokens": 0, "calls": 0}
+orig = cc.Completions.create
+def create(self, *a, **kw):
+    r = orig(self, *a, **kw)
+    if r.usage:
+        usage["prompt_tokens"] += r.usage.prompt_tokens; usage["completion_tokens"] += r.usage.completion_tokens
+    usage["calls"] += 1
+    return r
+cc.Completions.create = create
+import mem0_minilm_embedder
+from memvault.embedding import LocalEmbedder
+mem0_minilm_embedder.install(LocalEmbedder())
+from mem0 import Memory
+job = json.load(sys.stdin)
+m = Memory.from_config({
+    "embedder": {"provider": "huggingface", "config": {"embedding_dims": 384}},
+    "vector_store": {"provider": "qdrant", "config": {"path": job["workdir"], "on_disk": True, "embedding_model_dims": 384}},
+    "llm": {"provider": "openai", "config": {"model": "qwen", "openai_base_url": job["url"], "api_key": "local", "temperature": 0, "max_tokens": 1500}},
+})
+for s in job["sessions"]:
+    for k in usage: usage[k] = 0
+    t0 = time.perf_counter(); err = None
+    try:
+        res = m.add(s["messages"], user_id=job["user"])
+        n = len(res.get("results", []))
+    except Exception as e:
+        err, n = f"{type(e).__name__}: {e}"[:300], 0
+    print(json.dumps({"session": s["n"], "seconds": round(time.perf_counter() - t0, 2), "facts": n, "error": err, **usage}), flush=True)
+"""
+
+
+def run_mem0(url: str, f: Path, sessions: int, workdir: Path) -> list[dict[str, Any]]:
+    conv = json.loads(f.read_text())
+    job = {
+        "url": url,
+        "user": f.stem,
+        "workdir": str(workdir / "mem0-qdrant"),
+        "sessions": [
+            {
+                "n": s,
+                "messages": [
+                    {"role": "user", "content": f"{m['name']}: {m['content']}"}
+                    for m in messages_of(conv[f"session_{s}"])
+                ],
+            }
+            for s in session_numbers(conv)[:sessions]
+        ],
+    }
+    env = {**os.environ, "MEM0_TELEMETRY": "False", "ANONYMIZED_TELEMETRY": "False"}
+    p = subprocess.run(
+        [str(MEM0_PY), "-c", MEM0_SIDE, str(REPO)],
+        input=json.dumps(job),
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=7200,
+    )
+    rows = [json.loads(line) for line in p.stdout.splitlines() if line.startswith("{")]
+    if p.returncode != 0 and not rows:
+        raise RuntimeError(p.stderr[-3000:])
+    return rows
+
+
+def summary(res: dict[str, Any], mem0: list[dict[str, Any]] | None) -> dict[str, Any]:
+    adds = res["adds"]
+    ok = [a for a in adds if not a["error"]]
+    cov = [a["coverage"] for a in adds if a.get("coverage") is not None]
+    out: dict[str, Any] = {
+        "adds": len(adds),
+        "llm_errors": sum(1 for a in adds if a["error"]),
+        "facts_per_session": round(statistics.fmean(a["facts"] for a in adds), 2),
+        "observations_per_session": round(statistics.fmean(a["observations"] for a in adds), 2),
+        "observation_coverage": round(statistics.fmean(cov), 3) if cov else None,
+        "prompt_tokens_per_add": round(statistics.fmean(a["prompt_tokens"] for a in ok), 1)
+        if ok
+        else None,
+        "completion_tokens_per_add": round(statistics.fmean(a["completion_tokens"] for a in ok), 1)
+        if ok
+        else None,
+        "llm_calls_per_add": round(statistics.fmean(a["calls"] for a in ok), 2) if ok else None,
+        "seconds_per_add_median": round(statistics.median(a["seconds"] for a in adds), 1),
+        "questions": len(res["recall"]["extracted"]),
+        "recall@10_extracted": round(statistics.fmean(res["recall"]["extracted"]), 3)
+        if res["recall"]["extracted"]
+        else None,
+        "recall@10_raw_turns": round(statistics.fmean(res["recall"]["raw"]), 3)
+        if res["recall"]["raw"]
+        else None,
+    }
+    if mem0:
+        mine = [a for a in adds if a["conv"] == adds[0]["conv"]][: len(mem0)]
+        good = [r for r in mem0 if not r["error"]]
+        out["mem0"] = {
+            "adds": len(mem0),
+            "errors": len(mem0) - len(good),
+            "prompt_tokens_per_add": round(statistics.fmean(r["prompt_tokens"] for r in mem0), 1),
+            "completion_tokens_per_add": round(
+                statistics.fmean(r["completion_tokens"] for r in mem0), 1
+            ),
+            "calls_per_add": round(statistics.fmean(r["calls"] for r in mem0), 2),
+            "seconds_per_add_median": round(statistics.median(r["seconds"] for r in mem0), 1),
+            "memvault_same_sessions": {
+                "prompt_tokens_per_add": round(
+                    statistics.fmean(a.get("prompt_tokens", 0) for a in mine), 1
+                ),
+                "seconds_per_add_median": round(statistics.median(a["seconds"] for a in mine), 1),
+            },
+        }
+        m0, mv = out["mem0"], out["mem0"]["memvault_same_sessions"]
+        if m0["prompt_tokens_per_add"]:
+            mv["tokens_ratio_vs_mem0"] = round(
+                (mv["prompt_tokens_per_add"] + out["completion_tokens_per_add"])
+                / (m0["prompt_tokens_per_add"] + m0["completion_tokens_per_add"]),
+                3,
+            )
+            mv["time_ratio_vs_mem0"] = round(
+                mv["seconds_per_add_median"] / m0["seconds_per_add_median"], 3
+            )
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--sessions", type=int, default=4, help="sessions per conversation")
+    ap.add_argument(
+        "--conversations", nargs="*", default=None, help="LoCoMo files (default: all dev)"
+    )
+    ap.add_argument("--base-url", default=None)
+    ap.add_argument(
+        "--mem0", type=int, default=0, help="sessions of the first conversation for mem0"
+    )
+    ap.add_argument("--out", default=str(OUT))
+    args = ap.parse_args()
+    files = (
+        [Path(p) for p in args.conversations]
+        if args.conversations
+        else sorted(LOCOMO.glob("*.json"))
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        with server(args.base_url) as url:
+            res = run_memvault(url, files, args.sessions, work)
+        mem0 = None
+        if args.mem0:
+            with server(None, n_ctx=16384) as url:
+                mem0 = run_mem0(url, files[0], args.mem0, work)
+                for r in mem0:
+                    print("mem0", json.dumps(r), flush=True)
+    out = {
+        "summary": summary(res, mem0),
+        "adds": res["adds"],
+        "mem0": mem0,
+        "sessions": args.sessions,
+        "files": [f.name for f in files],
+    }
+    Path(args.out).write_text(json.dumps(out, indent=2) + "\n")
+    print(json.dumps(out["summary"], indent=2))
+
+
+if __name__ == "__main__":
+    main()
