@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from memvault.bm25 import bm25_scores
-from memvault.errors import DimensionMismatchError
+from memvault.errors import ConflictError, DimensionMismatchError
 from memvault.models import DEFAULT_SPACE, SUPERSEDED, MemoryRecord, content_hash, utcnow
 from memvault.scope import Scope
 from memvault.store.contract import Store
@@ -226,6 +226,14 @@ def test_a_space_refuses_another_width(store: Store) -> None:
     store.register_space("other", 7, "model-x")
     assert store.spaces()["other"] == (7, "model-x")
     assert store.get_many([]) == [] and len(store.scope_records(ALICE)) == 1
+
+
+def test_two_active_memories_under_one_key_are_a_conflict(store: Store) -> None:
+    add(store, rec("v1", namespace=("prefs",), key="color"))
+    with pytest.raises(ConflictError), store.write() as tx:
+        tx.insert(rec("v2", namespace=("prefs",), key="color"), {DEFAULT_SPACE: vec(1, 0)})
+    assert [r.memory for r in store.scope_records(ALICE)] == ["v1"]
+    assert store.spaces() == {}  # the failed transaction left nothing, not even its space
 
 
 def test_a_scope_filter_never_returns_fewer_vectors_than_exist(store: Store) -> None:

@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from memvault.errors import ConfigError, DimensionMismatchError, StorageError
+from memvault.errors import ConfigError, ConflictError, DimensionMismatchError, StorageError
 from memvault.models import DEFAULT_SPACE, MemoryRecord, utcnow
 from memvault.scope import Scope
 from memvault.store import schema
@@ -180,6 +180,16 @@ def safe_location(dsn: str) -> str:
     return f"postgresql://{user}{d.get('host', '')}{port}/{d.get('dbname', '')}"
 
 
+def _conflict(e: Exception) -> ConflictError:
+    """A uniqueness rule of the store, in the words the SQLite store uses."""
+    if "ns_key" in str(e):
+        return ConflictError(
+            "an active memory with the same namespace and key already exists in this "
+            "scope (under another id)"
+        )
+    return ConflictError(f"cannot write: {str(e).strip()}")
+
+
 class PgTx:
     """Write operations valid inside one ``PostgresStore.write()`` transaction."""
 
@@ -189,6 +199,13 @@ class PgTx:
         self.touched: list[int] = []
         self.removed: list[int] = []
         self.changed: dict[int, tuple[str, Scope]] = {}
+        #: (space, dims) already checked in this transaction: one check per space, not per row.
+        self._spaces_ok: set[tuple[str, int]] = set()
+
+    def _check_space(self, space: str, dims: int) -> None:
+        if (space, dims) not in self._spaces_ok:
+            self.store.check_space(self.conn, space, dims)
+            self._spaces_ok.add((space, dims))
 
     def _x(self, query: Any, params: Sequence[Any] = ()) -> psycopg.Cursor[Any]:
         return self.conn.execute(query, params)
@@ -211,29 +228,47 @@ class PgTx:
         terms = analyze(r.memory)
         names = [c.name for c in schema.INSERT_COLUMNS]
         marks = ", ".join(["%s"] * (len(names) + 2))
-        row = self._x(
-            f"INSERT INTO memories ({', '.join(names)}, terms, n_terms) VALUES ({marks}) "
-            "RETURNING seq",
-            [*schema.insert_values(r), terms, len(terms)],
-        ).fetchone()
+        try:
+            row = self._x(
+                f"INSERT INTO memories ({', '.join(names)}, terms, n_terms) VALUES ({marks}) "
+                "RETURNING seq",
+                [*schema.insert_values(r), terms, len(terms)],
+            ).fetchone()
+        except psycopg.IntegrityError as e:
+            raise _conflict(e) from e
         r.seq = int(row[0])  # type: ignore[index]
-        self._put_vectors(r.seq, r.id, vectors)
+        self._put_vectors(r.seq, r.id, vectors, new=True)
         self._changed(r.seq, "insert", r.scope)
         return r.seq
 
-    def _put_vectors(self, seq: int, memory_id: str, vectors: dict[str, np.ndarray] | None) -> None:
+    def _put_vectors(
+        self,
+        seq: int,
+        memory_id: str,
+        vectors: dict[str, np.ndarray] | None,
+        *,
+        new: bool = False,
+    ) -> None:
+        """Store a memory's vectors (replacing its old ones in those spaces unless ``new``)."""
         if not vectors:
             return
         for space, mat in vectors.items():
             mat = np.atleast_2d(np.asarray(mat, dtype=np.float32))
-            self.store.check_space(self.conn, space, mat.shape[1])
-            self._x("DELETE FROM vectors WHERE seq = %s AND space = %s", (seq, space))
+            self._check_space(space, mat.shape[1])
+            if not new:
+                self._x("DELETE FROM vectors WHERE seq = %s AND space = %s", (seq, space))
             with self.conn.cursor(binary=True) as cur:
-                cur.executemany(
-                    "INSERT INTO vectors (seq, space, idx, vec) VALUES (%s, %s, %s, %s)",
-                    [(seq, space, i, row) for i, row in enumerate(mat)],
-                )
-        if DEFAULT_SPACE in vectors:
+                if len(mat) == 1:
+                    cur.execute(
+                        "INSERT INTO vectors (seq, space, idx, vec) VALUES (%s, %s, 0, %s)",
+                        (seq, space, mat[0]),
+                    )
+                else:
+                    cur.executemany(
+                        "INSERT INTO vectors (seq, space, idx, vec) VALUES (%s, %s, %s, %s)",
+                        [(seq, space, i, row) for i, row in enumerate(mat)],
+                    )
+        if DEFAULT_SPACE in vectors and not new:
             self._x("DELETE FROM pending_vectors WHERE seq = %s", (seq,))
         self.touched.append(seq)
         self._outbox(seq, memory_id, "upsert")
@@ -282,7 +317,7 @@ class PgTx:
             self._changed(int(seq), "update", Scope(u, a, rid))
 
     def defer_vectors(self, seq: int, dims: int) -> None:
-        self.store.check_space(self.conn, DEFAULT_SPACE, dims)
+        self._check_space(DEFAULT_SPACE, dims)
         self._x("INSERT INTO pending_vectors (seq) VALUES (%s) ON CONFLICT DO NOTHING", (seq,))
 
     def attach_vectors(self, r: MemoryRecord, vectors: dict[str, np.ndarray]) -> bool:
@@ -569,7 +604,10 @@ class PostgresStore:
         if getattr(self._local, "conn", None) is not None:
             raise StorageError("write transactions do not nest")
         try:
-            with self._cx() as c:
+            # Pipeline mode: statements whose results nobody reads (vectors, history, the
+            # change log) travel with the next one that is read, so a write costs a round
+            # trip per read-back (a new seq, a check), not per statement.
+            with self._cx() as c, c.pipeline():
                 self._local.conn = c
                 try:
                     with c.transaction():
@@ -580,6 +618,8 @@ class PostgresStore:
                         self._log_changes(c, tx)
                 finally:
                     self._local.conn = None
+        except psycopg.IntegrityError as e:  # surfaced at the commit (pipeline mode)
+            raise _conflict(e) from e
         except psycopg.OperationalError as e:
             raise StorageError(
                 f"PostgreSQL write failed ({self.location}); nothing was written if the "
@@ -762,16 +802,24 @@ class PostgresStore:
         terms = list(dict.fromkeys(terms))
         if not terms:
             return KeywordHits()
-        docs = self._rows(
-            f"SELECT seq, terms FROM memories WHERE terms && %s::text[] AND {where}",
-            [terms, *params],
-        )
+        if scope:
+            # One round trip: the scope's rows once (scope index), then the ones holding a
+            # query term and the scope's statistics from them.
+            rows = self._rows(
+                f"WITH s AS MATERIALIZED (SELECT seq, terms, n_terms FROM memories WHERE {where}) "
+                "SELECT seq, terms, NULL::bigint, NULL::bigint FROM s WHERE terms && %s::text[] "
+                "UNION ALL SELECT NULL, NULL, count(*), COALESCE(sum(n_terms), 0) FROM s",
+                [*params, terms],
+            )
+            docs = [(seq, t) for seq, t, _, _ in rows if seq is not None]
+            n, total = next((c, t) for seq, _, c, t in rows if seq is None)
+        else:  # the whole store: the GIN index finds the rows, the totals are one scan
+            docs = self._rows("SELECT seq, terms FROM memories WHERE terms && %s::text[]", [terms])
+            if not docs:
+                return KeywordHits()
+            n, total = self._one("SELECT count(*), COALESCE(sum(n_terms), 0) FROM memories")
         if not docs:
             return KeywordHits()
-        n, total = self._one(
-            f"SELECT count(*), COALESCE(sum(n_terms), 0) FROM memories WHERE {where}",
-            params,
-        )
         return KeywordHits({int(s): list(t) for s, t in docs}, int(n), int(total))
 
     def rebuild_keyword_index(self) -> int:
