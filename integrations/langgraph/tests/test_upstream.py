@@ -123,10 +123,14 @@ filterwarnings =
 """
 
 
-def _run(run: Path, module: str, mode: str, noconftest: bool) -> dict[str, Outcome]:
+def _run(
+    run: Path, module: str, mode: str, noconftest: bool, pg_dsn: str | None = None
+) -> dict[str, Outcome]:
+    """Run one upstream suite; ``pg_dsn``: memvault's stores in that PostgreSQL database."""
     (run / "pytest.ini").write_text(INI)
-    report = run / f"report-{mode}.xml"
-    scratch = run / f"scratch-{mode}"
+    tag = f"{mode}-postgres" if pg_dsn else mode
+    report = run / f"report-{tag}.xml"
+    scratch = run / f"scratch-{tag}"
     scratch.mkdir()
     env = {
         **os.environ,
@@ -136,6 +140,8 @@ def _run(run: Path, module: str, mode: str, noconftest: bool) -> dict[str, Outco
         "LANGCHAIN_TRACING_V2": "false",
         "PYTHONDONTWRITEBYTECODE": "1",
     }
+    if pg_dsn:
+        env["MEMVAULT_PEER_PG_DSN"] = pg_dsn
     cmd = [
         sys.executable,
         "-m",
@@ -270,6 +276,33 @@ def _check(result: SuiteResult, minimum: int) -> str:
 def test_langgraph_store_suite(upstream: dict[str, SuiteResult]) -> None:
     """langgraph-checkpoint(-sqlite) store tests: sync, async, vector, namespaces, TTL."""
     print(_check(upstream["peer_store.py"], minimum=150))
+
+
+@pytest.fixture(scope="module")
+def upstream_store_postgres(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[SuiteResult]:
+    """The store suite with MemvaultStore on the PostgreSQL backend (a database of its own).
+
+    Its own run directory and reference run, so it does not wait for the other suites.
+    """
+    server = request.getfixturevalue("pg_server")
+    cache = _cache_dir(request, tmp_path_factory)
+    run = tmp_path_factory.mktemp("upstream-pg") / "peer_store"
+    _prepare_store_suite(run, cache)
+    dsn = server.new_database()
+    try:
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            ref = pool.submit(_run, run, "peer_store.py", "reference", False)
+            ours = _run(run, "peer_store.py", "memvault", False, pg_dsn=dsn)
+            yield SuiteResult(ref.result(), ours)
+    finally:
+        server.drop_database(dsn)
+
+
+def test_langgraph_store_suite_postgres(upstream_store_postgres: SuiteResult) -> None:
+    """The same store suite (TTL and omit_expired included) on the PostgreSQL backend."""
+    print(_check(upstream_store_postgres, minimum=150))
 
 
 def test_langgraph_checkpointer_suite(upstream: dict[str, SuiteResult]) -> None:

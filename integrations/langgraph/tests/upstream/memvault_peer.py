@@ -4,7 +4,10 @@ Copied next to the upstream test files (fetched from PyPI at test time) by
 ``tests/test_upstream.py``. ``MEMVAULT_PEER_STORE`` selects what the upstream
 tests run against: ``memvault`` (``MemvaultStore``) or ``reference``
 (LangGraph's own ``InMemoryStore``), so the outer test can check that every
-test passing on the reference passes on memvault too.
+test passing on the reference passes on memvault too. With ``MEMVAULT_PEER_PG_DSN``
+set, memvault's stores live in that PostgreSQL database instead of SQLite files:
+one schema per store, named after the file path a test gives (so reopening the
+same "file" reopens the same store), or a fresh one when it gives none.
 """
 
 from __future__ import annotations
@@ -12,9 +15,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import hashlib
 import inspect
 import os
 import tempfile
+import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
@@ -24,6 +29,7 @@ from memvault_langgraph import MemvaultStore
 
 MODE = os.environ.get("MEMVAULT_PEER_STORE", "memvault")
 _BASE = os.environ.get("MEMVAULT_PEER_TMP") or tempfile.mkdtemp(prefix="memvault-peer-")
+_PG_DSN = os.environ.get("MEMVAULT_PEER_PG_DSN")
 _OPEN: list[Any] = []
 _EMBEDDER: Any = None
 
@@ -47,12 +53,23 @@ class _MemvaultPeer(MemvaultStore):
     """``MemvaultStore`` on a fresh file, constructible the way the tests build stores."""
 
     def __init__(self, *, index: Any = None, ttl: Any = None, path: str | None = None) -> None:
-        path = path or os.path.join(tempfile.mkdtemp(dir=_BASE), "store.db")
-        super().__init__(path=path, embedder=embedder(), index=index, ttl=ttl)
+        if _PG_DSN:
+            super().__init__(config=_pg_config(path), embedder=embedder(), index=index, ttl=ttl)
+        else:
+            path = path or os.path.join(tempfile.mkdtemp(dir=_BASE), "store.db")
+            super().__init__(path=path, embedder=embedder(), index=index, ttl=ttl)
         _OPEN.append(self)
 
     def setup(self) -> None:
         """SqliteStore's migration step: nothing to do (memvault migrates on open)."""
+
+
+def _pg_config(path: str | None) -> dict[str, Any]:
+    """A memvault config putting the store in its own schema of the PostgreSQL database."""
+    name = hashlib.blake2b(path.encode(), digest_size=8).hexdigest() if path else uuid.uuid4().hex
+    return {
+        "vector_store": {"provider": "postgres", "config": {"dsn": _PG_DSN, "schema": f"s{name}"}}
+    }
 
 
 class _ReferencePeer(InMemoryStore):
