@@ -143,6 +143,7 @@ INGEST_SCRIPT = textwrap.dedent("""
 
 def _start_fake(tmp: Path, *extra: str) -> tuple[subprocess.Popen[str], str]:
     port_file = tmp / "port"
+    port_file.unlink(missing_ok=True)  # a restarted server must not be taken as ready early
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -159,8 +160,8 @@ def _start_fake(tmp: Path, *extra: str) -> tuple[subprocess.Popen[str], str]:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
-    for _ in range(200):
-        if port_file.exists():
+    for _ in range(1200):  # 60 s: a loaded machine starts Python slowly
+        if port_file.exists() and port_file.read_text().strip():
             return proc, f"http://127.0.0.1:{port_file.read_text().strip()}/v1"
         time.sleep(0.05)
     proc.kill()

@@ -63,22 +63,8 @@ def test_idempotency_keys_are_bounded(memory: Memory) -> None:
 
 @pytest.fixture
 def llm_memory(store_path: Path, embedder: LocalEmbedder) -> Iterator[tuple[Memory, FakeOpenAI]]:
-    with FakeOpenAI() as srv:
-        config = {
-            "path": str(store_path),
-            "llm": {
-                "provider": "openai",
-                "config": {
-                    "model": "gpt-4o-mini",
-                    "openai_base_url": srv.base_url,
-                    "api_key": "sk-test",
-                    "max_retries": 0,
-                    "timeout": 5,
-                },
-            },
-        }
-        with Memory(config, embedder=embedder) as m:
-            yield m, srv
+    with FakeOpenAI() as srv, Memory(srv.memvault_config(store_path), embedder=embedder) as m:
+        yield m, srv
 
 
 def test_llm_add_keys_are_scoped(llm_memory: tuple[Memory, FakeOpenAI]) -> None:

@@ -24,20 +24,7 @@ def srv() -> Iterator[FakeOpenAI]:
 
 
 def llm_config(srv: FakeOpenAI, path: Path, **llm: Any) -> dict[str, Any]:
-    return {
-        "path": str(path),
-        "llm": {
-            "provider": "openai",
-            "config": {
-                "model": "gpt-4o-mini",
-                "openai_base_url": srv.base_url,
-                "api_key": "sk-test",
-                "max_retries": 3,
-                "timeout": 5,
-                **llm,
-            },
-        },
-    }
+    return srv.memvault_config(path, **{"max_retries": 3, **llm})
 
 
 @pytest.fixture

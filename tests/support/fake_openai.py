@@ -841,6 +841,22 @@ class FakeOpenAI:
         """``http://127.0.0.1:PORT/v1``: pass as ``base_url`` to ``openai.OpenAI``."""
         return f"http://127.0.0.1:{self.port}/v1"
 
+    def memvault_config(self, path: Any = None, **llm: Any) -> dict[str, Any]:
+        """A memvault config whose LLM is this server (``path``: the store file, optional);
+        ``llm`` overrides the client settings (no retries and a 5 s timeout by default)."""
+        config = {
+            "model": "gpt-4o-mini",
+            "openai_base_url": self.base_url,
+            "api_key": "sk-test",
+            "max_retries": 0,
+            "timeout": 5,
+            **llm,
+        }
+        out: dict[str, Any] = {"llm": {"provider": "openai", "config": config}}
+        if path is not None:
+            out["path"] = str(path)
+        return out
+
     @property
     def running(self) -> bool:
         return self._server is not None

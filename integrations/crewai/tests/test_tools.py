@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -143,21 +142,11 @@ def test_unknown_memory_type_is_rejected() -> None:
 # -- memvault's LLM extraction (fake OpenAI server) ----------------------------------------------
 @pytest.fixture
 def llm_memory(tmp_path: Path, embedder: LocalEmbedder) -> Iterator[tuple[Memory, FakeOpenAI]]:
-    with FakeOpenAI() as srv:
-        config: dict[str, Any] = {
-            "llm": {
-                "provider": "openai",
-                "config": {
-                    "model": "gpt-4o-mini",
-                    "openai_base_url": srv.base_url,
-                    "api_key": "sk-test",
-                    "max_retries": 0,
-                    "timeout": 5,
-                },
-            }
-        }
-        with Memory(config, path=tmp_path / "llm.db", embedder=embedder) as mem:
-            yield mem, srv
+    with (
+        FakeOpenAI() as srv,
+        Memory(srv.memvault_config(tmp_path / "llm.db"), embedder=embedder) as mem,
+    ):
+        yield mem, srv
 
 
 def test_remember_runs_memvault_extraction(llm_memory: tuple[Memory, FakeOpenAI]) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 from langchain_core.messages import AIMessage, ToolMessage
@@ -92,21 +91,11 @@ def test_scope_from_runtime_context_in_create_agent(store: MemvaultStore) -> Non
 
 @pytest.fixture
 def llm_memory(tmp_path: Path, embedder: LocalEmbedder) -> Iterator[tuple[Memory, FakeOpenAI]]:
-    with FakeOpenAI() as srv:
-        config: dict[str, Any] = {
-            "llm": {
-                "provider": "openai",
-                "config": {
-                    "model": "gpt-4o-mini",
-                    "openai_base_url": srv.base_url,
-                    "api_key": "sk-test",
-                    "max_retries": 0,
-                    "timeout": 5,
-                },
-            }
-        }
-        with Memory(config, path=tmp_path / "llm.db", embedder=embedder) as mem:
-            yield mem, srv
+    with (
+        FakeOpenAI() as srv,
+        Memory(srv.memvault_config(tmp_path / "llm.db"), embedder=embedder) as mem,
+    ):
+        yield mem, srv
 
 
 def test_remember_uses_llm_extraction_when_configured(

@@ -39,16 +39,4 @@ def srv() -> Iterator[FakeOpenAI]:
 @pytest.fixture
 def llm_config(srv: FakeOpenAI, store_path: Path) -> dict[str, Any]:
     """A memvault config whose LLM (extraction on add) is the fake server."""
-    return {
-        "path": str(store_path),
-        "llm": {
-            "provider": "openai",
-            "config": {
-                "model": "gpt-4o-mini",
-                "openai_base_url": srv.base_url,
-                "api_key": "sk-test",
-                "max_retries": 0,
-                "timeout": 5,
-            },
-        },
-    }
+    return srv.memvault_config(store_path)
