@@ -41,7 +41,7 @@ class RetrievalConfig(BaseModel):
     keyword_weight: float = Field(0.7, ge=0)
     dense_weight: float = Field(0.5, ge=0)
     neighbor_weight: float = Field(0.6, ge=0)
-    actor_weight: float = Field(0.3, ge=0)
+    actor_weight: float = Field(0.1, ge=0)
     candidates: int = Field(50, ge=1, description="top-N taken from each retriever")
     keyword_norm: Literal["minmax", "ceiling"] = Field(
         "ceiling",
