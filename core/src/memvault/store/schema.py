@@ -142,16 +142,37 @@ def update_values(r: MemoryRecord) -> list[Any]:
     return [c.get(r) for c in UPDATE_COLUMNS]  # type: ignore[misc]
 
 
+#: How decode_memory reads a row, worked out once: (position, field) of plain columns,
+#: (position, field, put) of converted ones, and the scope columns' positions.
+_PLAIN = tuple(
+    (i, c.field) for i, c in enumerate(MEMORY_COLUMNS) if c.field is not None and c.put is None
+)
+_CONVERTED = tuple(
+    (i, c.field, c.put)
+    for i, c in enumerate(MEMORY_COLUMNS)
+    if c.field is not None and c.put is not None
+)
+_SCOPE_AT = tuple(
+    next(i for i, c in enumerate(MEMORY_COLUMNS) if c.name == f)
+    for f in ("user_id", "agent_id", "run_id")
+)
+_EMPTY_JSON = "{}"
+
+
 def decode_memory(row: Sequence[Any]) -> MemoryRecord:
-    """A row selected as ``MEMORY_NAMES`` (in that order) as a record."""
-    fields: dict[str, Any] = {}
-    scope: dict[str, Any] = {}
-    for c, v in zip(MEMORY_COLUMNS, row, strict=True):
-        if c.field is None:
-            scope[c.name] = v
-        else:
-            fields[c.field] = c.put(v) if c.put is not None else v
-    return MemoryRecord(scope=Scope(**scope), **fields)
+    """A row selected as ``MEMORY_NAMES`` (in that order) as a record.
+
+    Runs for every record of a scope a search reads cold, so the column plan is
+    precomputed and the usual empty metadata skips the JSON parser.
+    """
+    if len(row) != len(MEMORY_COLUMNS):
+        raise ValueError(f"a memory row has {len(MEMORY_COLUMNS)} columns, got {len(row)}")
+    fields = {f: row[i] for i, f in _PLAIN}
+    for i, f, put in _CONVERTED:
+        v = row[i]
+        fields[f] = {} if v == _EMPTY_JSON and f == "metadata" else put(v)
+    u, a, r = _SCOPE_AT
+    return MemoryRecord(scope=Scope(row[u], row[a], row[r]), **fields)
 
 
 #: The audit history: one row per change, kept after its memory is gone.
