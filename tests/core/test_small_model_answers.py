@@ -330,3 +330,28 @@ def test_a_structured_procedural_summary_is_kept_as_text(mem: Memory, srv: FakeO
     with pytest.raises(Exception, match="summary"):
         mem.add("Another run", agent_id="travel-bot", memory_type="procedural_memory")
     assert len(mem.pending()) == 1
+
+
+def test_an_answer_cut_off_at_the_token_limit_keeps_its_whole_items(
+    mem: Memory, srv: FakeOpenAI
+) -> None:
+    """Seen with the real model on a LoCoMo session: it repeated facts until max_tokens.
+    The complete items are kept and the sentences they miss are asked about again."""
+    looped = (
+        '{"memories": [{"event": "ADD", "text": "User volunteers at an animal shelter"}, '
+        '{"event": "ADD", "text": "User volunteers at an animal shelter"}, '
+        '{"event": "ADD", "text": "User volunteers at an ani'
+    )
+    srv.enqueue(
+        Reply(looped, finish_reason="length"),
+        {"memories": [{"event": "ADD", "text": "User's brother Tiago is a pilot in Faro"}]},
+    )
+    mem.add(
+        "I volunteer at an animal shelter on weekends. My brother Tiago is a pilot in Faro.",
+        user_id="v",
+    )
+    assert current(mem, "v") == {
+        "User volunteers at an animal shelter",
+        "User's brother Tiago is a pilot in Faro",
+    }
+    assert mem.pending() == []

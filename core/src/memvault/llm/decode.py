@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from memvault.errors import LLMError
-from memvault.llm.parse import extract_json
+from memvault.llm.parse import extract_json, salvage_items
 
 log = logging.getLogger("memvault")
 
@@ -146,7 +146,14 @@ def _items(data: Any, raw: str) -> list[Any]:
 
 def decode_memories(raw: str) -> list[Proposal]:
     """Every item the model answered, in order (see the module docstring)."""
-    data = extract_json(raw, allow_list=True)
+    try:
+        data = extract_json(raw, allow_list=True)
+    except LLMError:
+        salvaged = salvage_items(raw)
+        if not salvaged:
+            raise
+        log.warning("LLM answer was cut off; kept its %d complete item(s)", len(salvaged))
+        data = salvaged
     out: list[Proposal] = []
     pending = list(_items(data, raw))
     while pending:

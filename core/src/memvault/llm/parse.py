@@ -91,3 +91,34 @@ def extract_json(raw: str | None, *, allow_list: bool = False) -> Any:
             if value is not None:
                 return value
     raise LLMError("could not find a JSON object in the LLM output", raw_output=raw)
+
+
+_LIST_START = re.compile(r'"(?:memories|facts)"\s*:\s*\[')
+
+
+def salvage_items(raw: str | None) -> list[Any]:
+    """The complete items of a memories list whose JSON was cut off (``max_tokens``).
+
+    Why: on a long conversation a small model can run until the token limit (Qwen2.5 1.5B
+    repeated its facts to 1,500 tokens on a LoCoMo session), which leaves truncated JSON.
+    The items before the cut are whole facts; keeping them (the write path then asks
+    again about the sentences they do not cover) beats failing the add. Empty when no
+    complete item precedes the cut.
+    """
+    if not raw:
+        return []
+    m = _LIST_START.search(_THINK.sub("", raw))
+    if m is None:
+        return []
+    text, pos, out = _THINK.sub("", raw), m.end(), []
+    decoder = json.JSONDecoder()
+    while True:
+        while pos < len(text) and text[pos] in " \t\r\n,":
+            pos += 1
+        if pos >= len(text) or text[pos] == "]":
+            return out
+        try:
+            value, pos = decoder.raw_decode(text, pos)
+        except json.JSONDecodeError:
+            return out
+        out.append(value)
