@@ -358,14 +358,14 @@ def start(p: Paths, port: int | None) -> str:
         raise SystemExit("!! the runtime or the model is missing: run `make llm` first")
     port = port or free_port()
     p.run_dir.mkdir(parents=True, exist_ok=True)
-    log = p.run_file("log").open("wb")
-    proc = subprocess.Popen(
-        server_command(p, port),
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-        start_new_session=True,  # not killed with the make that started it
-    )
+    with p.run_file("log").open("wb") as log:  # the child keeps its own descriptor
+        proc = subprocess.Popen(
+            server_command(p, port),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,  # not killed with the make that started it
+        )
     url = f"http://127.0.0.1:{port}/v1"
     try:
         wait_ready(url, proc)
