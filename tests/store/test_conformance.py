@@ -217,6 +217,30 @@ def test_vectors_by_scope_seq_and_memory(store: Store) -> None:
     assert store.all_vectors(c.seq) == {} and store.vector_count() == 3
 
 
+def test_insert_many_is_insert_for_each_record_in_order(store: Store) -> None:
+    [first] = add(store, rec("before"))
+    batch = [rec("one"), rec("two", BOB), rec("three")]
+    two_vectors = np.vstack([vec(1, 0, 0), vec(0, 1, 0)])
+    with store.write() as tx:
+        seqs = tx.insert_many(
+            batch, [{DEFAULT_SPACE: vec(1, 1, 0)}, None, {DEFAULT_SPACE: two_vectors}]
+        )
+        assert tx.touched == [batch[0].seq, batch[2].seq]
+    assert seqs == [r.seq for r in batch] and first.seq < seqs[0] < seqs[1] < seqs[2]
+    assert [r.memory for r in store.scope_records(ALICE)] == ["before", "one", "three"]
+    assert store.vectors(DEFAULT_SPACE, ALICE)[0].tolist() == [seqs[0], seqs[2], seqs[2]]
+    assert store.all_vectors(seqs[1]) == {}
+    assert store.keyword_hits(["three"], ALICE).docs == {seqs[2]: ["three"]}
+    changes = store.changes_since(0)
+    assert changes is not None and {(s, op) for s, op, _ in changes} >= {
+        (s, "insert") for s in seqs
+    }
+    [after] = add(store, rec("after"))  # the store's own seqs continue after the batch
+    assert after.seq > seqs[2]
+    with store.write() as tx:
+        assert tx.insert_many([], []) == []
+
+
 def test_a_space_refuses_another_width(store: Store) -> None:
     add(store, rec("a"), vectors={DEFAULT_SPACE: vec(1, 0)})
     with pytest.raises(DimensionMismatchError), store.write() as tx:
@@ -337,6 +361,27 @@ def test_history_rows_and_import(store: Store) -> None:
     ids = [h["id"] for h in store.history_rows(r.id)]
     assert ids[:2] == [row["id"], row["id"] + 100] and len(set(ids)) == 4
     assert 5000 not in ids
+    add(store, rec("later"))  # new ids never collide with imported ones
+    assert len({h["id"] for h in store.history_rows()}) == 5
+
+
+def test_import_history_many_is_import_history_row_by_row(store: Store) -> None:
+    [r] = add(store, rec("x"))
+    [row] = list(store.history_rows(r.id))
+    copy = {**row, "id": row["id"] + 100}
+    rows = [
+        dict(row),  # duplicate of the stored row
+        {**copy, "event": "UPDATE"},  # a free id: kept
+        {**copy, "event": "UPDATE"},  # duplicate of the row before it in the same batch
+        {**copy, "event": "DELETE"},  # its id was just taken by the batch: renumbered
+        {**copy, "event": "X", "id": row["id"] + 200},  # free: kept
+    ]
+    with store.write() as tx:
+        got = tx.import_history_many(rows)
+        assert tx.import_history_many([]) == []
+    assert got == ["duplicate", "added", "duplicate", "renumbered", "added"]
+    ids = [h["id"] for h in store.history_rows(r.id)]
+    assert len(ids) == 4 == len(set(ids)) and {row["id"] + 100, row["id"] + 200} <= set(ids)
     add(store, rec("later"))  # new ids never collide with imported ones
     assert len({h["id"] for h in store.history_rows()}) == 5
 

@@ -77,6 +77,18 @@ class Tx(Protocol):
         """Store a new memory (+ its keyword entry, + vectors); sets and returns ``r.seq``."""
         ...
 
+    def insert_many(
+        self,
+        records: Sequence[MemoryRecord],
+        vectors: Sequence[dict[str, np.ndarray] | None],
+    ) -> list[int]:
+        """:meth:`insert` for each record (with its vectors, or None), in order; the seqs.
+
+        The bulk path (a store copy): a server backend writes the batch in a few round
+        trips instead of one per row.
+        """
+        ...
+
     def update(
         self, r: MemoryRecord, *, text_changed: bool, vectors: dict[str, np.ndarray] | None = None
     ) -> None:
@@ -132,6 +144,12 @@ class Tx(Protocol):
         new id because ``row["id"]`` is taken). With ``keep_id`` a free ``row["id"]`` is kept,
         so a restore gives back identical rows.
         """
+        ...
+
+    def import_history_many(
+        self, rows: Sequence[dict[str, Any]], *, keep_id: bool = True
+    ) -> list[str]:
+        """:meth:`import_history` for each row, in order (the bulk path of a store copy)."""
         ...
 
     def journal(

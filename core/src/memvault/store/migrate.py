@@ -63,12 +63,12 @@ def copy_store(
         queued = {r.seq for r in src.pending_in_scope(Scope())}
         default_dims = (src.spaces().get(DEFAULT_SPACE) or (0, None))[0]
         for chunk in _chunks(src.iter_all(), BATCH):
+            old_seqs = [r.seq for r in chunk]
+            vectors = [src.all_vectors(s) or None for s in old_seqs]
             with dst.write() as tx:
-                for r in chunk:
-                    old_seq = r.seq
-                    vectors = src.all_vectors(old_seq)
-                    tx.insert(r, vectors or None)  # sets r.seq to the target's
-                    counts["vectors"] += sum(len(m) for m in vectors.values())
+                tx.insert_many(chunk, vectors)  # sets each r.seq to the target's
+                for old_seq, r, v in zip(old_seqs, chunk, vectors, strict=True):
+                    counts["vectors"] += sum(len(m) for m in (v or {}).values())
                     if old_seq in queued and default_dims:
                         tx.defer_vectors(r.seq, default_dims)
                         counts["queued"] += 1
@@ -77,7 +77,8 @@ def copy_store(
                 progress(len(chunk))
         for rows in _chunks(src.history_rows(), BATCH):
             with dst.write() as tx:
-                counts["history"] += sum(tx.import_history(row) != "duplicate" for row in rows)
+                outcomes = tx.import_history_many(rows)
+                counts["history"] += sum(o != "duplicate" for o in outcomes)
         for rows in _chunks(iter(src.journal_all()), BATCH):
             with dst.write() as tx:
                 for j in rows:

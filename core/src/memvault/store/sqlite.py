@@ -271,6 +271,16 @@ class Tx:
         self._changed(seq, "insert", r.scope)
         return seq
 
+    def insert_many(
+        self,
+        records: Sequence[MemoryRecord],
+        vectors: Sequence[dict[str, np.ndarray] | None],
+    ) -> list[int]:
+        """:meth:`insert` for each record, in order (SQLite has no round trips to save)."""
+        if len(records) != len(vectors):
+            raise ValueError("insert_many needs one vectors entry (or None) per record")
+        return [self.insert(r, v) for r, v in zip(records, vectors, strict=True)]
+
     def _put_vectors(self, seq: int, memory_id: str, vectors: dict[str, np.ndarray] | None) -> None:
         if not vectors:
             return
@@ -474,6 +484,12 @@ class Tx:
         except sqlite3.IntegrityError as e:
             raise _conflict(e) from e
         return outcome
+
+    def import_history_many(
+        self, rows: Sequence[dict[str, Any]], *, keep_id: bool = True
+    ) -> list[str]:
+        """:meth:`import_history` for each row, in order."""
+        return [self.import_history(row, keep_id=keep_id) for row in rows]
 
     def restore_journal(self, row: dict[str, Any]) -> None:
         """Insert a stored journal row as it is (a store copy); an existing key is kept."""
