@@ -17,8 +17,13 @@ def remote_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 
 
 @pytest.fixture
-def remote_key(remote_server: Server) -> str:
-    return remote_server.key()
+def remote_key(remote_server: Server, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A key of a fresh tenant; also in ``$MEMVAULT_URL`` / ``$MEMVAULT_API_KEY``, where a
+    handle reopened from a serialized adapter (its ``store_path`` is the URL) finds it."""
+    key = remote_server.key()
+    monkeypatch.setenv("MEMVAULT_URL", remote_server.url)
+    monkeypatch.setenv("MEMVAULT_API_KEY", key)
+    return key
 
 
 @pytest.fixture

@@ -178,8 +178,7 @@ class MemoryHandles:
         self._opener = (config, path, embedder)
         self._owned: list[MemoryLike] = []
         if memory is None and eager:
-            self._sync = Memory(config, path=path, embedder=embedder)
-            self._owned.append(self._sync)
+            _ = self.sync  # opens it (a local store, or a server given by its URL)
 
     @property
     def given(self) -> MemoryLike | None:
@@ -196,6 +195,8 @@ class MemoryHandles:
         if base is not None:
             return base.path
         config, path, _ = self._opener
+        if _server_url(path, config) is not None:
+            return str(path)
         return str(MemoryConfig.parse(config).store_path(path))
 
     @property
@@ -217,7 +218,12 @@ class MemoryHandles:
                         self._sync = self._async.as_sync()
                     else:
                         config, path, embedder = self._opener
-                        self._sync = Memory(config, path=path, embedder=embedder)
+                        if (url := _server_url(path, config)) is not None:
+                            from memvault.remote import RemoteMemory
+
+                            self._sync = RemoteMemory(url)
+                        else:
+                            self._sync = Memory(config, path=path, embedder=embedder)
                     self._owned.append(self._sync)
         return self._sync
 
@@ -232,7 +238,12 @@ class MemoryHandles:
                         self._async = self._sync.as_async()
                     else:
                         config, path, embedder = self._opener
-                        self._async = AsyncMemory(config, path=path, embedder=embedder)
+                        if (url := _server_url(path, config)) is not None:
+                            from memvault.remote import AsyncRemoteMemory
+
+                            self._async = AsyncRemoteMemory(url)
+                        else:
+                            self._async = AsyncMemory(config, path=path, embedder=embedder)
                     self._owned.append(self._async)
         return self._async
 
@@ -278,6 +289,15 @@ class MemoryHandles:
                 await handle.close()
             else:
                 await asyncio.to_thread(handle.close)
+
+
+def _server_url(path: Any, config: Any) -> str | None:
+    """A memvault server's URL given as the store path (what an adapter over a
+    ``RemoteMemory`` serializes as its ``store_path``): reopened as a ``RemoteMemory``,
+    its API key from ``$MEMVAULT_API_KEY`` (a serialized adapter never holds the key)."""
+    if config is None and isinstance(path, str) and path.startswith(("http://", "https://")):
+        return path
+    return None
 
 
 async def _close_all(handles: list[MemoryLike]) -> None:

@@ -19,9 +19,15 @@ Needs ``httpx`` (the ``remote`` extra).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import dataclasses
 import datetime as dt
+import functools
+import json
 import os
+import ssl
+import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -82,6 +88,28 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
+#: Body fields the library stores as JSON and refuses when they are not JSON (a set, an
+#: object): sent as given, so a value ``Memory`` would refuse is refused here too, with the
+#: library's error, instead of being quietly turned into a list.
+_STRICT_JSON = ("metadata", "value")
+
+
+def _strict_json(value: Any, what: str) -> Any:
+    try:
+        json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError) as e:
+        raise E.ValidationError(f"{what} must be JSON-serialisable: {e}") from e
+    return value
+
+
+def _body(body: Any) -> Any:
+    if not isinstance(body, dict):
+        return _jsonable(body)
+    return {
+        str(k): _strict_json(v, k) if k in _STRICT_JSON else _jsonable(v) for k, v in body.items()
+    }
+
+
 def _error(response: httpx.Response) -> Exception:
     try:
         err = response.json()["error"]
@@ -111,7 +139,7 @@ class _HttpCall:
 
     def request(self, client: httpx.Client | httpx.AsyncClient) -> httpx.Request:
         params = {k: _jsonable(v) for k, v in (self.params or {}).items() if v is not None}
-        body = None if self.body is None else _jsonable(self.body)
+        body = None if self.body is None else _body(self.body)
         return client.build_request(self.method, self.path, json=body, params=params)
 
     def result(self, response: httpx.Response) -> Any:
@@ -263,7 +291,7 @@ class RemoteEmbedder:
 
     name: str
     _dims: int
-    _memory: RemoteMemory = field(repr=False)
+    _client: httpx.Client = field(repr=False)
 
     @property
     def dims(self) -> int:
@@ -272,8 +300,66 @@ class RemoteEmbedder:
     def embed(self, texts: list[str], *, kind: str = "passage") -> np.ndarray:
         if not texts:
             return np.zeros((0, self._dims), dtype=np.float32)
-        rows = self._memory._send(_HttpCall("POST", "/embed", {"texts": list(texts), "kind": kind}))
+        rows = _send_sync(
+            self._client, _HttpCall("POST", "/embed", {"texts": list(texts), "kind": kind})
+        )
         return np.asarray(rows["vectors"], dtype=np.float32)
+
+
+def _send_sync(client: httpx.Client, call: _HttpCall) -> Any:
+    try:
+        response = client.send(call.request(client))
+    except httpx.TransportError as e:
+        raise E.StorageError(f"cannot reach the memvault server at {client.base_url}: {e}") from e
+    return call.result(response)
+
+
+@functools.cache
+def _tls() -> ssl.SSLContext:
+    """httpx's default TLS context, made once: httpx builds one per client otherwise (tens of
+    milliseconds of CPU each), and adapters and per-loop async clients make many clients."""
+    return httpx.create_ssl_context()
+
+
+class _Twins:
+    """What a remote handle shares with its twins (``as_sync`` / ``as_async``): one embedder.
+
+    As with a local ``Memory`` and its twin (one engine, one loaded model), both handles
+    answer ``embedder`` with the same object. It embeds through a sync client of its own,
+    closed when the last handle of the family closes.
+    """
+
+    def __init__(self, client_args: dict[str, Any], transport: Any = None) -> None:
+        self._client_args = client_args
+        self._transport = transport
+        self._lock = threading.Lock()
+        self._embedder: RemoteEmbedder | None = None
+        self._users = 0
+
+    def join(self) -> _Twins:
+        with self._lock:
+            self._users += 1
+        return self
+
+    def leave(self) -> None:
+        with self._lock:
+            self._users -= 1
+            last = self._users <= 0
+            embedder, self._embedder = (self._embedder, None) if last else (None, self._embedder)
+        if embedder is not None:
+            embedder._client.close()
+
+    def embedder(self) -> RemoteEmbedder:
+        with self._lock:
+            if self._embedder is None:
+                client = httpx.Client(**self._client_args, transport=self._transport)
+                try:
+                    info = _send_sync(client, _HttpCall("GET", "/info"))["embedder"]
+                except BaseException:
+                    client.close()
+                    raise
+                self._embedder = RemoteEmbedder(info["name"], int(info["dims"]), client)
+            return self._embedder
 
 
 class _RemoteBase:
@@ -283,8 +369,11 @@ class _RemoteBase:
     api_key: str | None
     timeout: float
     _engine: Any
+    _twins: _Twins
 
-    def _setup(self, url: str | None, api_key: str | None, timeout: float) -> dict[str, Any]:
+    def _setup(
+        self, url: str | None, api_key: str | None, timeout: float, twins: _Twins | None = None
+    ) -> dict[str, Any]:
         url = url or os.environ.get("MEMVAULT_URL") or "http://127.0.0.1:8000"
         self.url = url.rstrip("/")
         self.api_key = api_key if api_key is not None else os.environ.get("MEMVAULT_API_KEY")
@@ -292,14 +381,21 @@ class _RemoteBase:
         self.config = None  # type: ignore[assignment]
         self._engine = _RemoteEngine()
         self._owns_engine = False
-        self._embedder: RemoteEmbedder | None = None
+        self._closed = False
         headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
-        return {"base_url": self.url, "headers": headers, "timeout": timeout}
+        args = {"base_url": self.url, "headers": headers, "timeout": timeout, "verify": _tls()}
+        self._twins = (twins or _Twins(args)).join()
+        return args
 
     @property
     def path(self) -> str:
         """The server's URL (a local ``Memory``'s path is its store file)."""
         return self.url
+
+    @property
+    def embedder(self) -> RemoteEmbedder:  # type: ignore[override]
+        """The server's embedder (the same object for this handle and its twins)."""
+        return self._twins.embedder()
 
     @classmethod
     def from_config(cls, config_dict: dict[str, Any]) -> Any:
@@ -342,25 +438,18 @@ class RemoteMemory(_RemoteBase, Memory):
         *,
         timeout: float = 60.0,
         transport: httpx.BaseTransport | None = None,
+        _twins: _Twins | None = None,
     ) -> None:
-        self._client = httpx.Client(**self._setup(url, api_key, timeout), transport=transport)
+        args = self._setup(url, api_key, timeout, _twins)
+        if _twins is None:
+            self._twins._transport = transport
+        self._client = httpx.Client(**args, transport=transport)
 
     def _send(self, call: _HttpCall) -> Any:
-        try:
-            response = self._client.send(call.request(self._client))
-        except httpx.TransportError as e:
-            raise E.StorageError(f"cannot reach the memvault server at {self.url}: {e}") from e
-        return call.result(response)
+        return _send_sync(self._client, call)
 
     def _run(self, op: Any) -> Any:
         return self._send(op)
-
-    @property
-    def embedder(self) -> RemoteEmbedder:  # type: ignore[override]
-        if self._embedder is None:
-            info = self._send(_HttpCall("GET", "/info"))["embedder"]
-            self._embedder = RemoteEmbedder(info["name"], int(info["dims"]), self)
-        return self._embedder
 
     def info(self) -> dict[str, Any]:
         """The server's version and embedder, and what this key allows."""
@@ -387,15 +476,25 @@ class RemoteMemory(_RemoteBase, Memory):
         return self._report(status)
 
     def as_async(self, max_workers: int = 4) -> AsyncRemoteMemory:
-        """An ``AsyncRemoteMemory`` to the same server with the same key."""
-        return AsyncRemoteMemory(self.url, self.api_key, timeout=self.timeout)
+        """An ``AsyncRemoteMemory`` to the same server with the same key (and embedder)."""
+        return AsyncRemoteMemory(self.url, self.api_key, timeout=self.timeout, _twins=self._twins)
 
     def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
         self._client.close()
+        self._twins.leave()
 
 
 class AsyncRemoteMemory(_RemoteBase, AsyncMemory):
-    """``AsyncMemory`` over HTTP (one ``httpx.AsyncClient``); an async context manager."""
+    """``AsyncMemory`` over HTTP; an async context manager.
+
+    One ``httpx.AsyncClient`` per event loop that uses it: an async client's connections
+    belong to the loop that opened them, and adapters call one handle from several loops
+    (``asyncio.run`` per call from sync code, a framework's worker threads, pytest's loop
+    per test). A client whose loop has closed is dropped with it.
+    """
 
     def __init__(
         self,
@@ -404,25 +503,37 @@ class AsyncRemoteMemory(_RemoteBase, AsyncMemory):
         *,
         timeout: float = 60.0,
         transport: httpx.AsyncBaseTransport | None = None,
+        _twins: _Twins | None = None,
     ) -> None:
-        self._client = httpx.AsyncClient(**self._setup(url, api_key, timeout), transport=transport)
+        self._client_args = self._setup(url, api_key, timeout, _twins)
+        self._transport = transport
+        self._clients: dict[asyncio.AbstractEventLoop, httpx.AsyncClient] = {}
+        self._clients_lock = threading.Lock()
+
+    def _client(self) -> httpx.AsyncClient:
+        loop = asyncio.get_running_loop()
+        client = self._clients.get(loop)
+        if client is None:
+            with self._clients_lock:
+                if self._closed:
+                    raise E.MemvaultError("this AsyncRemoteMemory is closed")
+                for gone in [lp for lp in self._clients if lp.is_closed()]:
+                    del self._clients[gone]  # its connections died with their loop
+                client = self._clients[loop] = httpx.AsyncClient(
+                    **self._client_args, transport=self._transport
+                )
+        return client
 
     async def _send(self, call: _HttpCall) -> Any:
+        client = self._client()
         try:
-            response = await self._client.send(call.request(self._client))
+            response = await client.send(call.request(client))
         except httpx.TransportError as e:
             raise E.StorageError(f"cannot reach the memvault server at {self.url}: {e}") from e
         return call.result(response)
 
     def _run(self, op: Any) -> Any:
         return self._send(op)
-
-    @property
-    def embedder(self) -> RemoteEmbedder:  # type: ignore[override]
-        """The server's embedder (``embed`` is sync, through a sync twin closed with this one)."""
-        if self._embedder is None:
-            self._embedder = self.as_sync().embedder
-        return self._embedder
 
     async def info(self) -> dict[str, Any]:
         return await self._send(_HttpCall("GET", "/info"))  # type: ignore[no-any-return]
@@ -447,10 +558,22 @@ class AsyncRemoteMemory(_RemoteBase, AsyncMemory):
         return self._report(status)
 
     def as_sync(self) -> RemoteMemory:
-        """A ``RemoteMemory`` to the same server with the same key."""
-        return RemoteMemory(self.url, self.api_key, timeout=self.timeout)
+        """A ``RemoteMemory`` to the same server with the same key (and embedder)."""
+        return RemoteMemory(self.url, self.api_key, timeout=self.timeout, _twins=self._twins)
 
     async def close(self) -> None:
-        await self._client.aclose()
-        if self._embedder is not None:
-            self._embedder._memory.close()
+        with self._clients_lock:
+            if self._closed:
+                return
+            self._closed = True
+            clients, self._clients = self._clients, {}
+        current = asyncio.get_running_loop()
+        for loop, client in clients.items():
+            if loop is current:
+                await client.aclose()
+            elif loop.is_running():  # another thread's loop: close it there
+                done = asyncio.run_coroutine_threadsafe(client.aclose(), loop)
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(asyncio.wrap_future(done), timeout=5)
+            # a closed (or stopped) loop's connections went with it
+        self._twins.leave()

@@ -166,7 +166,9 @@ class NamespacesRequest(Scoped):
     prefix: list[str] | None = None
     suffix: list[str] | None = None
     max_depth: int | None = Field(None, ge=1)
-    limit: int = Field(100, ge=0, le=10_000)
+    # The engine reads the scope's records whatever the limit; the answer is at most one
+    # entry per distinct namespace. Adapters ask for "all" (CrewAI's storage: 1,000,000).
+    limit: int = Field(100, ge=0, le=1_000_000)
     offset: int = Field(0, ge=0)
 
 
