@@ -9,6 +9,7 @@ manager, and closes both, in that order and its reverse).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import logging
@@ -33,6 +34,11 @@ log = logging.getLogger("memvault.service")
 #: Largest request body accepted (bytes): an add is at most 64 KiB of text per message,
 #: an ingest or import batch a few MiB; more is refused with 413 before it is read.
 MAX_BODY_BYTES = 8 * 1024 * 1024
+#: Threads of the server's ``AsyncMemory`` (storage reads and writes, searches, model runs).
+#: The library's default (4) suits one application; a server's model runs (at most the
+#: embedder's ``workers`` at once) would hold most of them, and every add and key check
+#: queued behind a model run. Storage calls are short and SQLite serialises the writes.
+POOL_SIZE = 16
 
 
 class _TooLarge(Exception):
@@ -115,10 +121,12 @@ def create_app(
     host: str = "127.0.0.1",
     base_url: str | None = None,
     max_body_bytes: int = MAX_BODY_BYTES,
+    pool_size: int = POOL_SIZE,
 ) -> ServiceApp:
     """The service over ``memory`` (or a store opened at start from ``path`` / ``config``).
 
-    A ``memory`` passed in stays the caller's; one opened here is closed at shutdown.
+    A ``memory`` passed in stays the caller's; one opened here is closed at shutdown, and
+    runs its storage and model work on ``pool_size`` threads (see ``POOL_SIZE``).
     ``mcp=False`` leaves out the MCP endpoint (and the ``mcp`` SDK import).
     """
     state: dict[str, Any] = {}
@@ -152,7 +160,12 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         own = memory is None
-        opened = memory if memory is not None else AsyncMemory(config, path=path)
+        opened = (
+            memory if memory is not None else AsyncMemory(config, path=path, max_workers=pool_size)
+        )
+        load = getattr(opened.embedder, "load", None)  # a local model: now, not in a request
+        if own and callable(load):
+            await asyncio.to_thread(load)
         state["memory"] = opened
         state["keys"] = KeyVerifier(opened)
         app.state.memory, app.state.keys, app.state.jobs = opened, state["keys"], Jobs()

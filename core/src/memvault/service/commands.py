@@ -58,6 +58,9 @@ def register(
             int, typer.Option(help="Connections served at once; more get 503.")
         ] = 256,
         log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "warning",
+        pool_size: Annotated[
+            int, typer.Option(min=1, help="Threads for storage and model work.")
+        ] = 16,
         path: PathOpt = None,
     ) -> None:
         """Serve the HTTP API (mem0-compatible routes, OpenAPI at /docs) and MCP at /mcp."""
@@ -78,6 +81,7 @@ def register(
             host=host,
             base_url=f"http://{shown}:{port}",
             max_body_bytes=max_body,
+            pool_size=pool_size,
         )
         typer.echo(
             f"memvault {_version()} serving on http://{shown}:{port} (docs: /docs, MCP: /mcp)",

@@ -15,6 +15,8 @@ hash is compared in constant time. The token is printed once, at creation.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import hmac
 import secrets
@@ -123,12 +125,22 @@ def revoke_key(memory: Memory, key_id: str) -> dict[str, Any]:
 
 
 class KeyVerifier:
-    """Checks bearer tokens against the stored keys, with a short cache (see CACHE_SECONDS)."""
+    """Checks bearer tokens against the stored keys, with a short cache (see CACHE_SECONDS).
 
-    def __init__(self, memory: AsyncMemory, cache_seconds: float = CACHE_SECONDS) -> None:
+    A cached answer is trusted for ``cache_seconds`` at most, so a revocation made by any
+    process is seen within that time. A key in use is re-read in the background once its
+    answer is past ``refresh_after`` of that time: a busy key's requests never wait for
+    the store (a server's storage pool is shared with searches and model runs).
+    """
+
+    def __init__(
+        self, memory: AsyncMemory, cache_seconds: float = CACHE_SECONDS, refresh_after: float = 0.5
+    ) -> None:
         self._memory = memory
         self._cache_seconds = cache_seconds
+        self._refresh_seconds = cache_seconds * refresh_after
         self._cache: dict[str, tuple[float, Principal | None]] = {}
+        self._refreshing: dict[str, asyncio.Task[Any]] = {}
 
     async def verify(self, token: str | None) -> Principal | None:
         """The principal of a valid, unrevoked token; None otherwise."""
@@ -141,7 +153,22 @@ class KeyVerifier:
         now = time.monotonic()
         hit = self._cache.get(digest)
         if hit is not None and hit[0] > now:
+            read_at = hit[0] - self._cache_seconds
+            if now - read_at > self._refresh_seconds and digest not in self._refreshing:
+                task = asyncio.create_task(self._refresh(key_id, digest))
+                self._refreshing[digest] = task
+                task.add_done_callback(lambda _t: self._refreshing.pop(digest, None))
             return hit[1]
+        return await self._read(key_id, digest)
+
+    async def _refresh(self, key_id: str, digest: str) -> None:
+        # A failed re-read changes nothing: the entry expires on time, and the request
+        # after that reads the store itself (and reports its error).
+        with contextlib.suppress(Exception):
+            await self._read(key_id, digest)
+
+    async def _read(self, key_id: str, digest: str) -> Principal | None:
+        read_at = time.monotonic()
         record = await self._memory.get_key(KEYS_NAMESPACE, key_id, **KEYS_SCOPE)
         principal = None
         if record is not None and isinstance(record.get("value"), dict):
@@ -150,5 +177,5 @@ class KeyVerifier:
                 principal = principal_of(key_id, record["value"])
         if len(self._cache) > 10_000:
             self._cache.clear()
-        self._cache[digest] = (now + self._cache_seconds, principal)
+        self._cache[digest] = (read_at + self._cache_seconds, principal)
         return principal
