@@ -101,9 +101,13 @@ demo: $(STAMP)
 # pytest exits 5 when it collected no test; that is reported, not treated as a failure.
 # Three runs: the suite in .venv (its remote-client tests start servers from .venv-server), the
 # service's own tests in .venv-server (tests/service/server: HTTP, keys, MCP with mcp 2.x's
-# client), and the LangGraph store's tests once more against a server (RemoteMemory).
+# client), and the adapters' own tests (LangGraph store, LlamaIndex memory, CrewAI storage and
+# tools) once more against a server (RemoteMemory; tests/service/remote_plugin.py).
 # SERVER_TESTS=0 skips the last two (e.g. with PYTEST_ARGS naming a few tests).
 SERVER_TESTS ?= 1
+REMOTE_ADAPTER_TESTS := integrations/langgraph/tests/test_store.py integrations/llamaindex/tests \
+  integrations/crewai/tests/test_storage.py integrations/crewai/tests/test_tools.py \
+  integrations/crewai/tests/test_crew_memory.py
 export MEMVAULT_SERVER_PYTHON := $(abspath $(SVPY))
 test: $(STAMP) $(SERVER_STAMP)
 	@echo "==> test: $(VPY) -m pytest $(PYTEST_ARGS)"
@@ -112,9 +116,8 @@ test: $(STAMP) $(SERVER_STAMP)
 	if [ "$(SERVER_TESTS)" != 0 ]; then \
 	  echo "==> test: $(SVPY) -m pytest tests/service/server (the service, in $(SERVER_VENV))"; \
 	  $(SVPY) -m pytest -p no:cacheprovider tests/service/server || rc=$$?; \
-	  echo "==> test: LangGraph store tests against a memvault server (RemoteMemory)"; \
-	  MEMVAULT_REMOTE_TESTS=1 $(VPY) -m pytest -p tests.service.remote_plugin \
-	    integrations/langgraph/tests/test_store.py || rc=$$?; \
+	  echo "==> test: the adapters' tests against a memvault server (RemoteMemory)"; \
+	  MEMVAULT_REMOTE_TESTS=1 $(VPY) -m pytest -p tests.service.remote_plugin $(REMOTE_ADAPTER_TESTS) || rc=$$?; \
 	fi; \
 	exit $$rc
 
@@ -133,8 +136,8 @@ $(SERVER_STAMP): pyproject.toml core/pyproject.toml $(SERVER_CONSTRAINTS)
 	  "$(PYTHON)" -m venv "$(SERVER_VENV)"; \
 	fi; \
 	$(call PIP_INSTALL,$(SVPY)) "pip==$(PIP_VERSION)" 2>&1 | $(PIP_FILTER); \
-	echo "==> setup-server: installing core[server] (editable) + the server-dev group, with $(SERVER_CONSTRAINTS)"; \
-	$(call PIP_INSTALL,$(SVPY)) -c "$(SERVER_CONSTRAINTS)" --group server-dev -e "core[server]" 2>&1 | $(PIP_FILTER); \
+	echo "==> setup-server: installing core[server,postgres] (editable) + the server-dev group, with $(SERVER_CONSTRAINTS)"; \
+	$(call PIP_INSTALL,$(SVPY)) -c "$(SERVER_CONSTRAINTS)" --group server-dev -e "core[server,postgres]" 2>&1 | $(PIP_FILTER); \
 	$(SVPY) -m pip check 2>&1 | $(PIP_FILTER); \
 	touch "$@"; \
 	echo "==> setup-server: done in $$(( $$(date +%s) - start ))s"
@@ -199,7 +202,7 @@ lock-server:
 	@rm -rf "$(LOCK_SERVER_VENV)"; "$(PYTHON)" -m venv "$(LOCK_SERVER_VENV)"
 	@$(call PIP_INSTALL,$(LOCK_SERVER_VENV)/bin/python) "pip==$(PIP_VERSION)" 2>&1 | $(PIP_FILTER)
 	@grep -viE '^($(SERVER_UNPINNED))==' "$(CONSTRAINTS)" > "$(LOCK_SERVER_VENV)/base.txt"
-	@$(call PIP_INSTALL,$(LOCK_SERVER_VENV)/bin/python) -c "$(LOCK_SERVER_VENV)/base.txt" --group server-dev -e "core[server]" 2>&1 | $(PIP_FILTER)
+	@$(call PIP_INSTALL,$(LOCK_SERVER_VENV)/bin/python) -c "$(LOCK_SERVER_VENV)/base.txt" --group server-dev -e "core[server,postgres]" 2>&1 | $(PIP_FILTER)
 	@$(LOCK_SERVER_VENV)/bin/python -m pip check
 	@{ echo "# Constraints of .venv-server (memvault[server] + the server-dev group), written by 'make lock-server'"; \
 	   echo "# on $$(date -u +%Y-%m-%d) (python $$($(LOCK_SERVER_VENV)/bin/python -c 'import platform; print(platform.python_version())'), $$(uname -m)) from the main lock minus the MCP stack."; \

@@ -8,21 +8,29 @@ errors counted; afterwards every acknowledged add is checked to be there (count 
 Phase 2 (kill -9): the same load, the server killed with SIGKILL mid-way, restarted on the
 same store; every add acknowledged before the kill must be present after the restart.
 Only 127.0.0.1 is used; every loop is bounded in time; the server is stopped at the end.
-Writes benchmarks/results/server_load.json. SQLite backend (PostgreSQL: not yet).
+``--backend postgres`` runs the same over an embedded PostgreSQL (tests/support/postgres.py)
+with two server processes on one database (client i talks to server i % 2); phase 2 kills
+the first with SIGKILL, the second keeps serving, a new process is started on the database,
+and every add acknowledged by either is checked through it.
+Writes benchmarks/results/server_load.json (server_load_postgres.json).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
+import os
 import platform
 import random
 import signal
+import ssl
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -30,6 +38,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.service.harness import serve
 
 RESULTS = Path(__file__).resolve().parent / "results" / "server_load.json"
+#: One TLS context for every client (unused on http://, but httpx builds one per client
+#: otherwise: ~40 ms of CPU each, 64 of them stalled the clients' loop for seconds at the
+#: start of each phase on a loaded 2-core machine).
+_SSL = ssl.create_default_context()
+#: Share of adds among the requests (the rest are searches); --add-share.
+ADD_SHARE = 0.75
+RESULTS_PG = Path(__file__).resolve().parent / "results" / "server_load_postgres.json"
 
 
 def pct(values: list[float], p: float) -> float:
@@ -47,21 +62,22 @@ async def client_loop(
     acked: list[str],
     lat: dict[str, list[float]],
     errors: list[str],
+    phase: str = "load",
 ) -> None:
     rng = random.Random(user)
     async with httpx.AsyncClient(
-        base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=30
+        base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=30, verify=_SSL
     ) as c:
         i = 0
-        while time.monotonic() < stop_at:
+        while time.monotonic() < stop_at and i < 100_000:
             i += 1
             t0 = time.perf_counter()
             try:
-                if rng.random() < 0.75:
+                if rng.random() < ADD_SHARE:
                     r = await c.post(
                         "/memories",
                         json={
-                            "messages": f"{user} fact {i}: likes item {rng.randint(0, 999)}",
+                            "messages": f"{user} {phase} fact {i}: likes item {rng.randint(0, 999)}",
                             "user_id": user,
                             "infer": False,
                         },
@@ -85,15 +101,16 @@ async def client_loop(
 
 
 async def run_load(
-    url: str, tokens: list[str], seconds: float
+    urls: list[str], tokens: list[str], seconds: float
 ) -> tuple[list[str], dict[str, list[float]], list[str], float]:
+    """Client i talks to server i % len(urls) (the load spread over every process)."""
     acked: list[str] = []
     lat: dict[str, list[float]] = {"add": [], "search": []}
     errors: list[str] = []
     t0 = time.monotonic()
     await asyncio.gather(
         *(
-            client_loop(url, tok, f"u{i}", t0 + seconds, acked, lat, errors)
+            client_loop(urls[i % len(urls)], tok, f"u{i}", t0 + seconds, acked, lat, errors)
             for i, tok in enumerate(tokens)
         )
     )
@@ -109,89 +126,138 @@ def check_present(url: str, owner: str, ids: list[str]) -> int:
     return missing
 
 
+def summary(
+    lat: dict[str, list[float]], errors: list[str], acked: list[str], wall: float, stored: int
+) -> dict[str, object]:
+    n = len(lat["add"]) + len(lat["search"])
+    return {
+        "requests": n,
+        "throughput_rps": round(n / wall, 1),
+        "adds": len(lat["add"]),
+        "searches": len(lat["search"]),
+        "add_ms": {p: pct(lat["add"], int(p[1:])) for p in ("p50", "p95", "p99")},
+        "search_ms": {p: pct(lat["search"], int(p[1:])) for p in ("p50", "p95", "p99")},
+        "errors": len(errors),
+        "error_kinds": sorted(set(errors))[:10],
+        "acknowledged_adds": len(acked),
+        "stored_after": stored,
+        "lost_writes": len(acked) - stored,
+    }
+
+
+def stored_count(url: str, owner: str, clients: int) -> int:
+    with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {owner}"}, timeout=60) as c:
+        return sum(
+            c.post("/memories/count", json={"user_id": f"u{i}"}).json()["count"]
+            for i in range(clients)
+        )
+
+
+def bench(
+    args: argparse.Namespace, tmp: Path, config: dict[str, Any] | None, n_servers: int
+) -> dict[str, object]:
+    """Phase 1 (load) and phase 2 (kill -9 of the first server mid-load, restart, check)."""
+    out: dict[str, object] = {}
+    store = Path(tmp) / "load.db"
+    serve_args = ("--limit-concurrency", "1024", *args.serve_arg)
+    with contextlib.ExitStack() as stack:
+        servers = [
+            stack.enter_context(serve(Path(tmp) / f"s{k}" / "load.db", *serve_args, config=config))
+            if config
+            else stack.enter_context(serve(store, *serve_args))
+            for k in range(n_servers)
+        ]
+        urls = [s.url for s in servers]
+        owner = servers[0].key("load")
+        tokens = [servers[0].key("load", users=[f"u{i}"]) for i in range(args.clients)]
+        acked, lat, errors, wall = asyncio.run(run_load(urls, tokens, args.seconds))
+        stored = stored_count(urls[-1], owner, args.clients)
+        out["load"] = summary(lat, errors, acked, wall, stored)
+        print(json.dumps(out["load"], indent=1), flush=True)
+
+        # Phase 2: kill -9 the first server mid-load; restart it on the same store; every
+        # add acknowledged by any server (before or after the kill) must be present.
+        async def load_and_kill() -> tuple[list[str], list[list[str]], list[int]]:
+            acked2: list[str] = []
+            lat2 = [{"add": [], "search": []} for _ in urls]  # per server
+            errors2: list[list[str]] = [[] for _ in urls]
+            t0 = time.monotonic()
+            task = asyncio.gather(
+                *(
+                    client_loop(
+                        urls[i % len(urls)],
+                        tok,
+                        f"u{i}",
+                        t0 + args.kill_after + 2,
+                        acked2,
+                        lat2[i % len(urls)],
+                        errors2[i % len(urls)],
+                        "kill",  # new texts: not deduplicated against phase 1's
+                    )
+                    for i, tok in enumerate(tokens)
+                )
+            )
+            await asyncio.sleep(args.kill_after)
+            servers[0].kill(signal.SIGKILL)
+            await task
+            return acked2, errors2, [len(x["add"]) + len(x["search"]) for x in lat2]
+
+        acked2, errors2, answered = asyncio.run(load_and_kill())
+        if config:  # the others keep serving; a new process on the same database
+            restarted = stack.enter_context(
+                serve(Path(tmp) / "restart" / "load.db", *serve_args, config=config)
+            )
+        else:
+            stack.close()
+            restarted = stack.enter_context(serve(store))
+        out["kill9"] = {
+            "killed_after_s": args.kill_after,
+            "acknowledged_adds_in_phase": len(acked2),
+            "missing_after_restart": check_present(restarted.url, owner, acked2),
+            "acknowledged_total": len(set(acked) | set(acked2)),
+            "stored_after_restart": stored_count(restarted.url, owner, args.clients),
+            "client_errors_killed_server": len(errors2[0]),
+            "client_errors_other_servers": sum(len(e) for e in errors2[1:]),
+            "requests_answered_per_server": answered,
+        }
+        print(json.dumps(out["kill9"], indent=1), flush=True)
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--clients", type=int, default=64)
     ap.add_argument("--seconds", type=float, default=20)
     ap.add_argument("--kill-after", type=float, default=5)
+    ap.add_argument("--backend", choices=["sqlite", "postgres"], default="sqlite")
+    ap.add_argument("--servers", type=int, default=None, help="default: 1 (sqlite), 2 (postgres)")
+    ap.add_argument("--serve-arg", action="append", default=[], help="extra `serve` argument")
+    ap.add_argument("--add-share", type=float, default=ADD_SHARE)
+    ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args()
+    globals()["ADD_SHARE"] = args.add_share
+    n_servers = args.servers or (2 if args.backend == "postgres" else 1)
     out: dict[str, object] = {
         "clients": args.clients,
         "seconds": args.seconds,
-        "backend": "sqlite",
-        "machine": f"{platform.machine()}, 2 cores",
+        "backend": args.backend,
+        "servers": n_servers,
+        "serve_args": args.serve_arg,
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores",
     }
     with tempfile.TemporaryDirectory() as tmp:
-        store = Path(tmp) / "load.db"
-        with serve(store, "--limit-concurrency", "1024") as server:
-            owner = server.key("load")
-            tokens = [server.key("load", users=[f"u{i}"]) for i in range(args.clients)]
-            acked, lat, errors, wall = asyncio.run(run_load(server.url, tokens, args.seconds))
-            with httpx.Client(
-                base_url=server.url, headers={"Authorization": f"Bearer {owner}"}
-            ) as c:
-                stored = sum(
-                    c.post("/memories/count", json={"user_id": f"u{i}"}).json()["count"]
-                    for i in range(args.clients)
-                )
-            out["load"] = {
-                "requests": len(lat["add"]) + len(lat["search"]),
-                "throughput_rps": round((len(lat["add"]) + len(lat["search"])) / wall, 1),
-                "adds": len(lat["add"]),
-                "searches": len(lat["search"]),
-                "add_ms": {
-                    "p50": pct(lat["add"], 50),
-                    "p95": pct(lat["add"], 95),
-                    "p99": pct(lat["add"], 99),
-                },
-                "search_ms": {
-                    "p50": pct(lat["search"], 50),
-                    "p95": pct(lat["search"], 95),
-                    "p99": pct(lat["search"], 99),
-                },
-                "errors": len(errors),
-                "acknowledged_adds": len(acked),
-                "stored_after": stored,
-                "lost_writes": len(acked) - stored,
-            }
-            print(json.dumps(out["load"], indent=1))
+        if args.backend == "postgres":
+            from tests.support.postgres import postgres_server
 
-            # Phase 2: kill -9 mid-load, restart, every acknowledged add present.
-            async def load_and_kill() -> tuple[list[str], list[str]]:
-                acked2: list[str] = []
-                lat2: dict[str, list[float]] = {"add": [], "search": []}
-                errors2: list[str] = []
-                t0 = time.monotonic()
-                task = asyncio.gather(
-                    *(
-                        client_loop(
-                            server.url,
-                            tok,
-                            f"u{i}",
-                            t0 + args.kill_after + 2,
-                            acked2,
-                            lat2,
-                            errors2,
-                        )
-                        for i, tok in enumerate(tokens)
-                    )
-                )
-                await asyncio.sleep(args.kill_after)
-                server.kill(signal.SIGKILL)
-                await task
-                return acked2, errors2
-
-            acked2, errors2 = asyncio.run(load_and_kill())
-        with serve(store) as restarted:
-            missing = check_present(restarted.url, owner, acked2)
-        out["kill9"] = {
-            "acknowledged_before_kill": len(acked2),
-            "missing_after_restart": missing,
-            "client_errors_after_kill": len(errors2),
-        }
-        print(json.dumps(out["kill9"], indent=1))
-    RESULTS.parent.mkdir(exist_ok=True)
-    RESULTS.write_text(json.dumps(out, indent=1) + "\n")
+            with postgres_server() as pg:
+                dsn = pg.new_database()
+                config = {"vector_store": {"provider": "postgres", "config": {"dsn": dsn}}}
+                out.update(bench(args, Path(tmp), config, n_servers))
+        else:
+            out.update(bench(args, Path(tmp), None, n_servers))
+    target = args.out or (RESULTS if args.backend == "sqlite" else RESULTS_PG)
+    target.parent.mkdir(exist_ok=True)
+    target.write_text(json.dumps(out, indent=1) + "\n")
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ then SIGKILL after 10 s): no test leaks a process.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import socket
@@ -20,6 +21,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -54,6 +56,14 @@ class Server:
     proc: subprocess.Popen[bytes]
     log: Path
     keys: list[str] = field(default_factory=list)
+    #: The ``--config`` it was started with (e.g. the PostgreSQL store); None: ``store``.
+    config: dict[str, Any] | None = None
+
+    def open_memory(self) -> Any:
+        """A local ``Memory`` on the same store (its file, or its database)."""
+        from memvault import Memory
+
+        return Memory(self.config, path=None if self.config else self.store)
 
     @property
     def url(self) -> str:
@@ -68,11 +78,10 @@ class Server:
         read_only: bool = False,
     ) -> str:
         """A new API key (of a new tenant unless one is named), made as ``memvault keys`` does."""
-        from memvault import Memory
         from memvault.service.keys import create_key
 
         tenant = tenant or "t" + uuid.uuid4().hex[:12]
-        with Memory(path=self.store) as m:
+        with self.open_memory() as m:
             token, _ = create_key(m, tenant, user_ids=users, agent_ids=agents, read_only=read_only)
         return token
 
@@ -106,9 +115,15 @@ def _wait_ready(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: flo
 
 @contextlib.contextmanager
 def serve(
-    store: Path, *args: str, python: str | None = None, port: int | None = None
+    store: Path,
+    *args: str,
+    python: str | None = None,
+    port: int | None = None,
+    config: dict[str, Any] | None = None,
 ) -> Iterator[Server]:
-    """Start ``memvault serve`` on ``store``; stop it (and wait for it) on exit."""
+    """Start ``memvault serve`` on ``store`` (or, with ``config``, the store it names, e.g.
+    a PostgreSQL database; ``store``'s folder then holds the log and the config file);
+    stop it (and wait for it) on exit."""
     python = python or server_python()
     if python is None:
         raise RuntimeError("no Python with the server extra: run 'make setup' (.venv-server)")
@@ -116,15 +131,20 @@ def serve(
     env.pop("MEMVAULT_API_KEY", None)
     for attempt in range(3):
         chosen = port or free_port()
+        store.parent.mkdir(parents=True, exist_ok=True)
         log = store.parent / f"server-{chosen}.log"
+        where = ["--path", str(store)]
+        if config is not None:
+            config_file = store.parent / f"server-{chosen}.json"
+            config_file.write_text(json.dumps(config))
+            where = ["--config", str(config_file)]
         with log.open("wb") as out:
             proc = subprocess.Popen(
                 [
                     python,
                     "-m",
                     "memvault.cli",
-                    "--path",
-                    str(store),
+                    *where,
                     "serve",
                     "--port",
                     str(chosen),
@@ -135,7 +155,7 @@ def serve(
                 env=env,
                 cwd=REPO,
             )
-        server = Server(store, chosen, proc, log)
+        server = Server(store, chosen, proc, log, config=config)
         try:
             _wait_ready(server.url, proc, log, timeout=60)
         except RuntimeError:
