@@ -25,7 +25,8 @@ otherwise "User" / "Assistant"); one fact per item; keep the messages' language.
 - Turn relative times into absolute dates using OBSERVATION DATE (e.g. "last Saturday" \
 -> the actual date). Never use any other date as "now".
 - Skip greetings, small talk, how someone feels right now ("I'm fine"), questions without \
-answers, and anything speculative: a conversation of only those gives {"memories": []}. \
+answers, and anything speculative: a conversation of only those (e.g. "Hi, how are you?" / \
+"Fine, just saying hello.") gives {"memories": []}. \
 Facts stated only by the assistant, or what it asked or said it would do, are kept only if \
 the user confirms them.
 
