@@ -89,6 +89,11 @@ def server(base_url: str | None, n_ctx: int = 4096) -> Iterator[str]:
     try:
         local_llm.wait_ready(url, proc, timeout=300)
         yield url
+    except BaseException:
+        print(f"server log kept: {log.name}", file=sys.stderr)
+        raise
+    else:
+        os.unlink(log.name)
     finally:
         proc.terminate()
         try:
