@@ -18,12 +18,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import settings
 
 from memvault import AsyncMemory, Memory
 from memvault.embedding import LocalEmbedder
 
 # The session's PostgreSQL server (pg_server) and a fresh database per test (pg_dsn).
 pytest_plugins = ["tests.support.postgres"]
+
+
+# Property-based tests draw the same examples on every run (a CI failure reproduces
+# locally); each test's own @settings still sets its example count.
+settings.register_profile("memvault", derandomize=True, deadline=None)
+settings.load_profile("memvault")
 
 
 def pytest_configure(config: pytest.Config) -> None:

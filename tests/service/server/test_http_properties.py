@@ -7,7 +7,7 @@ from urllib.parse import quote
 
 import httpx
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from tests.service.harness import Server
@@ -44,7 +44,10 @@ def api(server: Server) -> httpx.Client:
 
 
 @settings(
-    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=150,
+    deadline=None,
+    derandomize=True,  # the same inputs on every run: CI is deterministic
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 @given(
     route=st.sampled_from(ROUTES),
@@ -86,9 +89,14 @@ def test_any_body_gets_a_structured_answer(
 
 
 @settings(
-    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=60,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 @given(memory_id=st.text(min_size=1, max_size=300))
+@example(memory_id="/")  # decodes to "/memories//": once a 307 to another route
+@example(memory_id="..")
 def test_any_memory_id_gets_a_structured_4xx(api: httpx.Client, memory_id: str) -> None:
     for path in (
         f"/memories/{quote(memory_id, safe='')}",

@@ -185,6 +185,9 @@ def create_app(
         version=__version__,
         description="Long-term memory for AI agents: mem0-compatible routes, tenant-bound API keys.",
         lifespan=lifespan,
+        # No 307 to a slash-less twin: a memory id that decodes to "/" must get a
+        # structured 404, not a redirect to another route.
+        redirect_slashes=False,
     )
     api.include_router(router)
     _install_error_handlers(api)
