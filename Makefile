@@ -9,7 +9,7 @@
 #   make llm-start  start it in the background on 127.0.0.1 (prints its base URL); llm-stop
 #   make lint       ruff check + ruff format --check
 #   make setup      only create/refresh .venv (and .venv-server, the service's venv)
-#   make setup-server  only create/refresh .venv-server (memvault[server]: FastAPI, uvicorn, mcp 2.x)
+#   make setup-server  only create/refresh .venv-server (memvault[server,postgres]: FastAPI, uvicorn, mcp 2.x)
 #   make lock       re-resolve from scratch and rewrite requirements/constraints.txt
 #   make lock-server  the same for requirements/constraints-server.txt (.venv-server)
 #   make clean      remove caches and build artifacts (keeps .venv, benchmarks/.work)
@@ -77,7 +77,7 @@ $(STAMP): $(PYPROJECTS) $(CONSTRAINTS) Makefile
 	fi; \
 	echo "==> setup: pip $(PIP_VERSION)"; \
 	$(call PIP_INSTALL,$(VPY)) "pip==$(PIP_VERSION)" 2>&1 | $(PIP_FILTER); \
-	echo "==> setup: installing core[chroma,fast], $(INTEGRATIONS:/=) (editable) + dev tools, with $(CONSTRAINTS)"; \
+	echo "==> setup: installing core[chroma,fast,postgres,remote], $(INTEGRATIONS:/=) (editable) + dev tools, with $(CONSTRAINTS)"; \
 	$(call PIP_INSTALL,$(VPY)) -c "$(CONSTRAINTS)" --group dev $(EDITABLES) 2>&1 | $(PIP_FILTER); \
 	echo "==> setup: checking the environment"; \
 	$(VPY) -m pip check 2>&1 | $(PIP_FILTER); \
