@@ -464,7 +464,8 @@ def render(res: dict[str, Any]) -> str:
         "| | 1M / 10k, cold p50 | 1M / 10k, cold p95 | 1M / 10k, CPU p50 | mem0 / memvault, cold p50 (vector supplied) at 10k · 100k · 1M |"
     )
     L.append("|---|---:|---:|---:|---:|")
-    for backend in res["config"]["backends"]:
+    measured = {e["backend"] for e in R.values() if e["system"] == "memvault"}
+    for backend in [b for b in ("sqlite", "postgres") if b in measured]:
         small, big = R.get(f"memvault/{backend}/10k"), R.get(f"memvault/{backend}/1M")
         flat50 = flat95 = flatcpu = "–"
         if small and big and small.get("summary") and big.get("summary"):
