@@ -186,6 +186,15 @@ def test_items_without_a_fact_are_dropped_not_fatal(mem: Memory, srv: FakeOpenAI
     assert current(mem, "f") == {"User likes figs"}
 
 
+def test_nul_and_lone_surrogates_from_the_model_are_cleaned_not_fatal(
+    mem: Memory, srv: FakeOpenAI
+) -> None:
+    """A caller's NUL is a typed error; the model's is cleaned, so the fact is kept."""
+    srv.enqueue(Reply('{"memories": [{"event": "ADD", "text": "User likes \\u0000plums\\ud800"}]}'))
+    mem.add("I like plums", user_id="p")
+    assert current(mem, "p") == {"User likes plums?"}
+
+
 def test_an_answer_with_no_facts_at_all_still_fails_and_is_journaled(
     mem: Memory, srv: FakeOpenAI
 ) -> None:

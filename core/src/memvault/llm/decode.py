@@ -113,11 +113,21 @@ def _field(item: dict[str, Any], keys: tuple[str, ...]) -> Any:
     return None
 
 
+def _kept(text: str) -> str:
+    """A model's text as memvault may keep it: no NUL, valid Unicode.
+
+    Why: a caller's NUL or lone surrogate is refused with a typed error, but a model's
+    output is not the caller's input; it is cleaned instead, so one odd character never
+    fails a whole add (or a later copy to PostgreSQL, which cannot store NUL).
+    """
+    return text.replace("\x00", "").encode("utf-8", "replace").decode("utf-8").strip()
+
+
 def _text(value: Any) -> str | None:
     """The fact as a string; numbers become text, structures are not a fact."""
     if isinstance(value, bool) or value is None or isinstance(value, dict | list):
         return None
-    text = str(value).strip()
+    text = _kept(str(value))
     # "..." or "<the fact>" copied from the prompt's example is not a fact
     if not any(c.isalnum() for c in text) or (text.startswith("<") and text.endswith(">")):
         return None
@@ -159,8 +169,8 @@ def decode_memories(raw: str) -> list[Proposal]:
     while pending:
         item = pending.pop(0)
         if isinstance(item, str):  # a bare fact
-            if item.strip():
-                out.append(Proposal("ADD", item.strip(), None, None, None))
+            if _kept(item):
+                out.append(Proposal("ADD", _kept(item), None, None, None))
             continue
         if isinstance(item, list):  # nested lists: flatten, in order
             pending[:0] = item
