@@ -35,79 +35,77 @@ SAME_FACT = 0.8
 #: same way (related sentence/memory pairs 0.27-0.80, unrelated -0.03-0.39).
 SAID_SAME_TOPIC = 0.5
 SAID_NEAR_TOPIC = 0.3
-_SENTENCE = re.compile(r"(?<=[.!?…。！？])\s+|\n+")
-
-_TOKEN = re.compile(r"[^\W\d_]{3,}|\d+", re.UNICODE)
-_STOP = frozenset(
+#: Where a message splits into sentences (shared with ``coverage``).
+SENTENCE = re.compile(r"(?<=[.!?…。！？])\s+|\n+")
+#: Words that say nothing about what a fact is about (shared with ``coverage``).
+STOPWORDS = frozenset(
     (
-        "the",
+        "about",
+        "also",
         "and",
-        "for",
         "are",
-        "was",
-        "were",
-        "has",
-        "have",
-        "had",
-        "with",
-        "from",
-        "that",
-        "this",
-        "they",
-        "them",
-        "their",
-        "his",
-        "her",
-        "hers",
-        "she",
-        "him",
-        "its",
-        "not",
+        "assistant",
+        "been",
+        "being",
         "but",
-        "who",
-        "whom",
-        "which",
-        "what",
-        "when",
-        "where",
-        "will",
-        "would",
         "can",
         "could",
-        "should",
-        "about",
+        "did",
+        "does",
+        "doing",
+        "done",
+        "for",
+        "from",
+        "had",
+        "has",
+        "have",
+        "her",
+        "hers",
+        "him",
+        "his",
         "into",
+        "its",
+        "just",
+        "not",
+        "now",
         "onto",
         "over",
-        "under",
+        "she",
+        "should",
+        "still",
         "than",
+        "that",
+        "the",
+        "their",
+        "them",
         "then",
         "there",
         "these",
+        "they",
+        "this",
         "those",
-        "also",
-        "just",
-        "very",
-        "now",
-        "still",
+        "under",
         "user",
         "users",
-        "assistant",
+        "very",
+        "was",
+        "were",
+        "what",
+        "when",
+        "where",
+        "which",
+        "who",
+        "whom",
+        "will",
+        "with",
+        "would",
         "yes",
-        "been",
-        "being",
-        "does",
-        "did",
-        "doing",
-        "done",
-        "likes",
-        "like",
-        "loves",
-        "love",
-        "wants",
-        "want",
     )
 )
+
+_TOKEN = re.compile(r"[^\W\d_]{3,}|\d+", re.UNICODE)
+# Preference verbs join every "likes X" fact to every other: not evidence of one topic.
+_STOP = STOPWORDS | {"like", "likes", "love", "loves", "want", "wants"}
 
 
 def unit(v: np.ndarray) -> np.ndarray:
@@ -145,7 +143,7 @@ def sentences(messages: list[str], limit: int = 40) -> list[str]:
     """The messages cut into sentences (a long message's embedding blurs its parts)."""
     out: dict[str, None] = {}
     for m in messages:
-        for s in _SENTENCE.split(m):
+        for s in SENTENCE.split(m):
             if s.strip():
                 out[s.strip()] = None
     return list(out)[:limit]
