@@ -69,17 +69,6 @@ def fts_document(text: str) -> str:
     return " ".join(analyze(text))
 
 
-def fts_query(text: str) -> str | None:
-    """An FTS5 MATCH expression OR-ing the query's distinct terms (None if no terms).
-
-    Terms are double-quoted so user text can never be read as FTS5 syntax.
-    """
-    terms = list(dict.fromkeys(analyze(text)))
-    if not terms:
-        return None
-    return " OR ".join(f'"{t}"' for t in terms)
-
-
 def fts_scope_terms(scope: Scope) -> str:
     """The keyword index's scope column: one opaque token per scope id that is set.
 
