@@ -23,24 +23,43 @@ K1 = 1.2
 B = 0.75
 
 
-def bm25_scores(hits: KeywordHits, terms: Sequence[str]) -> dict[int, float]:
-    """seq -> BM25 of each document in ``hits`` holding a query term (higher is better)."""
-    query = list(dict.fromkeys(terms))
-    if not hits.docs or not query or hits.n_docs <= 0:
+def idf(hits: KeywordHits | None, terms: Sequence[str]) -> dict[str, float]:
+    """Each query term's IDF over the scope (terms no memory of the scope holds: left out)."""
+    if hits is None or not hits.docs or hits.n_docs <= 0:
         return {}
-    tfs = {seq: Counter(doc) for seq, doc in hits.docs.items()}
     n = hits.n_docs
-    avgdl = (hits.total_terms / n) or 1.0
-    idf: dict[str, float] = {}
-    for t in query:
-        df = sum(1 for tf in tfs.values() if t in tf)
-        if df:
-            idf[t] = math.log(1.0 + (n - df + 0.5) / (df + 0.5))
+    df: dict[str, int] = dict.fromkeys(dict.fromkeys(terms), 0)
+    wanted = df.keys()
+    for doc in hits.docs.values():
+        for t in wanted & set(doc):
+            df[t] += 1
+    return {t: math.log(1.0 + (n - d + 0.5) / (d + 0.5)) for t, d in df.items() if d}
+
+
+def ceiling(weights: dict[str, float]) -> float | None:
+    """The most BM25 a memory could score for these IDF weights: sum of idf x (k1 + 1)."""
+    total = sum(weights.values())
+    return total * (K1 + 1.0) if total > 0 else None
+
+
+def bm25_scores(
+    hits: KeywordHits, terms: Sequence[str], weights: dict[str, float] | None = None
+) -> dict[int, float]:
+    """seq -> BM25 of each document in ``hits`` holding a query term (higher is better).
+
+    ``weights``: the terms' :func:`idf`, when the caller already has it (it also needs
+    it for the score's ceiling): computed once per search.
+    """
+    if not hits.docs or not terms or hits.n_docs <= 0:
+        return {}
+    weights = idf(hits, terms) if weights is None else weights
+    avgdl = (hits.total_terms / hits.n_docs) or 1.0
     out: dict[int, float] = {}
-    for seq, tf in tfs.items():
-        norm = K1 * (1.0 - B + B * len(hits.docs[seq]) / avgdl)
+    for seq, doc in hits.docs.items():
+        tf = Counter(doc)
+        norm = K1 * (1.0 - B + B * len(doc) / avgdl)
         score = 0.0
-        for t, w in idf.items():
+        for t, w in weights.items():
             f = tf.get(t, 0)
             if f:
                 score += w * f * (K1 + 1.0) / (f + norm)

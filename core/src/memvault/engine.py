@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 from pydantic import ValidationError as PydanticValidationError
 
-from memvault.bm25 import bm25_scores
+from memvault.bm25 import bm25_scores, idf
 from memvault.config import MemoryConfig
 from memvault.effects import Blocking, Embed, Op, Wait
 from memvault.embedding import make_embedder
@@ -502,10 +502,11 @@ class Engine(KeyedOps):
             order = idx[np.argsort(-dense[idx], kind="stable")]
         else:
             terms = analyze(query) if query else []
-            hits = None
+            hits, weights = None, None
             if terms:
                 hits = self.store.keyword_hits(terms, scope)
-                for s, v in bm25_scores(hits, terms).items():
+                weights = idf(hits, terms)  # for the scores and their ceiling: once
+                for s, v in bm25_scores(hits, terms, weights).items():
                     i = view.index_of.get(s)
                     if i is not None:
                         keyword[i] = v
@@ -523,7 +524,7 @@ class Engine(KeyedOps):
                 next_idx=view.next_idx,
                 actor_hit=actor_hit,
                 cfg=cfg,
-                extra=query_signals(query, terms, hits, view.records, cfg),
+                extra=query_signals(query, terms, hits, view.records, cfg, weights),
             )
             order = ranked.order
         out: list[dict[str, Any]] = []

@@ -17,7 +17,6 @@ weight. Every default was accepted on held-out conversations, not on the dev sco
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -85,22 +84,15 @@ class QuerySignals:
     temporal_days: Floats | None = None
 
 
-def keyword_ceiling(hits: KeywordHits | None, terms: Sequence[str]) -> float | None:
+def keyword_ceiling(
+    hits: KeywordHits | None, terms: Sequence[str], weights: dict[str, float] | None = None
+) -> float | None:
     """The most BM25 any memory of the scope could score for ``terms``: sum of idf x (k1 + 1).
 
-    Same IDF as :func:`memvault.bm25.bm25_scores` (Lucene's, over the scope's own counts),
-    so ``bm25 / ceiling`` is in [0, 1) and means the same in a scope of 10 or 10,000.
+    Same IDF as :func:`memvault.bm25.bm25_scores` (``weights``, when already computed), so
+    ``bm25 / ceiling`` is in [0, 1) and means the same in a scope of 10 or 10,000.
     """
-    if hits is None or not hits.docs or hits.n_docs <= 0:
-        return None
-    n = hits.n_docs
-    query = set(terms)
-    df: dict[str, int] = dict.fromkeys(query, 0)
-    for doc in hits.docs.values():
-        for t in query.intersection(doc):
-            df[t] += 1
-    total = sum(math.log(1.0 + (n - d + 0.5) / (d + 0.5)) for d in df.values() if d)
-    return total * (bm25.K1 + 1.0) if total > 0 else None
+    return bm25.ceiling(bm25.idf(hits, terms) if weights is None else weights)
 
 
 def query_signals(
@@ -109,11 +101,12 @@ def query_signals(
     hits: KeywordHits | None,
     records: Sequence[MemoryRecord],
     cfg: RetrievalConfig,
+    idf: dict[str, float] | None = None,
 ) -> QuerySignals:
     """What the configured signals need from the query and the scope (only those in use)."""
     out = QuerySignals()
     if cfg.keyword_norm == "ceiling":
-        out.keyword_ceiling = keyword_ceiling(hits, terms)
+        out.keyword_ceiling = keyword_ceiling(hits, terms, idf)
     if not query or not (cfg.entity_weight or cfg.entity_hop_weight or cfg.temporal_weight):
         return out
     index = entities.scope_index(records)
