@@ -24,7 +24,9 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import logging
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -41,6 +43,7 @@ sys.path.insert(0, str(REPO))
 LOCOMO = REPO.parent / "shared" / "data" / "locomo"
 MEM0_PY = REPO / "benchmarks" / ".work" / "mem0-venv" / "bin" / "python"
 OUT = REPO / "benchmarks" / "results" / "llm_write_path.json"
+WORK = REPO / "benchmarks" / ".work" / "llm_write_path"
 COVERED = 0.5
 
 
@@ -107,11 +110,50 @@ def unit(v: np.ndarray) -> np.ndarray:
     return v / np.maximum(np.linalg.norm(v, axis=-1, keepdims=True), 1e-9)
 
 
-def run_memvault(url: str, files: list[Path], sessions: int, workdir: Path) -> dict[str, Any]:
+class _PassLog(logging.Handler):
+    """Collects what the write path logs about its second pass (sentences asked, facts kept)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.asked: list[str] = []
+        self.kept: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.asked += getattr(record, "sentences", [])
+        self.kept += getattr(record, "facts", [])
+
+
+def _coverage(emb: Any, facts: list[str], obs: list[str]) -> float | None:
+    if not obs:
+        return None
+    if not facts:
+        return 0.0
+    v = unit(emb.embed(facts + obs))
+    return round(float(((v[len(facts) :] @ v[: len(facts)].T).max(axis=1) >= COVERED).mean()), 3)
+
+
+def run_memvault(
+    url: str, files: list[Path], sessions: int | None, workdir: Path, budget_s: float | None
+) -> dict[str, Any]:
+    """One ``add(infer=True)`` per session, resumable.
+
+    The store and one JSON line per finished session live in ``workdir``; a later run skips
+    the sessions already there (an add interrupted half-way is replayed: its idempotency key
+    returns the stored result if it had committed). ``budget_s`` stops starting new sessions
+    after that many seconds, so a long run can be spread over several sittings.
+    """
     from memvault import LLMError, Memory
     from memvault.embedding import LocalEmbedder
 
     emb = LocalEmbedder()
+    workdir.mkdir(parents=True, exist_ok=True)
+    rows_file = workdir / "adds.jsonl"
+    done = {}
+    if rows_file.exists():
+        for line in rows_file.read_text().splitlines():
+            if line.strip():
+                r = json.loads(line)
+                done[(r["conv"], r["session"])] = r
     cfg = {
         "path": str(workdir / "llm.db"),
         "embedding_mode": "sync",
@@ -128,20 +170,27 @@ def run_memvault(url: str, files: list[Path], sessions: int, workdir: Path) -> d
             },
         },
     }
-    raw_cfg = {"path": str(workdir / "raw.db"), "embedding_mode": "sync"}
-    adds: list[dict[str, Any]] = []
-    link: dict[str, list[str]] = {}  # memory id -> dia ids
-    raw_link: dict[str, list[str]] = {}
     from benchmarks.locomo_memvault import session_time
 
-    with Memory(cfg, embedder=emb) as m, Memory(raw_cfg, embedder=emb) as raw:
+    passlog = _PassLog()
+    logging.getLogger("memvault").addHandler(passlog)
+    logging.getLogger("memvault").setLevel(logging.INFO)
+    t_start = time.perf_counter()
+    stopped = False
+    with Memory(cfg, embedder=emb) as m:
         for f in files:
             conv = json.loads(f.read_text())
             user = f.stem
             for s in session_numbers(conv)[:sessions]:
+                if (user, s) in done:
+                    continue
+                if budget_s is not None and time.perf_counter() - t_start > budget_s:
+                    stopped = True
+                    break
                 turns = conv[f"session_{s}"]
                 msgs = messages_of(turns)
                 when = session_time(conv.get(f"session_{s}_date_time", ""))
+                passlog.asked, passlog.kept = [], []
                 t0 = time.perf_counter()
                 row: dict[str, Any] = {"conv": user, "session": s, "turns": len(turns)}
                 try:
@@ -160,33 +209,70 @@ def run_memvault(url: str, files: list[Path], sessions: int, workdir: Path) -> d
                     e: sum(r["event"] == e for r in res["results"])
                     for e in ("ADD", "UPDATE", "DELETE", "NONE")
                 }
+                row["second_pass_sentences"] = len(passlog.asked)
+                row["second_pass_facts"] = len(passlog.kept)
                 obs = observations(conv, s)
                 row["observations"] = len(obs)
-                texts = [t["text"] for t in turns]
-                dia = [t["dia_id"] for t in turns]
-                if facts and obs:
-                    v = unit(emb.embed([r["memory"] for r in facts] + obs + texts))
-                    fv, ov, tv = (
-                        v[: len(facts)],
-                        v[len(facts) : len(facts) + len(obs)],
-                        v[len(facts) + len(obs) :],
-                    )
-                    row["coverage"] = round(float(((ov @ fv.T).max(axis=1) >= COVERED).mean()), 3)
-                    for r, sims in zip(facts, fv @ tv.T, strict=True):
-                        link[r["id"]] = [dia[i] for i in np.argsort(-sims)[:2]]
-                else:
-                    row["coverage"] = 0.0 if obs else None
-                rr = raw.add(msgs, user_id=user, infer=False, timestamp=when)
-                for r, d in zip(rr["results"], dia, strict=True):
-                    raw_link[r["id"]] = [d]
-                adds.append(row)
-                print(json.dumps(row), flush=True)
-        recall = {"extracted": [], "raw": []}
+                texts = [r["memory"] for r in facts]
+                kept = set(passlog.kept)
+                row["coverage"] = _coverage(emb, texts, obs)
+                row["coverage_first_pass"] = _coverage(
+                    emb, [t for t in texts if t not in kept], obs
+                )
+                # each memory linked to the two turns of its session closest to it (for recall)
+                row["links"] = {}
+                if facts:
+                    dia = [t["dia_id"] for t in turns]
+                    v = unit(emb.embed(texts + [t["text"] for t in turns]))
+                    for r, sims in zip(facts, v[: len(texts)] @ v[len(texts) :].T, strict=True):
+                        row["links"][r["id"]] = [dia[i] for i in np.argsort(-sims)[:2]]
+                done[(user, s)] = row
+                with rows_file.open("a") as out:
+                    out.write(json.dumps(row) + "\n")
+                print(json.dumps({k: v for k, v in row.items() if k != "links"}), flush=True)
+            if stopped:
+                break
+        adds = [
+            done[(f.stem, s)]
+            for f in files
+            for s in session_numbers(json.loads(f.read_text()))[:sessions]
+            if (f.stem, s) in done
+        ]
+        recall = _recall(m, emb, files, adds, workdir)
+    logging.getLogger("memvault").removeHandler(passlog)
+    return {"adds": adds, "recall": recall, "complete": not stopped}
+
+
+def _recall(
+    m: Any, emb: Any, files: list[Path], adds: list[dict[str, Any]], workdir: Path
+) -> dict[str, list[float]]:
+    """Evidence recall@10 over the sessions added: extracted memories vs the raw turns."""
+    from benchmarks.locomo_memvault import session_time
+    from memvault import Memory
+
+    link = {mid: d for a in adds for mid, d in a.get("links", {}).items()}
+    raw_link: dict[str, list[str]] = {}
+    raw_path = workdir / "raw.db"
+    for suffix in ("", "-wal", "-shm"):
+        Path(str(raw_path) + suffix).unlink(missing_ok=True)
+    recall: dict[str, list[float]] = {"extracted": [], "raw": []}
+    added = {(a["conv"], a["session"]) for a in adds}
+    with Memory({"path": str(raw_path), "embedding_mode": "sync"}, embedder=emb) as raw:
         for f in files:
             conv = json.loads(f.read_text())
-            added = {f"D{s}" for s in session_numbers(conv)[:sessions]}
-            for q in json.loads(f.read_text()).get("qa", []):
-                ev = [e for e in q.get("evidence", []) if str(e).split(":")[0] in added]
+            for s in session_numbers(conv):
+                if (f.stem, s) not in added:
+                    continue
+                turns = conv[f"session_{s}"]
+                when = session_time(conv.get(f"session_{s}_date_time", ""))
+                rr = raw.add(messages_of(turns), user_id=f.stem, infer=False, timestamp=when)
+                for r, t in zip(rr["results"], turns, strict=True):
+                    raw_link.setdefault(r["id"], []).append(t["dia_id"])
+        for f in files:
+            conv = json.loads(f.read_text())
+            sess = {f"D{s}" for (c, s) in added if c == f.stem}
+            for q in conv.get("qa", []):
+                ev = [e for e in q.get("evidence", []) if str(e).split(":")[0] in sess]
                 if (
                     int(q.get("category", 0)) not in (1, 2, 3, 4)
                     or not ev
@@ -197,7 +283,7 @@ def run_memvault(url: str, files: list[Path], sessions: int, workdir: Path) -> d
                     hits = store.search(q["question"], user_id=f.stem, top_k=10)["results"]
                     found = {d for h in hits for d in links.get(h["id"], [])}
                     recall[name].append(len(set(ev) & found) / len(set(ev)))
-    return {"adds": adds, "recall": recall}
+    return recall
 
 
 MEM0_SIDE = r"""
@@ -284,6 +370,20 @@ def summary(res: dict[str, Any], mem0: list[dict[str, Any]] | None) -> dict[str,
         if ok
         else None,
         "llm_calls_per_add": round(statistics.fmean(a["calls"] for a in ok), 2) if ok else None,
+        "second_pass_adds": sum(1 for a in ok if a.get("calls", 1) > 1),
+        "second_pass_facts_per_add": round(
+            statistics.fmean(a.get("second_pass_facts", 0) for a in ok), 2
+        )
+        if ok
+        else None,
+        "observation_coverage_first_pass": round(
+            statistics.fmean(
+                a["coverage_first_pass"] for a in adds if a.get("coverage_first_pass") is not None
+            ),
+            3,
+        )
+        if any(a.get("coverage_first_pass") is not None for a in adds)
+        else None,
         "seconds_per_add_median": round(statistics.median(a["seconds"] for a in adds), 1),
         "questions": len(res["recall"]["extracted"]),
         "recall@10_extracted": round(statistics.fmean(res["recall"]["extracted"]), 3)
@@ -386,13 +486,20 @@ def render(out: dict[str, Any]) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("--sessions", type=int, default=4, help="sessions per conversation")
+    ap.add_argument(
+        "--sessions", type=int, default=None, help="sessions per conversation (default: all)"
+    )
     ap.add_argument(
         "--conversations", nargs="*", default=None, help="LoCoMo files (default: all dev)"
     )
     ap.add_argument("--base-url", default=None)
     ap.add_argument(
         "--mem0", type=int, default=0, help="sessions of the first conversation for mem0"
+    )
+    ap.add_argument("--work", default=str(WORK), help="store + finished sessions (resumable)")
+    ap.add_argument("--fresh", action="store_true", help="forget earlier sessions in --work")
+    ap.add_argument(
+        "--budget-minutes", type=float, default=None, help="start no new session after this"
     )
     ap.add_argument("--out", default=str(OUT))
     ap.add_argument("--render", action="store_true", help="only rewrite the docs section")
@@ -408,21 +515,24 @@ def main() -> None:
         if args.conversations
         else sorted(LOCOMO.glob("*.json"))
     )
-    with tempfile.TemporaryDirectory() as tmp:
-        work = Path(tmp)
-        with server(args.base_url) as url:
-            res = run_memvault(url, files, args.sessions, work)
-        mem0 = None
-        if args.mem0:
-            with server(None, n_ctx=16384) as url:
-                mem0 = run_mem0(url, files[0], args.mem0, work)
-                for r in mem0:
-                    print("mem0", json.dumps(r), flush=True)
+    work = Path(args.work)
+    if args.fresh:
+        shutil.rmtree(work, ignore_errors=True)
+    budget = args.budget_minutes * 60 if args.budget_minutes else None
+    with server(args.base_url) as url:
+        res = run_memvault(url, files, args.sessions, work, budget)
+    mem0 = None
+    if args.mem0:
+        with tempfile.TemporaryDirectory() as tmp, server(None, n_ctx=16384) as url:
+            mem0 = run_mem0(url, files[0], args.mem0, Path(tmp))
+            for r in mem0:
+                print("mem0", json.dumps(r), flush=True)
     out = {
         "summary": summary(res, mem0),
-        "adds": res["adds"],
+        "adds": [{k: v for k, v in a.items() if k != "links"} for a in res["adds"]],
         "mem0": mem0,
         "sessions": args.sessions,
+        "complete": res["complete"],
         "files": [f.name for f in files],
     }
     Path(args.out).write_text(json.dumps(out, indent=2) + "\n")

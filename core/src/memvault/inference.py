@@ -260,7 +260,13 @@ def infer_add(
                         messages=missed, existing=[], observed=observed_at, custom=custom
                     ),
                 )
-                decisions += _second_pass(again.text, decisions, shown)
+                extra = _second_pass(again.text, decisions, shown)
+                log.info(
+                    "second pass kept %d new fact(s)",
+                    len(extra),
+                    extra={"facts": [d.text for d in extra]},
+                )
+                decisions += extra
                 completion.usage += again.usage
     except LLMError as e:
         # Keep the raw input so nothing is lost; retry_pending() replays it.
@@ -326,7 +332,11 @@ def _uncovered(
     if missed and not shown and not decisions and len(missed) == len(said):
         return []
     if missed:
-        log.info("LLM answer left %d stated sentence(s) uncovered; asking again", len(missed))
+        log.info(
+            "LLM answer left %d stated sentence(s) uncovered; asking again",
+            len(missed),
+            extra={"sentences": [s for _, s in missed]},
+        )
     return missed
 
 
