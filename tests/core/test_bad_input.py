@@ -161,6 +161,9 @@ def test_bad_add_is_refused_and_store_unchanged(
         (lambda m: m.delete("nope-id"), MemvaultError, "no memory"),
         (lambda m: m.search("x", user_id="u", vector=[0.0, 0.0]), ValidationError, "zero"),
         (lambda m: m.search("x", user_id="u", as_of="not a date"), ValidationError, "date"),
+        (lambda m: m.search("x", user_id="u", threshold=float("nan")), ValidationError, "finite"),
+        (lambda m: m.search("x", user_id="u", threshold=float("inf")), ValidationError, "finite"),
+        (lambda m: m.search("x", user_id="u", threshold=True), ValidationError, "finite"),
         # Issue 9, point 4: every entry that takes ids, metadata, filters or times.
         (lambda m: m.search("x", user_id="\ud800"), ScopeError, "not valid Unicode"),
         (lambda m: m.search("x", filters={"user_id": "\ud800"}), ScopeError, "Unicode"),

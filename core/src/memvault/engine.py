@@ -360,8 +360,13 @@ class Engine(KeyedOps):
             query = clean_text(query, what="query")
         elif vector is None:
             raise ValidationError("search needs a query (text) or a vector")
-        if threshold is not None and not isinstance(threshold, int | float):
-            raise ValidationError("threshold must be a number")
+        if threshold is not None and (
+            not isinstance(threshold, int | float)
+            or isinstance(threshold, bool)
+            or not math.isfinite(threshold)
+        ):
+            # NaN compares false with every score, so it would silently return everything
+            raise ValidationError(f"threshold must be a finite number, got {threshold!r}")
         vis = Visibility(include_superseded, parse_time(as_of), show_expired)
         space = check_space(vector_space)
         if space == DEFAULT_SPACE:
