@@ -11,7 +11,7 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -515,21 +515,25 @@ def test_batch_resumes_between_rounds_without_losing_or_repeating(
     assert count_memories(store_path) == (3, 3)
 
 
+def second_round_fails_once(model: SmallModel) -> Callable[[dict[str, Any]], Any]:
+    """``model``, except that the first question about Tiago alone gets a 500."""
+    failures = [Fault.server_error()]
+
+    def answer(req: dict[str, Any]) -> Any:
+        out = model(req)
+        if len(out["memories"]) == 1 and "Tiago" in out["memories"][0]["text"] and failures:
+            return failures.pop()
+        return out
+
+    return answer
+
+
 def test_a_failed_second_round_line_fails_the_row_and_a_rerun_completes_it(
     store_path: Path, embedder: LocalEmbedder
 ) -> None:
     """As in a live add, a failed second call fails the row (journaled, nothing applied)."""
-    model = SmallModel()
-    failures = [Fault.server_error()]
-
-    def flaky(req: dict[str, Any]) -> Any:
-        answer = model(req)
-        if len(answer["memories"]) == 1 and "Tiago" in answer["memories"][0]["text"] and failures:
-            return failures.pop()
-        return answer
-
     with (
-        FakeOpenAI(chat_handler=flaky) as srv,
+        FakeOpenAI(chat_handler=second_round_fails_once(SmallModel())) as srv,
         Memory(llm_cfg(srv.base_url, store_path), embedder=embedder) as m,
     ):
         rep = m.ingest(DROPPY_ROWS, mode="batch", poll_interval=0.01)
@@ -540,3 +544,19 @@ def test_a_failed_second_round_line_fails_the_row_and_a_rerun_completes_it(
         assert (again.done, again.skipped, again.failed) == (1, 1, 0)
         assert memories_of(m, "ana") == sorted(ANA)
     assert count_memories(store_path) == (3, 3)
+
+
+def test_a_failed_batch_row_is_retried_live_by_retry_pending(
+    store_path: Path, embedder: LocalEmbedder
+) -> None:
+    """``pending()`` lists failed batch rows too; ``retry_pending()`` runs them as live adds."""
+    with (
+        FakeOpenAI(chat_handler=second_round_fails_once(SmallModel())) as srv,
+        Memory(llm_cfg(srv.base_url, store_path), embedder=embedder) as m,
+    ):
+        assert m.ingest(DROPPY_ROWS, mode="batch", poll_interval=0.01).failed == 1
+        assert [p["payload"]["add"]["user_id"] for p in m.pending()] == ["ana"]
+        assert m.retry_pending() == {"retried": 1, "done": 1, "failed": []}
+        assert memories_of(m, "ana") == sorted(ANA)  # live, with its own second pass
+        assert m.pending() == []
+        assert m.ingest(DROPPY_ROWS, mode="batch", poll_interval=0.01).skipped == 2
