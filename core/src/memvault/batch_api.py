@@ -8,9 +8,25 @@ JSONL file and create the batch, marking rows ``submitted`` with the batch id;
 transaction that also marks its row ``done``. Re-running the same ingest finds
 ``submitted`` rows and goes back to polling their batch instead of paying twice.
 
+The second pass, as in a live add (``memvault.inference``): when a row's answer
+left stated sentences uncovered (a small model dropped a fact), the row is not
+applied yet. Its first answer and those sentences are journaled with the row
+(still ``submitted``, ``followup`` empty), and once every first-round batch is
+collected, ONE follow-up batch asks about those sentences only. Its answers are
+merged with the first ones exactly as a live add merges them, guarded, and
+applied — first and second facts in one transaction with the ``done`` mark. A
+follow-up batch rather than live calls: the rows already waited hours, and the
+second request is as cheap at batch price as the first. A crash between rounds
+loses nothing (the first answer is in the journal) and pays for no first
+request twice; the next run submits (or resumes polling) the follow-up batch.
+
 Rows of one scope in one batch see only memories stored before the batch (they
 cannot see each other's results); reconciliation across them happens in later
 adds. That is the price of the 50% discount.
+
+One window is left open, as for the first round: a crash after the provider
+created a batch but before the journal recorded its id makes the next run
+submit those rows again (paid twice, applied once).
 """
 
 from __future__ import annotations
@@ -21,24 +37,53 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from memvault.effects import run_sync
 from memvault.errors import LLMError, MemvaultError
 from memvault.inference import (
+    Decision,
     apply_decisions,
-    guard_decisions,
-    guard_texts,
-    parse_decisions,
+    first_decisions,
+    guarded,
+    merge_second_pass,
+    read_answer,
+    second_pass_input,
     speaker,
 )
-from memvault.inputs import parse_messages
-from memvault.llm.client import completion_from_body
+from memvault.inputs import Message, parse_messages
+from memvault.llm.client import Completion, completion_from_body
 from memvault.llm.prompts import EXTRACTION_PROMPT, Existing, build_extraction_input
+from memvault.models import MemoryRecord
 from memvault.scope import resolve_scope
 from memvault.store.sqlite import Visibility
 
 if TYPE_CHECKING:
+    from memvault.engine import Engine
     from memvault.ingest import Ingestor, Prepared, _Progress
 
 TERMINAL = ("completed", "failed", "expired", "cancelled")
+
+
+def _messages(add: dict[str, Any]) -> list[Message]:
+    """The row's messages as the model saw them (system messages are never sent)."""
+    return [m for m in parse_messages(add["messages"]) if m.role != "system"]
+
+
+def _observed(msgs: list[Message], add: dict[str, Any]) -> str:
+    """The observation date written into both rounds' prompts (the same for both)."""
+    return (
+        max((m.timestamp for m in msgs if m.timestamp), default=None)
+        or add.get("timestamp")
+        or "unknown"
+    )
+
+
+def _system(engine: Engine) -> str:
+    return engine.config.custom_fact_extraction_prompt or EXTRACTION_PROMPT
+
+
+def _awaiting(payload: dict[str, Any]) -> bool:
+    """Whether a row's first answer is collected and its follow-up not yet submitted."""
+    return "first" in payload and not payload.get("followup")
 
 
 def _request_for(ing: Ingestor, p: Prepared) -> tuple[dict[str, Any], dict[str, str]]:
@@ -48,7 +93,7 @@ def _request_for(ing: Ingestor, p: Prepared) -> tuple[dict[str, Any], dict[str, 
     scope, _ = resolve_scope(
         p.kwargs.get("user_id"), p.kwargs.get("agent_id"), p.kwargs.get("run_id")
     )
-    msgs = [m for m in parse_messages(p.kwargs["messages"]) if m.role != "system"]
+    msgs = _messages(p.kwargs)
     convo = [(speaker(m), m.content) for m in msgs]
     query = "\n".join(t for _, t in convo)
     qvec = engine.embedder.embed([query[:4000]], kind="query")[0]
@@ -56,35 +101,19 @@ def _request_for(ing: Ingestor, p: Prepared) -> tuple[dict[str, Any], dict[str, 
         "results"
     ]
     shown = {str(i): h["id"] for i, h in enumerate(hits)}
-    observed = (
-        max((m.timestamp for m in msgs if m.timestamp), default=None)
-        or p.kwargs.get("timestamp")
-        or ""
-    )
     user = build_extraction_input(
         messages=convo,
         existing=[Existing(str(i), h["memory"]) for i, h in enumerate(hits)],
-        observed=observed or "unknown",
+        observed=_observed(msgs, p.kwargs),
         custom=engine.config.custom_instructions,
     )
-    system = engine.config.custom_fact_extraction_prompt or EXTRACTION_PROMPT
-    return engine.llm.request(system, user), shown
+    return engine.llm.request(_system(engine), user), shown
 
 
-def _submit(ing: Ingestor, todo: list[Prepared]) -> str:
-    engine = ing.engine
+def _create_batch(engine: Engine, lines: list[str]) -> str:
+    """Upload the JSONL and create the batch; one clear ``LLMError`` if the provider refuses."""
     assert engine.llm is not None
     client = engine.llm.sync_client()
-    lines = []
-    payloads = {}
-    for p in todo:
-        body, shown = _request_for(ing, p)
-        lines.append(
-            json.dumps(
-                {"custom_id": p.key, "method": "POST", "url": engine.llm.endpoint, "body": body}
-            )
-        )
-        payloads[p.key] = {"add": p.kwargs, "shown": shown, "line": p.line}
     data = ("\n".join(lines) + "\n").encode()
     try:
         f = client.files.create(file=("memvault-batch.jsonl", data), purpose="batch")
@@ -93,18 +122,151 @@ def _submit(ing: Ingestor, todo: list[Prepared]) -> str:
         )
     except Exception as e:  # surfaced as one clear error; nothing was marked submitted
         raise LLMError(f"could not submit the batch: {type(e).__name__}: {e}") from e
+    return str(batch.id)
+
+
+def _line(engine: Engine, key: str, body: dict[str, Any]) -> str:
+    assert engine.llm is not None
+    return json.dumps(
+        {"custom_id": key, "method": "POST", "url": engine.llm.endpoint, "body": body}
+    )
+
+
+def _submit(ing: Ingestor, todo: list[Prepared]) -> str:
+    """Round one: every pending row's extraction request, in one batch."""
+    engine = ing.engine
+    lines = []
+    payloads = {}
+    for p in todo:
+        assert p.key is not None
+        body, shown = _request_for(ing, p)
+        lines.append(_line(engine, p.key, body))
+        payloads[p.key] = {"add": p.kwargs, "shown": shown, "line": p.line}
+    batch_id = _create_batch(engine, lines)
     with engine.store.write() as tx:
         for key, payload in payloads.items():
-            tx.journal(key, "submitted", kind="add", payload=payload, batch_id=batch.id)
-    return str(batch.id)
+            tx.journal(key, "submitted", kind="add", payload=payload, batch_id=batch_id)
+    return batch_id
+
+
+def _submit_followup(ing: Ingestor, rows: list[dict[str, Any]]) -> str:
+    """Round two: for each row awaiting it, the second-pass question (uncovered sentences only).
+
+    The rows move to the new batch in one transaction (``followup`` and ``batch_id`` set), so
+    a later run polls this batch instead of asking again.
+    """
+    engine = ing.engine
+    assert engine.llm is not None
+    lines = []
+    for row in rows:
+        payload = row["payload"]
+        add = payload["add"]
+        missed = [(str(who), str(s)) for who, s in payload["missed"]]
+        user = second_pass_input(
+            missed, _observed(_messages(add), add), engine.config.custom_instructions
+        )
+        lines.append(_line(engine, row["key"], engine.llm.request(_system(engine), user)))
+    batch_id = _create_batch(engine, lines)
+    with engine.store.write() as tx:
+        for row in rows:
+            tx.journal(
+                row["key"],
+                "submitted",
+                kind="add",
+                payload={**row["payload"], "followup": batch_id},
+                batch_id=batch_id,
+            )
+    return batch_id
+
+
+def _shown_records(engine: Engine, payload: dict[str, Any]) -> dict[str, MemoryRecord]:
+    return {
+        s: rec for s, mid in payload["shown"].items() if (rec := engine.store.get(mid)) is not None
+    }
+
+
+def _apply_row(
+    ing: Ingestor,
+    key: str,
+    row: dict[str, Any],
+    decisions: list[Decision],
+    completion: Completion,
+    shown: dict[str, MemoryRecord],
+) -> None:
+    """Guard the row's decisions as a live add does, embed the new facts, apply, mark done."""
+    engine = ing.engine
+    payload = row["payload"]
+    add = payload["add"]
+    msgs = _messages(add)
+    scope, _ = resolve_scope(add.get("user_id"), add.get("agent_id"), add.get("run_id"))
+    decisions = run_sync(guarded(engine, decisions, shown, [m.content for m in msgs]))
+    texts = [d.text for d in decisions if d.event in ("ADD", "UPDATE") and d.text]
+    vecs = engine.embedder.embed(texts) if texts else np.zeros((0, 0))
+    observed = (
+        max((m.timestamp for m in msgs if m.timestamp), default=None)
+        or add.get("timestamp")
+        or row["created_at"]
+    )
+    res = apply_decisions(
+        engine,
+        scope,
+        decisions,
+        vecs,
+        completion,
+        meta=add.get("metadata") or {},
+        observed=observed,
+        expires=None,
+        categories=[],
+        importance=None,
+        changed_by="llm-batch",
+        journal_key=key,
+        # The first raw answer is only needed between rounds; the done row keeps the rest.
+        payload={k: v for k, v in payload.items() if k != "first"},
+    )
+    ing.report.done += 1
+    ing.report.add_usage(res.get("usage"))
+
+
+def _take_line(ing: Ingestor, key: str, row: dict[str, Any], body: dict[str, Any]) -> bool:
+    """Use one output line for its row; False when the row now awaits its follow-up.
+
+    A first-round answer that covers every stated sentence is applied at once. One that
+    does not is journaled with the sentences it left out (no facts applied yet, so a crash
+    here loses and duplicates nothing). A follow-up answer is merged with the journaled
+    first answer — the same functions as a live add — and the row applied.
+    """
+    engine = ing.engine
+    assert engine.llm is not None
+    api = engine.llm.settings.api
+    payload = row["payload"]
+    msgs = _messages(payload["add"])
+    shown = _shown_records(engine, payload)
+    if "first" in payload:  # the follow-up's answer
+        completion = completion_from_body(api, payload["first"])
+        again = completion_from_body(api, body)
+        decisions = first_decisions(completion.text, shown, msgs)
+        decisions = merge_second_pass(again.text, decisions, shown)
+        completion.usage += again.usage
+        _apply_row(ing, key, row, decisions, completion, shown)
+        return True
+    completion = completion_from_body(api, body)
+    decisions, missed = run_sync(read_answer(engine, msgs, completion.text, shown))
+    if missed:
+        engine.store.write_journal(
+            key,
+            "submitted",
+            kind="add",
+            payload={**payload, "first": body, "missed": missed, "followup": None},
+        )
+        return False
+    _apply_row(ing, key, row, decisions, completion, shown)
+    return True
 
 
 def _apply_output(ing: Ingestor, batch: Any, bar: _Progress) -> None:
     engine = ing.engine
     assert engine.llm is not None
     client = engine.llm.sync_client()
-    r = ing.report
-    api = engine.llm.settings.api
     seen: set[str] = set()
     for file_id in (batch.output_file_id, getattr(batch, "error_file_id", None)):
         if not file_id:
@@ -117,7 +279,13 @@ def _apply_output(ing: Ingestor, batch: Any, bar: _Progress) -> None:
             line = json.loads(raw)
             key = line.get("custom_id")
             row = engine.store.journal_get(key) if key else None
-            if row is None or row["state"] == "done" or key in seen:
+            if (
+                row is None
+                or key in seen
+                or row["state"] != "submitted"
+                or row["batch_id"] != batch.id  # moved on to a follow-up batch, or resubmitted
+                or _awaiting(row["payload"])  # taken in an earlier run; waits for round two
+            ):
                 continue
             seen.add(key)
             payload = row["payload"]
@@ -125,51 +293,15 @@ def _apply_output(ing: Ingestor, batch: Any, bar: _Progress) -> None:
             try:
                 if line.get("error") or response.get("status_code") != 200:
                     raise LLMError(f"batch line failed: {line.get('error') or response}")
-                completion = completion_from_body(api, response.get("body") or {})
-                shown_recs = {
-                    s: rec
-                    for s, mid in payload["shown"].items()
-                    if (rec := engine.store.get(mid)) is not None
-                }
-                decisions = parse_decisions(completion.text, shown_recs)
-                add = payload["add"]
-                scope, _ = resolve_scope(add.get("user_id"), add.get("agent_id"), add.get("run_id"))
-                msgs = parse_messages(add["messages"])
-                said = [m.content for m in msgs]
-                if need := guard_texts(decisions, shown_recs, said):  # as for a live add
-                    guard_vecs = dict(zip(need, engine.embedder.embed(need), strict=True))
-                    decisions = guard_decisions(decisions, guard_vecs, shown_recs, said)
-                texts = [d.text for d in decisions if d.event in ("ADD", "UPDATE") and d.text]
-                vecs = engine.embedder.embed(texts) if texts else np.zeros((0, 0))
-                observed = (
-                    max((m.timestamp for m in msgs if m.timestamp), default=None)
-                    or add.get("timestamp")
-                    or row["created_at"]
-                )
-                res = apply_decisions(
-                    engine,
-                    scope,
-                    decisions,
-                    vecs,
-                    completion,
-                    meta=add.get("metadata") or {},
-                    observed=observed,
-                    expires=None,
-                    categories=[],
-                    importance=None,
-                    changed_by="llm-batch",
-                    journal_key=key,
-                    payload=payload,
-                )
-                r.done += 1
-                r.add_usage(res.get("usage"))
+                if not _take_line(ing, key, row, response.get("body") or {}):
+                    continue  # the row is finished by the follow-up batch
             except MemvaultError as e:
                 engine.store.write_journal(key, "failed", error=str(e), kind="add", payload=payload)
                 ing._fail(_as_prepared(payload, key), str(e))
             bar.update(advance=1)
     # Rows of this batch with no output line at all are failures, kept for a re-run.
     for row in engine.store.journal_rows("add", ("submitted",)):
-        if row["batch_id"] == batch.id and row["key"] not in seen:
+        if row["batch_id"] == batch.id and row["key"] not in seen and not _awaiting(row["payload"]):
             engine.store.write_journal(
                 row["key"],
                 "failed",
@@ -186,35 +318,50 @@ def _as_prepared(payload: dict[str, Any], key: str) -> Prepared:
     return Prepared(payload.get("line"), key, payload.get("add", {}))
 
 
-async def run_batch(ing: Ingestor, todo: list[Prepared], bar: _Progress) -> None:
-    """Submit (or resume) batches and apply their results."""
+async def _collect(ing: Ingestor, batch_id: str, bar: _Progress) -> None:
+    """Poll one batch until it ends, then apply its output (or fail its rows)."""
     engine = ing.engine
     assert engine.llm is not None
-    submitted = engine.store.journal_rows("add", ("submitted",))
-    todo_keys = {p.key for p in todo}
+    client = engine.llm.sync_client()
+    while True:
+        batch = await asyncio.to_thread(client.batches.retrieve, batch_id)
+        if batch.status in TERMINAL:
+            break
+        bar.update()
+        await asyncio.sleep(ing.poll_interval)
+    if batch.status == "completed":
+        await asyncio.to_thread(_apply_output, ing, batch, bar)
+        return
+    err = f"batch {batch_id} ended as {batch.status}"
+    for row in engine.store.journal_rows("add", ("submitted",)):
+        if row["batch_id"] == batch_id and not _awaiting(row["payload"]):
+            engine.store.write_journal(
+                row["key"], "failed", error=err, kind="add", payload=row["payload"]
+            )
+            ing._fail(_as_prepared(row["payload"], row["key"]), err)
+
+
+async def run_batch(ing: Ingestor, todo: list[Prepared], bar: _Progress) -> None:
+    """Submit (or resume) the first-round batches, collect them, then the follow-up batch."""
+    engine = ing.engine
+    keys = {p.key for p in todo}
+
+    def mine() -> list[dict[str, Any]]:
+        return [r for r in engine.store.journal_rows("add", ("submitted",)) if r["key"] in keys]
+
+    submitted = mine()
     batch_ids = sorted(
-        {row["batch_id"] for row in submitted if row["batch_id"] and row["key"] in todo_keys}
+        {r["batch_id"] for r in submitted if r["batch_id"] and not _awaiting(r["payload"])}
     )
-    resumed = {row["key"] for row in submitted if row["batch_id"] in batch_ids}
-    fresh = [p for p in todo if p.key not in resumed]
+    in_flight = {r["key"] for r in submitted}
+    fresh = [p for p in todo if p.key not in in_flight]
     if fresh:
         batch_ids.append(await asyncio.to_thread(_submit, ing, fresh))
     ing.report.batch_ids = batch_ids
-    client = engine.llm.sync_client()
-    for batch_id in batch_ids:
-        while True:
-            batch = await asyncio.to_thread(client.batches.retrieve, batch_id)
-            if batch.status in TERMINAL:
-                break
-            bar.update()
-            await asyncio.sleep(ing.poll_interval)
-        if batch.status != "completed":
-            for row in engine.store.journal_rows("add", ("submitted",)):
-                if row["batch_id"] == batch_id:
-                    err = f"batch {batch_id} ended as {batch.status}"
-                    engine.store.write_journal(
-                        row["key"], "failed", error=err, kind="add", payload=row["payload"]
-                    )
-                    ing._fail(_as_prepared(row["payload"], row["key"]), err)
-            continue
-        await asyncio.to_thread(_apply_output, ing, batch, bar)
+    for batch_id in list(batch_ids):
+        await _collect(ing, batch_id, bar)
+    waiting = [r for r in mine() if _awaiting(r["payload"])]
+    if waiting:
+        followup = await asyncio.to_thread(_submit_followup, ing, waiting)
+        batch_ids.append(followup)
+        await _collect(ing, followup, bar)

@@ -813,15 +813,21 @@ class Engine(KeyedOps):
         done, failed = 0, []
         for row in rows:
             p = row["payload"]
-            try:
-                yield from self.add(
-                    p["messages"],
+            # A Batch-API row keeps the add's arguments as ingest prepared them ("add");
+            # a live add keeps its input and scope. Either runs again as a live add.
+            kwargs = (
+                dict(p["add"])
+                if "add" in p
+                else {
+                    "messages": p["messages"],
                     **p["scope"],
-                    metadata=p.get("metadata"),
-                    timestamp=p.get("timestamp"),
-                    memory_type=p.get("memory_type"),
-                    idempotency_key=row["key"],
-                )
+                    "metadata": p.get("metadata"),
+                    "timestamp": p.get("timestamp"),
+                    "memory_type": p.get("memory_type"),
+                }
+            )
+            try:
+                yield from self.add(**kwargs, idempotency_key=row["key"])
                 done += 1
             except LLMError as e:
                 failed.append({"key": row["key"], "error": str(e)})

@@ -251,22 +251,10 @@ def infer_add(
         if memory_type == "procedural_memory":
             decisions = [Decision("ADD", decode_summary(completion.text), None, None)]
         else:
-            decisions = _attributed(parse_decisions(completion.text, shown), messages)
-            missed = yield from _uncovered(engine, messages, decisions, shown)
+            decisions, missed = yield from read_answer(engine, messages, completion.text, shown)
             if missed:  # a small model dropped them: ask once more, about them only
-                again = yield llm.call(
-                    system,
-                    build_extraction_input(
-                        messages=missed, existing=[], observed=observed_at, custom=custom
-                    ),
-                )
-                extra = _second_pass(again.text, decisions, shown)
-                log.info(
-                    "second pass kept %d new fact(s)",
-                    len(extra),
-                    extra={"facts": [d.text for d in extra]},
-                )
-                decisions += extra
+                again = yield llm.call(system, second_pass_input(missed, observed_at, custom))
+                decisions = merge_second_pass(again.text, decisions, shown)
                 completion.usage += again.usage
     except LLMError as e:
         # Keep the raw input so nothing is lost; retry_pending() replays it.
@@ -276,13 +264,7 @@ def infer_add(
             {"error": str(e), "payload": payload, "kind": "add"},
         )
         raise
-    said = [text for _, text in convo]
-    need = guard_texts(decisions, shown, said)
-    if need:  # only when the model wants to supersede: a few short texts to embed
-        guard_vecs = yield Embed(engine.embedder, need, kind="passage")
-        decisions = guard_decisions(
-            decisions, dict(zip(need, guard_vecs, strict=True)), shown, said
-        )
+    decisions = yield from guarded(engine, decisions, shown, [text for _, text in convo])
     texts = [d.text for d in decisions if d.event in ("ADD", "UPDATE") and d.text]
     # Queued like raw adds by default: the next search (or add) in the scope embeds them.
     vecs, defer_dims = yield from engine.embed_or_defer(texts)
@@ -303,6 +285,61 @@ def infer_add(
             },
         )
     )
+
+
+def read_answer(
+    engine: Engine, messages: list[Message], raw: str, shown: dict[str, MemoryRecord]
+) -> Op[tuple[list[Decision], list[tuple[str, str]]]]:
+    """The first answer as decisions, and the stated sentences it left uncovered.
+
+    Shared by the live add and Batch-API ingest (``memvault.batch_api``), so both keep the
+    same promise: a sentence the model ignored is asked about again, never lost silently.
+    """
+    decisions = first_decisions(raw, shown, messages)
+    missed = yield from _uncovered(engine, messages, decisions, shown)
+    return decisions, missed
+
+
+def first_decisions(
+    raw: str, shown: dict[str, MemoryRecord], messages: list[Message]
+) -> list[Decision]:
+    """Parse an extraction answer and fix its attributions (no I/O).
+
+    Separate from :func:`read_answer` so a batch row whose first answer was collected in an
+    earlier round can rebuild its decisions without embedding the coverage check again.
+    """
+    return _attributed(parse_decisions(raw, shown), messages)
+
+
+def second_pass_input(missed: list[tuple[str, str]], observed: str, custom: str | None) -> str:
+    """The second question: only the uncovered sentences, without the existing memories.
+
+    Why without them: what confused the model the first time was usually a shown memory
+    (it "updated" one instead of stating the new fact); alone, the sentences get answered.
+    """
+    return build_extraction_input(messages=missed, existing=[], observed=observed, custom=custom)
+
+
+def merge_second_pass(
+    raw: str, decisions: list[Decision], shown: dict[str, MemoryRecord]
+) -> list[Decision]:
+    """``decisions`` plus the second answer's new facts (see :func:`_second_pass`), logged."""
+    extra = _second_pass(raw, decisions, shown)
+    log.info(
+        "second pass kept %d new fact(s)", len(extra), extra={"facts": [d.text for d in extra]}
+    )
+    return decisions + extra
+
+
+def guarded(
+    engine: Engine, decisions: list[Decision], shown: dict[str, MemoryRecord], said: list[str]
+) -> Op[list[Decision]]:
+    """:func:`guard_decisions` with the few vectors it needs (none unless something supersedes)."""
+    need = guard_texts(decisions, shown, said)
+    if not need:
+        return decisions
+    vecs = yield Embed(engine.embedder, need, kind="passage")
+    return guard_decisions(decisions, dict(zip(need, vecs, strict=True)), shown, said)
 
 
 def _uncovered(
