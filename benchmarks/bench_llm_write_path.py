@@ -428,13 +428,22 @@ def summary(res: dict[str, Any], mem0: list[dict[str, Any]] | None) -> dict[str,
 def render(out: dict[str, Any]) -> str:
     """The docs/benchmarks.md section for one results file."""
     s = out["summary"]
+    n_conv = len(out["files"])
+    which = (
+        f"the first {out['sessions']} sessions of each"
+        if out.get("sessions")
+        else f"every session: {s['adds']} adds"
+    )
+    if not out.get("complete", True):
+        which += " (run stopped by its time budget; resumable)"
     lines = [
-        f"`benchmarks/bench_llm_write_path.py --sessions {out['sessions']}` on "
-        f"{', '.join(out['files'])} (the first {out['sessions']} sessions of each; bounded "
-        "because a 1.5B model on 2 shared cores answers a LoCoMo session in minutes). Model: "
+        f"`benchmarks/bench_llm_write_path.py` on the {n_conv} LoCoMo dev conversations "
+        f"({', '.join(out['files'])}; {which}). Model: "
         "Qwen2.5-Coder-1.5B-Instruct Q4_K_M on llama-cpp-python 0.3.36 (`make llm`), "
-        "temperature 0, JSON mode; each session one `add(infer=True)` with its date as "
-        "timestamp. Results: `benchmarks/results/llm_write_path.json`.",
+        "temperature 0, JSON mode, `max_tokens=800`; each session one `add(infer=True)` with "
+        "its date as timestamp, into one scope per conversation (so later sessions are "
+        "reconciled against what earlier ones stored). Results: "
+        "`benchmarks/results/llm_write_path.json`.",
         "",
         "| figure | value |",
         "|---|---|",
@@ -444,6 +453,10 @@ def render(out: dict[str, Any]) -> str:
         f"| LoCoMo observations per session | {s['observations_per_session']} |",
         f"| observations covered by an extracted fact (cosine >= {COVERED}) | "
         f"{s['observation_coverage']} |",
+        f"| the same, first call's facts only (no second pass) | "
+        f"{s.get('observation_coverage_first_pass')} |",
+        f"| adds that took a second pass | {s.get('second_pass_adds')} |",
+        f"| facts kept from the second pass, per add | {s.get('second_pass_facts_per_add')} |",
         f"| prompt / completion tokens per add | {s['prompt_tokens_per_add']} / "
         f"{s['completion_tokens_per_add']} |",
         f"| LLM calls per add (a second pass when a fact was dropped) | {s['llm_calls_per_add']} |",
@@ -521,12 +534,14 @@ def main() -> None:
     budget = args.budget_minutes * 60 if args.budget_minutes else None
     with server(args.base_url) as url:
         res = run_memvault(url, files, args.sessions, work, budget)
-    mem0 = None
-    if args.mem0:
+    mem0_file = work / "mem0.json"  # kept, so a later run (or --render) still reports it
+    mem0 = json.loads(mem0_file.read_text()) if mem0_file.exists() else None
+    if args.mem0 and (mem0 is None or len(mem0) < args.mem0):
         with tempfile.TemporaryDirectory() as tmp, server(None, n_ctx=16384) as url:
             mem0 = run_mem0(url, files[0], args.mem0, Path(tmp))
             for r in mem0:
                 print("mem0", json.dumps(r), flush=True)
+        mem0_file.write_text(json.dumps(mem0))
     out = {
         "summary": summary(res, mem0),
         "adds": [{k: v for k, v in a.items() if k != "links"} for a in res["adds"]],
