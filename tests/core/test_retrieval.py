@@ -35,7 +35,7 @@ def test_explain_reports_each_signal(memory: Memory) -> None:
     top = hits[0]
     assert top["memory"] == "I adopted a greyhound"
     d = top["score_details"]
-    signals = ("dense", "keyword", "neighbor", "actor", "entity", "temporal")
+    signals = ("dense", "keyword", "neighbor", "actor", "entity", "temporal", "diversity")
     assert {*signals, "raw_score", "final_score"} <= d.keys()
     assert d["actor"] > 0  # the query names Maria, the speaker of this memory
     assert d["entity"] > 0  # ... and Maria is an entity of her own memories
