@@ -39,8 +39,8 @@ PIP_VERSION := 26.3
 INTEGRATIONS := $(sort $(dir $(wildcard integrations/*/pyproject.toml)))
 PYPROJECTS := pyproject.toml core/pyproject.toml $(wildcard integrations/*/pyproject.toml)
 
-# Editable installs: core with its chroma extra, each integration with its test extra if any.
-EDITABLES := -e "core[chroma,fast,postgres,remote]" $(foreach d,$(INTEGRATIONS),-e "$(d:/=)$(if $(shell grep -qs '^test *=' $(d)pyproject.toml && echo y),[test])")
+# Editable installs: core with its extras (chroma, e5, fast, postgres, remote), each integration with its test extra if any.
+EDITABLES := -e "core[chroma,e5,fast,postgres,remote]" $(foreach d,$(INTEGRATIONS),-e "$(d:/=)$(if $(shell grep -qs '^test *=' $(d)pyproject.toml && echo y),[test])")
 
 # Quiet pip (-q -q still shows errors); drop the harmless notes about the machine's local
 # file indexes not carrying a package.
@@ -77,7 +77,7 @@ $(STAMP): $(PYPROJECTS) $(CONSTRAINTS) Makefile
 	fi; \
 	echo "==> setup: pip $(PIP_VERSION)"; \
 	$(call PIP_INSTALL,$(VPY)) "pip==$(PIP_VERSION)" 2>&1 | $(PIP_FILTER); \
-	echo "==> setup: installing core[chroma,fast,postgres,remote], $(INTEGRATIONS:/=) (editable) + dev tools, with $(CONSTRAINTS)"; \
+	echo "==> setup: installing core[chroma,e5,fast,postgres,remote], $(INTEGRATIONS:/=) (editable) + dev tools, with $(CONSTRAINTS)"; \
 	$(call PIP_INSTALL,$(VPY)) -c "$(CONSTRAINTS)" --group dev $(EDITABLES) 2>&1 | $(PIP_FILTER); \
 	echo "==> setup: checking the environment"; \
 	$(VPY) -m pip check 2>&1 | $(PIP_FILTER); \

@@ -46,3 +46,13 @@ def test_langgraph_restart_example_keeps_both_memories_across_processes() -> Non
     assert "run 2: trip-1 -> booked Lisbon with a window seat" in out
     assert "run 2: trip-2 (a new thread) -> booked Oslo with a window seat" in out
     assert "long-term memories of alice: ['prefers a window seat']" in out
+
+
+def test_retrieval_options_example_offline() -> None:
+    out = run_example("retrieval_options.py")
+    assert "'Where did we go hiking on 8 May, 2023?' -> We went hiking in the hills" in out
+    assert "default: runs ['s1', 's1', 's1']" in out
+    penalised = next(line for line in out.splitlines() if "thread_penalty=0.3" in line)
+    assert "'s2'" in penalised or "'s3'" in penalised
+    # `make setup` installs the e5 extra: a German memory answers an English question.
+    assert "e5: 'Do I have a pet?' -> Letztes Jahr haben wir einen Hund" in out

