@@ -364,3 +364,109 @@ def test_an_answer_cut_off_at_the_token_limit_keeps_its_whole_items(
         "User's brother Tiago is a pilot in Faro",
     }
     assert mem.pending() == []
+
+
+CAMPING = [
+    {
+        "role": "user",
+        "name": "Caroline",
+        "content": "Sounds fun! Lucky you to have such an awesome family!",
+    },
+    {
+        "role": "user",
+        "name": "Melanie",
+        "content": "We always look forward to our family camping trip. I'll always remember "
+        "the trip last year when we saw the Perseid meteor shower.",
+    },
+]
+
+
+def test_what_both_answers_drop_is_kept_verbatim_and_chatter_is_not(
+    mem: Memory, srv: FakeOpenAI
+) -> None:
+    """Seen with the real model on a LoCoMo session: both answers left the camping trip and
+    the meteor shower out. The words are kept (category ``verbatim``) rather than nothing;
+    a reaction to the other speaker is not a fact and is not kept."""
+    srv.enqueue(
+        {"memories": [{"event": "ADD", "text": "Melanie went to the beach recently"}]},
+        {"memories": [{"event": "ADD", "text": "Melanie has a family"}]},
+    )
+    res = mem.add(CAMPING, user_id="lc")
+    assert res["usage"]["calls"] == 2
+    kept = {r["memory"] for r in mem.get_all(user_id="lc")["results"]}
+    assert "Melanie: We always look forward to our family camping trip." in kept
+    assert (
+        "Melanie: I'll always remember the trip last year when we saw the Perseid meteor shower."
+        in kept
+    )
+    assert not any("Lucky you" in k for k in kept)
+    verbatim = [
+        r for r in mem.get_all(user_id="lc")["results"] if "verbatim" in (r.get("categories") or [])
+    ]
+    assert len(verbatim) == 2 and all(r["memory"].startswith("Melanie: ") for r in verbatim)
+    assert {r["memory"] for r in res["results"] if r["event"] == "ADD"} == kept
+
+
+def test_nothing_is_kept_verbatim_when_the_second_answer_covers_it(
+    mem: Memory, srv: FakeOpenAI
+) -> None:
+    srv.enqueue(
+        {"memories": [{"event": "ADD", "text": "Melanie went to the beach recently"}]},
+        {
+            "memories": [
+                # made-up ids in the second answer: nothing was shown, so these are facts
+                {
+                    "event": "UPDATE",
+                    "id": "3",
+                    "text": "Melanie's family goes on a camping trip every summer",
+                },
+                {
+                    "event": "NONE",
+                    "id": "7",
+                    "text": "Melanie saw the Perseid meteor shower last year while camping",
+                },
+            ]
+        },
+    )
+    res = mem.add(CAMPING, user_id="lc2")
+    assert current(mem, "lc2") == {
+        "Melanie went to the beach recently",
+        "Melanie's family goes on a camping trip every summer",
+        "Melanie saw the Perseid meteor shower last year while camping",
+    }
+    assert res["usage"]["calls"] == 2
+
+
+def test_a_none_about_a_loosely_related_memory_does_not_cover_a_new_fact(
+    mem: Memory, srv: FakeOpenAI
+) -> None:
+    """Seen on LoCoMo: in a scope that keeps to one topic the model answered NONE about an
+    old memory sharing a word or two with the new fact, and the new fact counted as known."""
+    srv.enqueue({"memories": [{"event": "ADD", "text": "Caroline went to an LGBTQ support group"}]})
+    mem.add("I went to an LGBTQ support group yesterday.", user_id="cg")
+    srv.enqueue(
+        {"memories": [{"event": "NONE", "id": "0"}]},
+        {
+            "memories": [
+                {
+                    "event": "ADD",
+                    "text": "Caroline joined the activist group Connected LGBTQ Activists",
+                }
+            ]
+        },
+    )
+    res = mem.add(
+        "I just joined a new LGBTQ activist group last Tuesday, Connected LGBTQ Activists.",
+        user_id="cg",
+    )
+    assert res["usage"]["calls"] == 2
+    assert "Caroline joined the activist group Connected LGBTQ Activists" in current(mem, "cg")
+
+
+def test_a_none_about_the_same_fact_costs_one_call(mem: Memory, srv: FakeOpenAI) -> None:
+    srv.enqueue({"memories": [{"event": "ADD", "text": "User keeps bees in the garden"}]})
+    mem.add("I keep bees in my garden.", user_id="bz")
+    srv.enqueue({"memories": [{"event": "NONE", "id": "0"}]})
+    res = mem.add("I keep bees in my garden, as you know.", user_id="bz")
+    assert res["usage"]["calls"] == 1
+    assert current(mem, "bz") == {"User keeps bees in the garden"}

@@ -245,7 +245,8 @@ def _take_line(ing: Ingestor, key: str, row: dict[str, Any], body: dict[str, Any
         completion = completion_from_body(api, payload["first"])
         again = completion_from_body(api, body)
         decisions = first_decisions(completion.text, shown, msgs)
-        decisions = merge_second_pass(again.text, decisions, shown)
+        missed = [(who, text) for who, text in payload["missed"]]
+        decisions = run_sync(merge_second_pass(engine, again.text, decisions, shown, missed, msgs))
         completion.usage += again.usage
         _apply_row(ing, key, row, decisions, completion, shown)
         return True

@@ -25,7 +25,15 @@ import numpy as np
 from memvault.effects import Blocking, Embed, Op
 from memvault.errors import LLMError
 from memvault.llm.client import Completion
-from memvault.llm.coverage import COVERED, lexically_covered, statements, words
+from memvault.llm.coverage import (
+    COVERED,
+    KNOWN,
+    lexically_covered,
+    personal,
+    statements,
+    touched,
+    words,
+)
 from memvault.llm.decode import AMBIGUOUS, Proposal, decode_memories, decode_summary
 from memvault.llm.guard import (
     SAID_NEAR_TOPIC,
@@ -66,6 +74,8 @@ class Decision:
     target: MemoryRecord | None
     attributed_to: str | None
     maybe_new: bool = False
+    #: a sentence kept in the speaker's words because no answer covered it
+    verbatim: bool = False
 
 
 def journal_key(scope: Scope, messages: list[Message], extra: str = "") -> str:
@@ -254,7 +264,9 @@ def infer_add(
             decisions, missed = yield from read_answer(engine, messages, completion.text, shown)
             if missed:  # a small model dropped them: ask once more, about them only
                 again = yield llm.call(system, second_pass_input(missed, observed_at, custom))
-                decisions = merge_second_pass(again.text, decisions, shown)
+                decisions = yield from merge_second_pass(
+                    engine, again.text, decisions, shown, missed, messages
+                )
                 completion.usage += again.usage
     except LLMError as e:
         # Keep the raw input so nothing is lost; retry_pending() replays it.
@@ -321,14 +333,42 @@ def second_pass_input(missed: list[tuple[str, str]], observed: str, custom: str 
 
 
 def merge_second_pass(
-    raw: str, decisions: list[Decision], shown: dict[str, MemoryRecord]
-) -> list[Decision]:
-    """``decisions`` plus the second answer's new facts (see :func:`_second_pass`), logged."""
+    engine: Engine,
+    raw: str,
+    decisions: list[Decision],
+    shown: dict[str, MemoryRecord],
+    missed: list[tuple[str, str]],
+    messages: list[Message],
+) -> Op[list[Decision]]:
+    """``decisions`` plus the second answer's new facts, plus what it still left out, verbatim.
+
+    A sentence the model was asked about twice and still did not turn into a fact is kept
+    as ``"<speaker>: <sentence>"`` (category ``verbatim``) when it may state something about
+    someone (:func:`memvault.llm.coverage.personal`): a weak model drops facts (Qwen 1.5B
+    left the camping trip and the meteor shower of a LoCoMo session out of both answers),
+    and a memory layer that promises to lose nothing keeps the words rather than nothing.
+    Reactions and chatter ("Lucky you!") are not kept.
+    """
     extra = _second_pass(raw, decisions, shown)
     log.info(
         "second pass kept %d new fact(s)", len(extra), extra={"facts": [d.text for d in extra]}
     )
-    return decisions + extra
+    decisions = decisions + extra
+    left = yield from _not_covered(engine, missed, [d.text for d in decisions if d.text], [])
+    names = frozenset(speaker(m).lower() for m in messages)
+    have = {" ".join((d.text or "").casefold().split()) for d in decisions}
+    verbatim = []
+    for who, sentence in left:
+        text = f"{who}: {sentence}"
+        if personal(sentence, names) and " ".join(text.casefold().split()) not in have:
+            verbatim.append(Decision("ADD", text, None, who, verbatim=True))
+    if verbatim:
+        log.info(
+            "kept %d sentence(s) verbatim that no answer covered",
+            len(verbatim),
+            extra={"verbatim": [d.text for d in verbatim]},
+        )
+    return decisions + verbatim
 
 
 def guarded(
@@ -348,24 +388,20 @@ def _uncovered(
     decisions: list[Decision],
     shown: dict[str, MemoryRecord],
 ) -> Op[list[tuple[str, str]]]:
-    """The stated sentences no fact of the answer (nor a shown memory) covers.
+    """The stated sentences no fact of the answer (nor a memory already stored) covers.
 
-    Lexical overlap first (free); only what that leaves is embedded. Empty when asking
-    again would only repeat the first question (nothing shown, nothing answered, every
-    sentence open): the model already judged the whole input as nothing to remember.
+    Empty when asking again would only repeat the first question (nothing shown, nothing
+    answered, every sentence open): the model already judged the whole input as nothing to
+    remember.
     """
     said = statements([(m.role, speaker(m), m.content) for m in messages])
     if not said:
         return []
-    answered = [d.text for d in decisions if d.text] + [
-        d.target.memory for d in decisions if d.target is not None
-    ]
-    missed = [(who, s) for who, s in said if not lexically_covered(s, answered)]
-    pool = list(dict.fromkeys(answered + [r.memory for r in shown.values()]))
-    if missed and pool:
-        vecs = unit((yield Embed(engine.embedder, [s for _, s in missed] + pool, kind="passage")))
-        best = (vecs[: len(missed)] @ vecs[len(missed) :].T).max(axis=1)
-        missed = [m for m, b in zip(missed, best, strict=True) if b < COVERED]
+    new = [d.text for d in decisions if d.text and d.event in ("ADD", "UPDATE")]
+    changed = [d.target.memory for d in decisions if d.target and d.event in ("UPDATE", "DELETE")]
+    known = [d.target.memory for d in decisions if d.target and d.event == "NONE"]
+    open_ = [(who, s) for who, s in said if not touched(s, changed)]
+    missed = yield from _not_covered(engine, open_, new, known + [r.memory for r in shown.values()])
     if missed and not shown and not decisions and len(missed) == len(said):
         return []
     if missed:
@@ -375,6 +411,28 @@ def _uncovered(
             extra={"sentences": [s for _, s in missed]},
         )
     return missed
+
+
+def _not_covered(
+    engine: Engine, said: list[tuple[str, str]], new: list[str], known: list[str]
+) -> Op[list[tuple[str, str]]]:
+    """The sentences of ``said`` that neither a new fact nor a known memory covers.
+
+    Facts and memories that together repeat half of a sentence's words cover it (free);
+    otherwise a new fact must be close to it (cosine >= ``COVERED``), a known memory very
+    close (``KNOWN``). Only what the word check leaves is embedded.
+    """
+    missed = [(who, s) for who, s in said if not lexically_covered(s, new + known)]
+    new_u, known_u = list(dict.fromkeys(new)), list(dict.fromkeys(known))
+    if not missed or not (new_u or known_u):
+        return missed
+    texts = [s for _, s in missed]
+    vecs = unit((yield Embed(engine.embedder, texts + new_u + known_u, kind="passage")))
+    sent, rest = vecs[: len(texts)], vecs[len(texts) :]
+    sims = sent @ rest.T
+    bar = np.array([COVERED] * len(new_u) + [KNOWN] * len(known_u))
+    covered = (sims >= bar).any(axis=1)
+    return [m for m, c in zip(missed, covered, strict=True) if not c]
 
 
 def _attributed(decisions: list[Decision], messages: list[Message]) -> list[Decision]:
@@ -398,13 +456,18 @@ def _attributed(decisions: list[Decision], messages: list[Message]) -> list[Deci
 def _second_pass(
     raw: str, decisions: list[Decision], shown: dict[str, MemoryRecord]
 ) -> list[Decision]:
-    """New facts from the second answer: ADDs only, none already in the first or shown."""
+    """New facts from the second answer, none already in the first or shown.
+
+    Nothing was shown the second time, so every item with a text is a new fact whatever
+    its event says (small models still answer "UPDATE" of an id they made up, or "NONE").
+    """
     have = [d.text for d in decisions if d.text] + [r.memory for r in shown.values()]
     out: list[Decision] = []
-    for d in parse_decisions(raw, {}):
-        if d.event == "ADD" and d.text and not any(_same_text(d.text, h) for h in have):
-            have.append(d.text)
-            out.append(d)
+    for p in decode_memories(raw):
+        if p.event == "DELETE" or not p.text or any(_same_text(p.text, h) for h in have):
+            continue
+        have.append(p.text)
+        out.append(Decision("ADD", p.text, None, p.attributed_to))
     return out
 
 
@@ -506,7 +569,7 @@ def apply_decisions(
                 actor_id=d.attributed_to
                 if d.attributed_to and d.attributed_to.lower() not in ("user", "assistant")
                 else None,
-                categories=list(categories),
+                categories=[*categories, "verbatim"] if d.verbatim else list(categories),
                 importance=importance,
                 valid_from=observed,
                 expiration_date=expires,
