@@ -17,7 +17,8 @@ the memory's speaker (``actor_id``). The query side needs no capitals: a query t
 entity when the scope knows it as one, so "what does mel like" links too.
 
 Per memory the extraction is cached by text hash; per scope the index is built once per
-view of the scope (a list of records the view cache keeps until the scope changes).
+view of the scope and kept on the view (:meth:`memvault.views.ScopeView.entity_graph`), which
+the view cache replaces when the scope changes.
 """
 
 from __future__ import annotations
@@ -94,7 +95,7 @@ def record_entities(r: MemoryRecord) -> tuple[str, ...]:
 class ScopeIndex:
     """The entity graph and observation days of one scope's records (aligned with them)."""
 
-    records: Sequence[MemoryRecord]  # identity check: the view's own list
+    records: Sequence[MemoryRecord]  # the view's own list, which the arrays align with
     ents: list[np.ndarray]  # record -> entity ids
     postings: list[np.ndarray]  # entity id -> record indices
     vocab: dict[str, int]
@@ -113,6 +114,7 @@ def _day(r: MemoryRecord) -> float:
 
 
 def build(records: Sequence[MemoryRecord]) -> ScopeIndex:
+    """The entity graph of a scope's records (indices aligned with ``records``)."""
     vocab: dict[str, int] = {}
     ents: list[np.ndarray] = []
     post: list[list[int]] = []
@@ -137,27 +139,6 @@ def build(records: Sequence[MemoryRecord]) -> ScopeIndex:
         idf,
         np.array([_day(r) for r in records], dtype=np.float64),
     )
-
-
-_scopes: OrderedDict[int, ScopeIndex] = OrderedDict()
-_scopes_lock = threading.Lock()
-_SCOPE_CACHE_SIZE = 64
-
-
-def scope_index(records: Sequence[MemoryRecord]) -> ScopeIndex:
-    """The index of a view's record list, built once per list (views are immutable)."""
-    key = id(records)
-    with _scopes_lock:
-        hit = _scopes.get(key)
-        if hit is not None and hit.records is records:
-            _scopes.move_to_end(key)
-            return hit
-    idx = build(records)
-    with _scopes_lock:
-        _scopes[key] = idx
-        while len(_scopes) > _SCOPE_CACHE_SIZE:
-            _scopes.popitem(last=False)
-    return idx
 
 
 def query_entities(terms: Sequence[str], index: ScopeIndex) -> np.ndarray:
