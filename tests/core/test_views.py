@@ -156,3 +156,5 @@ def test_view_visibility_is_the_per_record_rule() -> None:
         view.visible(vis, now)[:] = False  # a caller's edits never reach the cached arrays
         assert view.visible(vis, now).tolist() == expected, vis
     assert view.actor_rows("a1").tolist() == [1, 3, 5, 7] and len(view.actor_rows("x")) == 0
+    rows, found = view.rows_of(np.array([0, 3, 8, 9, 42]))
+    assert rows[found].tolist() == [2, 7] and found.tolist() == [False, True, True, False, False]

@@ -485,10 +485,8 @@ class Engine(KeyedOps):
                 space, qvec, scope, gen, max(4 * self.config.retrieval.candidates, 2 * k)
             )
             dense = np.full(n, np.nan)
-            for s, v in zip(seqs.tolist(), scores.tolist(), strict=True):
-                i = view.index_of.get(s)
-                if i is not None:
-                    dense[i] = v
+            rows, found = view.rows_of(np.asarray(seqs, dtype=np.int64))
+            dense[rows[found]] = np.asarray(scores)[found]  # seqs outside the view: dropped
         cfg = cfg or self.config.retrieval
         keyword = np.zeros(n)
         ranked: Ranked | None = None

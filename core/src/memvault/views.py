@@ -42,6 +42,7 @@ class ScopeView:
     prev_idx: np.ndarray
     next_idx: np.ndarray
     actors: frozenset[str]
+    seqs: npt.NDArray[np.int64]  # per record, ascending (records are in seq order)
     scope: Scope = field(default_factory=Scope)
     _keywords: KeywordIndex | None = None
     _entities: entities.ScopeIndex | None = None
@@ -86,6 +87,15 @@ class ScopeView:
                     rows.setdefault(r.actor_id, []).append(i)
             self._actor_rows = {a: np.asarray(ix, dtype=np.int64) for a, ix in rows.items()}
         return self._actor_rows.get(actor, np.zeros(0, dtype=np.int64))
+
+    def rows_of(
+        self, seqs: npt.NDArray[np.int64]
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.bool_]]:
+        """(record index, found) per seq: where each seq sits in the view, if it does."""
+        if not len(self.seqs):
+            return np.zeros(len(seqs), dtype=np.int64), np.zeros(len(seqs), dtype=bool)
+        rows = np.minimum(np.searchsorted(self.seqs, seqs), len(self.seqs) - 1)
+        return rows, self.seqs[rows] == seqs
 
     def keywords(self, store: Store) -> KeywordIndex:
         """The BM25 postings of the records, from the terms the store keeps for them."""
@@ -158,6 +168,7 @@ class ViewCache:
             prev_idx,
             next_idx,
             frozenset(r.actor_id for r in records if r.actor_id),
+            np.fromiter((r.seq for r in records), dtype=np.int64, count=n),
             scope,
         )
 
