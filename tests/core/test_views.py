@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from memvault import Memory
+from memvault import Memory, entities
 from memvault.bm25 import KeywordIndex, bm25_scores, idf
 from memvault.scope import Scope
 from memvault.store.contract import KeywordHits
@@ -118,7 +118,39 @@ def test_other_scopes_writes_keep_a_scopes_indexes(memory: Memory) -> None:
 
     memory.add("Jonas moved to Oslo", user_id="u", infer=False)
     mine = _view(memory, "u")
+    assert mine._entities is not None  # extended from the old graph, not rebuilt
     assert mine.entity_graph() is not graph and "oslo" in mine.entity_graph().vocab
+    assert graph.vocab.keys() == {"jona", "sweden"}  # the old view's graph is intact
+    _same_graph(mine.entity_graph(), entities.build(mine.records))
+
+    [first] = mine.records[:1]
+    memory.update(first.id, "Ana met Jonas in Norway")
+    edited = _view(memory, "u")
+    assert edited._entities is None  # an edit can change what a record names: rebuilt
+    assert "norway" in edited.entity_graph().vocab and "sweden" not in edited.entity_graph().vocab
+
+
+def _same_graph(a: entities.ScopeIndex, b: entities.ScopeIndex) -> None:
+    assert a.records == b.records and a.vocab == b.vocab
+    assert [x.tolist() for x in a.ents] == [x.tolist() for x in b.ents]
+    assert [x.tolist() for x in a.postings] == [x.tolist() for x in b.postings]
+    assert a.idf.tolist() == b.idf.tolist()
+    np.testing.assert_array_equal(a.day, b.day)
+
+
+def test_entity_graph_extended_by_appends_equals_a_fresh_build() -> None:
+    names = ["Ana", "Jonas", "Sweden", "Oslo", "LGBTQ", "Mel"]
+    rng = random.Random(5)
+    records = []
+    for i in range(40):
+        words = " and ".join(rng.sample(names, rng.randint(0, 3)))
+        r = rec(f"we saw {words} today", actor_id=rng.choice(["Ana B", "Mel", None]))
+        r.valid_from = None if i % 7 == 0 else f"2023-05-{1 + i % 28:02d}T10:00:00"
+        records.append(r)
+    for cut in (0, 1, 17, 39, 40):
+        _same_graph(
+            entities.extend(entities.build(records[:cut]), records), entities.build(records)
+        )
 
 
 def test_a_concurrent_writer_is_seen_through_the_change_log(tmp_path: Path, embedder: Any) -> None:

@@ -208,4 +208,7 @@ class ViewCache:
             # Appends only (metadata edits keep the text): extend the postings with the new
             # records' terms, analysed here as the store analysed them on insert.
             view._keywords = old._keywords.extend([analyze(r.memory) for r in added])
+        if old._entities is not None and not mine.keys() & old.index_of.keys():
+            # Appends only (an edit may change the text, the speaker or the dates it reads).
+            view._entities = entities.extend(old._entities, records)
         return view
