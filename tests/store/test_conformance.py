@@ -187,6 +187,20 @@ def test_keyword_hits_match_whole_terms_only(store: Store) -> None:
     assert set(store.keyword_hits(analyze("teapot"), ALICE).docs) == {r.seq}
 
 
+def test_scope_terms_are_the_analysed_texts_of_the_scope_and_follow_edits(store: Store) -> None:
+    a, b, c = add(
+        store, rec("Green tea every morning"), rec("coffee", Scope("alice", "bot")), rec("the")
+    )
+    [other] = add(store, rec("tea for Bob", BOB))
+    assert store.scope_terms(ALICE) == {a.seq: analyze(a.memory), b.seq: ["coffe"], c.seq: []}
+    a.memory, a.hash = "black tea at night", content_hash("black tea at night")
+    with store.write() as tx:
+        tx.update(a, text_changed=True)
+        tx.delete(b)
+    assert store.scope_terms(ALICE) == {a.seq: analyze("black tea at night"), c.seq: []}
+    assert store.scope_terms(Scope()).keys() == {a.seq, c.seq, other.seq}
+
+
 def test_rebuild_keyword_index(store: Store) -> None:
     add(store, rec("alpha beta"), rec("beta gamma", BOB))
     assert store.rebuild_keyword_index() == 2

@@ -58,6 +58,7 @@ def _costs(tmp_path: Path, others: int) -> dict[str, int]:
             "vectors": _steps(store, lambda: store.vectors(DEFAULT_SPACE, MINE)),
             "records": _steps(store, lambda: store.scope_records(MINE)),
             "keyword": _steps(store, lambda: store.keyword_hits(terms, MINE)),
+            "terms": _steps(store, lambda: store.scope_terms(MINE)),
             "spaces_used": _steps(store, lambda: store.spaces_used(MINE)),
         }
     finally:

@@ -21,7 +21,6 @@ from typing import Any
 import numpy as np
 from pydantic import ValidationError as PydanticValidationError
 
-from memvault.bm25 import bm25_scores, idf
 from memvault.config import MemoryConfig
 from memvault.effects import Blocking, Embed, Op, Wait
 from memvault.embedding import make_embedder
@@ -474,11 +473,10 @@ class Engine(KeyedOps):
         if n == 0:
             return {"results": []}
         now = utcnow()
-        visible = np.fromiter(
-            (vis.visible(r, now) and (pred is None or pred(r.filter_view())) for r in view.records),
-            dtype=bool,
-            count=n,
-        )
+        visible = view.visible(vis, now)
+        if pred is not None:  # the filter only for the records visible at all
+            for i in np.flatnonzero(visible).tolist():
+                visible[i] = bool(pred(view.records[i].filter_view()))
         dense: np.ndarray | None = None
         if qvec is not None:
             dims = self.store.space_dims(space) or (
@@ -492,10 +490,8 @@ class Engine(KeyedOps):
                 space, qvec, scope, gen, max(4 * self.config.retrieval.candidates, 2 * k)
             )
             dense = np.full(n, np.nan)
-            for s, v in zip(seqs.tolist(), scores.tolist(), strict=True):
-                i = view.index_of.get(s)
-                if i is not None:
-                    dense[i] = v
+            rows, found = view.rows_of(np.asarray(seqs, dtype=np.int64))
+            dense[rows[found]] = np.asarray(scores)[found]  # seqs outside the view: dropped
         cfg = cfg or self.config.retrieval
         keyword = np.zeros(n)
         ranked: Ranked | None = None
@@ -507,20 +503,16 @@ class Engine(KeyedOps):
             order = idx[np.argsort(-dense[idx], kind="stable")]
         else:
             terms = analyze(query) if query else []
-            hits, weights = None, None
+            weights = None
             if terms:
-                hits = self.store.keyword_hits(terms, scope)
-                weights = idf(hits, terms)  # for the scores and their ceiling: once
-                for s, v in bm25_scores(hits, terms, weights).items():
-                    i = view.index_of.get(s)
-                    if i is not None:
-                        keyword[i] = v
-            named = set(names_in(query, view.actors)) if query else set()
-            actor_hit = np.fromiter(
-                (len(named) == 1 and r.actor_id in named for r in view.records),
-                dtype=bool,
-                count=n,
-            )
+                # The view's postings: built once per view, not one store query per search.
+                postings = view.keywords(self.store)
+                weights = postings.idf(terms)  # for the scores and their ceiling: once
+                keyword = postings.scores(weights)
+            named = names_in(query, view.actors) if query else []
+            actor_hit = np.zeros(n, dtype=bool)
+            if len(set(named)) == 1:  # one speaker named: favour their memories
+                actor_hit[view.actor_rows(named[0])] = True
             ranked = rank(
                 visible=visible,
                 dense=dense,
@@ -529,7 +521,9 @@ class Engine(KeyedOps):
                 next_idx=view.next_idx,
                 actor_hit=actor_hit,
                 cfg=cfg,
-                extra=query_signals(query, terms, hits, view.records, cfg, weights),
+                extra=query_signals(
+                    query, terms, None, view.records, cfg, weights, view.entity_graph
+                ),
                 thread=view.thread,
             )
             order = ranked.order

@@ -19,7 +19,7 @@ weight. Every default was accepted on held-out conversations, not on the dev sco
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -111,14 +111,19 @@ def query_signals(
     records: Sequence[MemoryRecord],
     cfg: RetrievalConfig,
     idf: dict[str, float] | None = None,
+    entity_graph: Callable[[], entities.ScopeIndex] | None = None,
 ) -> QuerySignals:
-    """What the configured signals need from the query and the scope (only those in use)."""
+    """What the configured signals need from the query and the scope (only those in use).
+
+    ``entity_graph``: the scope's cached entity graph (the view's), built on demand when
+    a signal needs it; without it the graph is built from ``records`` for this call.
+    """
     out = QuerySignals()
     if cfg.keyword_norm == "ceiling":
         out.keyword_ceiling = keyword_ceiling(hits, terms, idf)
     if not query or not (cfg.entity_weight or cfg.entity_hop_weight or cfg.temporal_weight):
         return out
-    index = entities.scope_index(records)
+    index = entity_graph() if entity_graph is not None else entities.build(records)
     if cfg.entity_weight or cfg.entity_hop_weight:
         out.entity_index = index
         out.query_entities = entities.query_entities(terms, index)

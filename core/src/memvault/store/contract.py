@@ -241,6 +241,14 @@ class Store(Protocol):
         """The scope's memories holding any of the analysed ``terms``, with scope statistics."""
         ...
 
+    def scope_terms(self, scope: Scope) -> dict[int, list[str]]:
+        """seq -> analysed terms (as stored for the keyword index) of every memory in ``scope``.
+
+        What a search's in-memory BM25 index of the scope is built from, once per view
+        (:class:`memvault.bm25.KeywordIndex`); one read of the scope's own rows.
+        """
+        ...
+
     def rebuild_keyword_index(self) -> int:
         """Recreate the keyword index from the memories (derived data); returns rows."""
         ...

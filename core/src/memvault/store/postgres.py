@@ -917,6 +917,12 @@ class PostgresStore:
             return KeywordHits()
         return KeywordHits({int(s): list(t) for s, t in docs}, int(n), int(total))
 
+    def scope_terms(self, scope: Scope) -> dict[int, list[str]]:
+        """seq -> the stored analysed terms of every memory in ``scope`` (scope index)."""
+        where, params = _scope_where(scope)
+        rows = self._rows(f"SELECT seq, terms FROM memories WHERE {where}", params)
+        return {int(s): list(t or ()) for s, t in rows}
+
     def rebuild_keyword_index(self) -> int:
         """Re-analyse every memory's text (after an analyser change); returns the rows."""
         n = 0

@@ -1000,6 +1000,23 @@ class SQLiteStore:
             n, total = c.execute(f"SELECT COUNT(*), COALESCE(SUM({length}), 0) FROM fts").fetchone()
         return KeywordHits(docs, int(n), int(total))
 
+    def scope_terms(self, scope: Scope) -> dict[int, list[str]]:
+        """seq -> the stored analysed terms of every memory in ``scope``.
+
+        Through the FTS5 scope column, like :meth:`keyword_hits`: only the scope's rows
+        are read. A hashed-token collision could add another scope's rows; callers keep
+        only the seqs they know (the view's).
+        """
+        c = self.conn()
+        if scope:
+            rows = c.execute(
+                "SELECT rowid, terms FROM fts WHERE fts MATCH ?",
+                (f"scope : ({fts_scope_query(scope)})",),
+            )
+        else:
+            rows = c.execute("SELECT rowid, terms FROM fts")
+        return {int(seq): text.split() for seq, text in rows}
+
     def spaces_used(self, scope: Scope) -> dict[str, int]:
         """Vector spaces (name -> dims) holding the scope's vectors (all spaces if no scope)."""
         c = self.conn()
