@@ -117,10 +117,12 @@ class _PassLog(logging.Handler):
         super().__init__(logging.INFO)
         self.asked: list[str] = []
         self.kept: list[str] = []
+        self.verbatim: list[str] = []
 
     def emit(self, record: logging.LogRecord) -> None:
         self.asked += getattr(record, "sentences", [])
         self.kept += getattr(record, "facts", [])
+        self.verbatim += getattr(record, "verbatim", [])
 
 
 def _coverage(emb: Any, facts: list[str], obs: list[str]) -> float | None:
@@ -190,7 +192,7 @@ def run_memvault(
                 turns = conv[f"session_{s}"]
                 msgs = messages_of(turns)
                 when = session_time(conv.get(f"session_{s}_date_time", ""))
-                passlog.asked, passlog.kept = [], []
+                passlog.asked, passlog.kept, passlog.verbatim = [], [], []
                 t0 = time.perf_counter()
                 row: dict[str, Any] = {"conv": user, "session": s, "turns": len(turns)}
                 try:
@@ -211,10 +213,11 @@ def run_memvault(
                 }
                 row["second_pass_sentences"] = len(passlog.asked)
                 row["second_pass_facts"] = len(passlog.kept)
+                row["verbatim"] = len(passlog.verbatim)
                 obs = observations(conv, s)
                 row["observations"] = len(obs)
                 texts = [r["memory"] for r in facts]
-                kept = set(passlog.kept)
+                kept = set(passlog.kept) | set(passlog.verbatim)
                 row["coverage"] = _coverage(emb, texts, obs)
                 row["coverage_first_pass"] = _coverage(
                     emb, [t for t in texts if t not in kept], obs
@@ -376,6 +379,9 @@ def summary(res: dict[str, Any], mem0: list[dict[str, Any]] | None) -> dict[str,
         )
         if ok
         else None,
+        "verbatim_per_add": round(statistics.fmean(a.get("verbatim", 0) for a in ok), 2)
+        if ok
+        else None,
         "observation_coverage_first_pass": round(
             statistics.fmean(
                 a["coverage_first_pass"] for a in adds if a.get("coverage_first_pass") is not None
@@ -453,10 +459,12 @@ def render(out: dict[str, Any]) -> str:
         f"| LoCoMo observations per session | {s['observations_per_session']} |",
         f"| observations covered by an extracted fact (cosine >= {COVERED}) | "
         f"{s['observation_coverage']} |",
-        f"| the same, first call's facts only (no second pass) | "
+        f"| the same, first call's facts only (no second pass, nothing verbatim) | "
         f"{s.get('observation_coverage_first_pass')} |",
         f"| adds that took a second pass | {s.get('second_pass_adds')} |",
         f"| facts kept from the second pass, per add | {s.get('second_pass_facts_per_add')} |",
+        f"| sentences kept verbatim (no answer covered them), per add | "
+        f"{s.get('verbatim_per_add')} |",
         f"| prompt / completion tokens per add | {s['prompt_tokens_per_add']} / "
         f"{s['completion_tokens_per_add']} |",
         f"| LLM calls per add (a second pass when a fact was dropped) | {s['llm_calls_per_add']} |",
