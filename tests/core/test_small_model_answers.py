@@ -405,6 +405,13 @@ def test_what_both_answers_drop_is_kept_verbatim_and_chatter_is_not(
     ]
     assert len(verbatim) == 2 and all(r["memory"].startswith("Melanie: ") for r in verbatim)
     assert {r["memory"] for r in res["results"] if r["event"] == "ADD"} == kept
+    facts_only = mem.get_all(
+        user_id="lc", filters={"NOT": [{"categories": {"contains": "verbatim"}}]}
+    )["results"]
+    assert {r["memory"] for r in facts_only} == {
+        "Melanie went to the beach recently",
+        "Melanie has a family",
+    }
 
 
 def test_nothing_is_kept_verbatim_when_the_second_answer_covers_it(
