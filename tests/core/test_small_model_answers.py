@@ -477,3 +477,15 @@ def test_a_none_about_the_same_fact_costs_one_call(mem: Memory, srv: FakeOpenAI)
     res = mem.add("I keep bees in my garden, as you know.", user_id="bz")
     assert res["usage"]["calls"] == 1
     assert current(mem, "bz") == {"User keeps bees in the garden"}
+
+
+def test_an_empty_second_answer_is_a_judgment_and_keeps_nothing_verbatim(
+    mem: Memory, srv: FakeOpenAI
+) -> None:
+    srv.enqueue(
+        {"memories": [{"event": "ADD", "text": "Melanie went to the beach recently"}]},
+        {"memories": []},
+    )
+    res = mem.add(CAMPING, user_id="lc3")
+    assert res["usage"]["calls"] == 2
+    assert current(mem, "lc3") == {"Melanie went to the beach recently"}

@@ -354,7 +354,15 @@ def merge_second_pass(
         "second pass kept %d new fact(s)", len(extra), extra={"facts": [d.text for d in extra]}
     )
     decisions = decisions + extra
-    left = yield from _not_covered(engine, missed, [d.text for d in decisions if d.text], [])
+    # Everything the second answer said counts, repeats of known facts included: asked about
+    # these sentences alone, the model said what they state. An empty answer is its judgment
+    # that they state nothing worth keeping, not a drop.
+    said_again = [p.text for p in decode_memories(raw) if p.text]
+    if not said_again:
+        return decisions
+    left = yield from _not_covered(
+        engine, missed, [d.text for d in decisions if d.text] + said_again, []
+    )
     names = frozenset(speaker(m).lower() for m in messages)
     have = {" ".join((d.text or "").casefold().split()) for d in decisions}
     verbatim = []
