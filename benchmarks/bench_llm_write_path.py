@@ -134,6 +134,35 @@ def _coverage(emb: Any, facts: list[str], obs: list[str]) -> float | None:
     return round(float(((v[len(facts) :] @ v[: len(facts)].T).max(axis=1) >= COVERED).mean()), 3)
 
 
+#: The code whose behaviour the figures describe: a resumed run must not mix two versions.
+WRITE_PATH = ("inference.py", "llm", "memory.py", "engine.py")
+
+
+def write_path_digest() -> str:
+    """sha256 over the write path's source files (core/src/memvault)."""
+    import hashlib
+
+    root = REPO / "core" / "src" / "memvault"
+    h = hashlib.sha256()
+    for name in WRITE_PATH:
+        p = root / name
+        for f in sorted(p.rglob("*.py")) if p.is_dir() else [p]:
+            h.update(str(f.relative_to(root)).encode() + b"\0" + f.read_bytes())
+    return h.hexdigest()
+
+
+def _same_write_path(workdir: Path) -> None:
+    """Refuse to resume a run begun with another write path (``--fresh`` starts over)."""
+    stamp = workdir / "write_path.sha256"
+    now = write_path_digest()
+    if stamp.exists() and stamp.read_text().strip() != now:
+        raise SystemExit(
+            f"{workdir} holds sessions added by another version of the write path; "
+            "rerun with --fresh to start over"
+        )
+    stamp.write_text(now + "\n")
+
+
 def run_memvault(
     url: str, files: list[Path], sessions: int | None, workdir: Path, budget_s: float | None
 ) -> dict[str, Any]:
@@ -149,6 +178,7 @@ def run_memvault(
 
     emb = LocalEmbedder()
     workdir.mkdir(parents=True, exist_ok=True)
+    _same_write_path(workdir)
     rows_file = workdir / "adds.jsonl"
     done = {}
     if rows_file.exists():
