@@ -471,7 +471,10 @@ def render(out: dict[str, Any]) -> str:
         else f"every session: {s['adds']} adds"
     )
     if not out.get("complete", True):
-        which += " (run stopped by its time budget; resumable)"
+        which = (
+            f"the first {s['adds']} of its {out.get('planned', '?')} session adds: the run "
+            "stopped at its time budget and resumes where it stopped"
+        )
     lines = [
         f"`benchmarks/bench_llm_write_path.py` on the {n_conv} LoCoMo dev conversations "
         f"({', '.join(out['files'])}; {which}). Model: "
@@ -525,6 +528,8 @@ def render(out: dict[str, Any]) -> str:
             f"Tokens per add: memvault / mem0 = {mv.get('tokens_ratio_vs_mem0')}; time per add: "
             f"{mv.get('time_ratio_vs_mem0')}.",
         ]
+    for note in out.get("notes", []):  # context written with a partial run
+        lines += ["", note]
     lines += [
         "",
         "What this does not show: the machine was shared with other work, so seconds vary "
@@ -569,7 +574,7 @@ def main() -> None:
     work = Path(args.work)
     if args.fresh:
         shutil.rmtree(work, ignore_errors=True)
-    budget = args.budget_minutes * 60 if args.budget_minutes else None
+    budget = args.budget_minutes * 60 if args.budget_minutes is not None else None
     with server(args.base_url) as url:
         res = run_memvault(url, files, args.sessions, work, budget)
     mem0_file = work / "mem0.json"  # kept, so a later run (or --render) still reports it
@@ -586,6 +591,9 @@ def main() -> None:
         "mem0": mem0,
         "sessions": args.sessions,
         "complete": res["complete"],
+        "planned": sum(
+            len(session_numbers(json.loads(f.read_text()))[: args.sessions]) for f in files
+        ),
         "files": [f.name for f in files],
     }
     Path(args.out).write_text(json.dumps(out, indent=2) + "\n")
