@@ -118,8 +118,11 @@ class _PassLog(logging.Handler):
         self.asked: list[str] = []
         self.kept: list[str] = []
         self.verbatim: list[str] = []
+        self.cut: list[int] = []  # looping answers stopped early (stop_repeats): chunks read
 
     def emit(self, record: logging.LogRecord) -> None:
+        if hasattr(record, "cut_after_chunks"):
+            self.cut.append(record.cut_after_chunks)
         self.asked += getattr(record, "sentences", [])
         self.kept += getattr(record, "facts", [])
         self.verbatim += getattr(record, "verbatim", [])
@@ -199,6 +202,8 @@ def run_memvault(
                 "max_retries": 1,
                 # bounds a looping answer (~3.5 min at 3.6 tokens/s); its whole items are kept
                 "max_tokens": 800,
+                # ...and streaming stops it once it repeats itself (docs/write-path.md)
+                "stop_repeats": True,
             },
         },
     }
@@ -222,7 +227,7 @@ def run_memvault(
                 turns = conv[f"session_{s}"]
                 msgs = messages_of(turns)
                 when = session_time(conv.get(f"session_{s}_date_time", ""))
-                passlog.asked, passlog.kept, passlog.verbatim = [], [], []
+                passlog.asked, passlog.kept, passlog.verbatim, passlog.cut = [], [], [], []
                 t0 = time.perf_counter()
                 row: dict[str, Any] = {"conv": user, "session": s, "turns": len(turns)}
                 try:
@@ -244,6 +249,7 @@ def run_memvault(
                 row["second_pass_sentences"] = len(passlog.asked)
                 row["second_pass_facts"] = len(passlog.kept)
                 row["verbatim"] = len(passlog.verbatim)
+                row["loops_cut"] = len(passlog.cut)
                 obs = observations(conv, s)
                 row["observations"] = len(obs)
                 texts = [r["memory"] for r in facts]
@@ -404,6 +410,10 @@ def summary(res: dict[str, Any], mem0: list[dict[str, Any]] | None) -> dict[str,
         else None,
         "llm_calls_per_add": round(statistics.fmean(a["calls"] for a in ok), 2) if ok else None,
         "second_pass_adds": sum(1 for a in ok if a.get("calls", 1) > 1),
+        # stop_repeats: answers cut once they looped; calls whose tokens are estimates
+        # (cut, or llama-cpp-python sending no usage in a stream: then every call)
+        "loops_cut": sum(a.get("loops_cut", 0) for a in adds),
+        "estimated_token_calls": sum(a.get("estimated_calls", 0) for a in ok),
         "second_pass_facts_per_add": round(
             statistics.fmean(a.get("second_pass_facts", 0) for a in ok), 2
         )
@@ -479,7 +489,7 @@ def render(out: dict[str, Any]) -> str:
         f"`benchmarks/bench_llm_write_path.py` on the {n_conv} LoCoMo dev conversations "
         f"({', '.join(out['files'])}; {which}). Model: "
         "Qwen2.5-Coder-1.5B-Instruct Q4_K_M on llama-cpp-python 0.3.36 (`make llm`), "
-        "temperature 0, JSON mode, `max_tokens=800`; each session one `add(infer=True)` with "
+        "temperature 0, JSON mode, `max_tokens=800`, `stop_repeats`; each session one `add(infer=True)` with "
         "its date as timestamp, into one scope per conversation (so later sessions are "
         "reconciled against what earlier ones stored). Results: "
         "`benchmarks/results/llm_write_path.json`.",
@@ -501,6 +511,9 @@ def render(out: dict[str, Any]) -> str:
         f"| prompt / completion tokens per add | {s['prompt_tokens_per_add']} / "
         f"{s['completion_tokens_per_add']} |",
         f"| LLM calls per add (a second pass when a fact was dropped) | {s['llm_calls_per_add']} |",
+        f"| looping answers stopped early (`stop_repeats`) | {s.get('loops_cut')} |",
+        f"| LLM calls with estimated tokens (streamed, no usage report) | "
+        f"{s.get('estimated_token_calls')} |",
         f"| seconds per add (median) | {s['seconds_per_add_median']} |",
         f"| evidence recall@10, extracted memories ({s['questions']} questions) | "
         f"{s['recall@10_extracted']} |",

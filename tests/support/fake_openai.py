@@ -20,6 +20,10 @@ Design choices (and why):
   (or a different process can pick up) between ``batches.create`` and polling.
 * Standalone mode (``python -m tests.support.fake_openai --port-file F``) for tests that run
   memvault in a subprocess.
+* ``stream=True`` chat completions are answered as server-sent events, one chunk per
+  token-ish piece (plus a usage chunk when ``stream_options.include_usage`` asks), written
+  with chunked transfer encoding; each stream is logged in ``streams`` (pieces sent, and
+  whether the client hung up early), so a test can prove a client stopped reading.
 
 Usage::
 
@@ -68,6 +72,7 @@ __all__ = [
     "Fault",
     "RecordedRequest",
     "Reply",
+    "StreamRecord",
     "embed_text",
     "item_to_json",
     "main",
@@ -126,6 +131,8 @@ _ROUTE_ALIASES: dict[str, str] = {
 }
 
 _TOKEN_RE = re.compile(r"\w+|[^\w\s]")
+# Stream pieces: a token with the whitespace before it, so the pieces join to the text.
+_PIECE_RE = re.compile(r"\s*(?:\w+|[^\w\s])|\s+$")
 _WORD_RE = re.compile(r"\w+")
 # Prompt caching as OpenAI documents it: prefixes of >= 1024 tokens, cached in 128-token steps.
 _CACHE_MIN_TOKENS = 1024
@@ -170,6 +177,8 @@ class Reply:
     finish_reason: str = "stop"
     reasoning_content: str | None = None
     usage: Mapping[str, int] | None = None
+    #: Streamed answers only: seconds between chunks (a model generating at some speed).
+    stream_delay: float = 0.0
 
     @classmethod
     def json(cls, obj: Any, **kwargs: Any) -> Reply:
@@ -199,6 +208,28 @@ class Reply:
         return cls(f"{before}\n\n```json\n{body}\n```\n\n{after}", **kwargs)
 
     @classmethod
+    def looping(
+        cls, facts: Sequence[str], repeats: Sequence[str] | None = None, items: int = 200, **kw: Any
+    ) -> Reply:
+        """What a small model does until ``max_tokens`` (issue 16): the facts as ADDs, then
+        ADD/UPDATE items of ``repeats`` (default: the facts) over and over, ``items`` items
+        in all, cut mid-item with ``finish_reason="length"``. Streamed, that is thousands of
+        chunks; ``stream_delay`` paces them."""
+        again = list(repeats if repeats is not None else facts)
+        parts = [{"event": "ADD", "text": f} for f in facts]
+        i = 0
+        while len(parts) < items:
+            text = again[i % len(again)]
+            parts.append(
+                {"event": "UPDATE", "id": "1", "text": text}
+                if i % 2
+                else {"event": "ADD", "text": text}
+            )
+            i += 1
+        body = ", ".join(json.dumps(x, ensure_ascii=False) for x in parts)
+        return cls('{"memories": [' + body + ', {"event": "ADD", "te', "length", **kw)
+
+    @classmethod
     def truncated(cls, obj: Any) -> Reply:
         """JSON cut in half with ``finish_reason="length"``: what max_tokens exhaustion looks like."""
         text = _dump(obj)
@@ -211,7 +242,8 @@ class Fault:
 
     Kinds: ``http_error`` (any status, optional Retry-After), ``timeout`` (sleep, then answer),
     ``malformed_body`` (200 with invalid JSON), ``malformed_content`` (valid completion whose
-    content is prose, not JSON), ``disconnect`` (close the socket without a response).
+    content is prose, not JSON), ``disconnect`` (close the socket without a response),
+    ``malformed_stream`` (a streamed answer whose chunk ``body`` is not JSON).
     """
 
     kind: str
@@ -320,6 +352,12 @@ class Fault:
         raise ValueError("variant must be 'body' or 'content'")
 
     @classmethod
+    def malformed_stream(cls, text: str = '{"memories": [{"event": "ADD", "text": "User') -> Fault:
+        """A streamed answer: ``text`` in valid chunks, then a chunk cut mid-JSON (what a
+        proxy that truncates events sends). Asked without ``stream``: a malformed body."""
+        return cls("malformed_stream", message=text)
+
+    @classmethod
     def disconnect(cls) -> Fault:
         """Drop the connection without answering (the client sees a connection error)."""
         return cls("disconnect")
@@ -329,6 +367,17 @@ ScriptItem = Reply | Fault
 HandlerResult = str | dict[str, Any] | list[Any] | Reply | Fault | None
 ChatHandler = Callable[[dict[str, Any]], HandlerResult]
 EmbeddingHandler = Callable[[str, int], Sequence[float]]
+
+
+@dataclass
+class StreamRecord:
+    """One streamed answer as the server wrote it: ``sent`` of ``total`` events went out;
+    ``closed_early``: the client hung up before the end. ``done`` is set when it ended."""
+
+    total: int
+    sent: int = 0
+    closed_early: bool = False
+    done: threading.Event = field(default_factory=threading.Event)
 
 
 class RecordedRequest(NamedTuple):
@@ -349,6 +398,10 @@ class _Outcome:
     content_type: str = "application/json"
     headers: dict[str, str] = field(default_factory=dict)
     disconnect: bool = False
+    #: Server-sent events to write one by one (chunked), instead of ``body``.
+    events: list[bytes] | None = None
+    event_delay: float = 0.0
+    record: StreamRecord | None = None
 
     @classmethod
     def json(cls, obj: Any, status: int = 200, headers: dict[str, str] | None = None) -> _Outcome:
@@ -685,6 +738,9 @@ class _Handler(BaseHTTPRequestHandler):
             with contextlib.suppress(OSError):
                 self.connection.shutdown(socket.SHUT_RDWR)
             return
+        if outcome.events is not None:
+            self._write_events(outcome)
+            return
         try:
             self.send_response(outcome.status)
             self.send_header("Content-Type", outcome.content_type)
@@ -697,6 +753,33 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.flush()
         except OSError:  # the client gave up (timeout) before we answered
             self.close_connection = True
+
+    def _write_events(self, outcome: _Outcome) -> None:
+        """Write SSE events as HTTP chunks, pacing them; note a client that hangs up."""
+        assert outcome.events is not None
+        record = outcome.record or StreamRecord(len(outcome.events))
+        fake = self.server.fake
+        try:
+            self.send_response(outcome.status)
+            self.send_header("Content-Type", "text/event-stream; charset=utf-8")
+            self.send_header("Transfer-Encoding", "chunked")
+            self.send_header("Cache-Control", "no-cache")
+            self.send_header("x-request-id", _new_id("req_"))
+            self.end_headers()
+            self.wfile.flush()
+            for event in outcome.events:
+                if fake._sleep(outcome.event_delay):
+                    raise OSError("server closing")
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(event), event))
+                self.wfile.flush()
+                record.sent += 1
+            self.wfile.write(b"0\r\n\r\n")
+            self.wfile.flush()
+        except OSError:  # the client closed the stream (or we are shutting down)
+            record.closed_early = True
+            self.close_connection = True
+        finally:
+            record.done.set()
 
 
 # --------------------------------------------------------------------------------------------
@@ -770,6 +853,7 @@ class FakeOpenAI:
         self._log_routes: list[str | None] = []
         self._counts: dict[str, int] = {}
         self._handler_errors: list[str] = []
+        self._streams: list[StreamRecord] = []
         self._cache_seen: set[str] = set()
         self._rl_every = 0
         self._rl_retry_after: float | None = None
@@ -942,6 +1026,7 @@ class FakeOpenAI:
             self._log_routes.clear()
             self._counts.clear()
             self._handler_errors.clear()
+            self._streams.clear()
             self._cache_seen.clear()
             self._rl_every = self._rl_seen = self._rl_hits = 0
 
@@ -976,6 +1061,12 @@ class FakeOpenAI:
         """Tracebacks from scripted handlers that raised (they surface to clients as 500s)."""
         with self._lock:
             return list(self._handler_errors)
+
+    @property
+    def streams(self) -> list[StreamRecord]:
+        """Every streamed answer so far, in order (``record.done.wait()`` for its end)."""
+        with self._lock:
+            return list(self._streams)
 
     def wait_for_requests(self, n: int, timeout: float = 5.0, endpoint: str | None = None) -> bool:
         """Block until ``n`` requests (optionally to one route) arrived; False on timeout."""
@@ -1122,8 +1213,8 @@ class FakeOpenAI:
         if route in MODEL_ROUTES:  # validate before consuming a scripted item
             if not isinstance(payload, dict):
                 return _error(400, "Request body must be a JSON object.")
-            if payload.get("stream"):
-                return _error(400, "stream=True is not supported by FakeOpenAI.", param="stream")
+            if payload.get("stream") and route != "chat.completions":
+                return _error(400, f"stream=True is not supported for {route}.", param="stream")
         item = self._next_item(route)
         if route in MODEL_ROUTES:
             assert isinstance(payload, dict)
@@ -1148,6 +1239,8 @@ class FakeOpenAI:
             return _Outcome(200, raw, content_type=fault.content_type)
         if fault.kind == "disconnect":
             return _Outcome(disconnect=True)
+        if fault.kind == "malformed_stream":
+            return _Outcome(200, _MALFORMED_BODY)
         return None
 
     def _resolve(
@@ -1186,6 +1279,9 @@ class FakeOpenAI:
                     script = None if route == "embeddings" else self._resolve(route, request, None)
             if isinstance(script, Fault) and script.kind == "malformed_content":
                 script = Reply(script.message)
+            streamed = live and bool(request.get("stream"))
+            if isinstance(script, Fault) and script.kind == "malformed_stream" and streamed:
+                return 200, self._events(request, _PIECE_RE.findall(script.message), broken=True)
             if isinstance(script, Fault):
                 if live:
                     outcome = self._http_fault(script) or _error(500, f"bad fault {script.kind}")
@@ -1198,7 +1294,10 @@ class FakeOpenAI:
             reply = script if isinstance(script, Reply) else Reply(_dump(self.default_reply))
             if route == "responses":
                 return 200, self._responses_body(request, reply)
-            return 200, self._chat_body(request, reply)
+            body = self._chat_body(request, reply)
+            if live and request.get("stream"):
+                return 200, self._chat_stream(request, body, reply)
+            return 200, body
         except _BadRequest:
             raise
         except Exception:  # a buggy test handler must be visible, not a silent retry loop
@@ -1293,6 +1392,66 @@ class FakeOpenAI:
             "service_tier": request.get("service_tier") or "default",
             "system_fingerprint": "fp_memvault_fake",
         }
+
+    def _chat_stream(self, request: dict[str, Any], body: dict[str, Any], reply: Reply) -> _Outcome:
+        """``body`` as a stream: the content in token-ish pieces, as a server streams it."""
+        content = reply.content or ""
+        return self._events(
+            request,
+            _PIECE_RE.findall(content),
+            finish_reason=reply.finish_reason,
+            usage=body["usage"],
+            delay=reply.stream_delay,
+        )
+
+    def _events(
+        self,
+        request: dict[str, Any],
+        pieces: list[str],
+        *,
+        finish_reason: str = "stop",
+        usage: dict[str, Any] | None = None,
+        delay: float = 0.0,
+        broken: bool = False,
+    ) -> _Outcome:
+        """SSE events of a chat completion: a role chunk, one chunk per piece, the finish
+        chunk, the usage chunk when ``stream_options.include_usage`` asks, ``[DONE]``.
+        ``broken``: the finish chunk is cut mid-JSON instead."""
+        include_usage = bool((request.get("stream_options") or {}).get("include_usage"))
+        base = {
+            "id": _new_id("chatcmpl-"),
+            "object": "chat.completion.chunk",
+            "created": int(time.time()),
+            "model": request.get("model", "gpt-fake"),
+            "system_fingerprint": "fp_memvault_fake",
+        }
+
+        def chunk(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
+            out = {
+                **base,
+                "choices": [
+                    {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
+                ],
+            }
+            if include_usage:
+                out["usage"] = None
+            return out
+
+        data = [chunk({"role": "assistant", "content": "", "refusal": None})]
+        data += [chunk({"content": piece}) for piece in pieces]
+        events = [b"data: " + json.dumps(d).encode() + b"\n\n" for d in data]
+        if broken:
+            events.append(b'data: {"id": "chatcmpl-broken", "choices": [{"index": 0, "del\n\n')
+        else:
+            events.append(b"data: " + json.dumps(chunk({}, finish_reason)).encode() + b"\n\n")
+        if include_usage and usage is not None and not broken:
+            events.append(b"data: " + json.dumps({**base, "choices": [], "usage": usage}).encode())
+            events[-1] += b"\n\n"
+        events.append(b"data: [DONE]\n\n")
+        record = StreamRecord(len(events))
+        with self._lock:
+            self._streams.append(record)
+        return _Outcome(200, events=events, event_delay=delay, record=record)
 
     def _responses_body(self, request: dict[str, Any], reply: Reply) -> dict[str, Any]:
         texts = _collect_text(request.get("instructions") or "") + _collect_text(

@@ -70,6 +70,8 @@ def llm_settings(base_url: str, **overrides: Any) -> dict[str, Any]:
             "api_key": "local",
             "temperature": 0.0,
             "max_tokens": 768,
+            # the real-model tests exercise the streamed, loop-cutting write path
+            "stop_repeats": True,
             "timeout": 240,
             "max_retries": 1,
             **overrides,

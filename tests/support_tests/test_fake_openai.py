@@ -82,6 +82,52 @@ def test_chat_completion_usage_service_tier_and_shape(srv: FakeOpenAI) -> None:
     assert srv.count("chat.completions") == 1 and srv.pending == 0
 
 
+def test_chat_stream_chunks_usage_and_a_keep_alive_connection(srv: FakeOpenAI) -> None:
+    """Streamed answers: valid ChatCompletionChunks that join to the content; the usage
+    chunk only when asked; the connection is reused afterwards (chunked encoding)."""
+    from openai.types.chat import ChatCompletionChunk
+
+    content = json.dumps({"memories": [{"event": "ADD", "text": "Lives in Lisbon"}]})
+    srv.enqueue(content, content)
+    client = srv.client(max_retries=0)
+    for include in (True, False):
+        kw: dict[str, Any] = {"stream_options": {"include_usage": True}} if include else {}
+        chunks = list(
+            client.chat.completions.create(model="gpt-4o-mini", messages=USER, stream=True, **kw)
+        )
+        for c in chunks:
+            ChatCompletionChunk.model_validate(c.model_dump())
+        text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+        assert text == content
+        assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "stop"
+        usage = [c.usage for c in chunks if c.usage is not None]
+        if include:
+            assert len(usage) == 1 and usage[0].completion_tokens > 0 and not chunks[-1].choices
+        else:
+            assert usage == []
+    records = srv.streams
+    assert len(records) == 2 and all(r.done.wait(2) and not r.closed_early for r in records)
+    assert records[0].sent == records[0].total
+
+
+def test_a_stream_closed_early_is_recorded(srv: FakeOpenAI) -> None:
+    srv.enqueue(Reply("word " * 500, stream_delay=0.002))
+    stream = srv.client(max_retries=0).chat.completions.create(
+        model="gpt-4o-mini", messages=USER, stream=True
+    )
+    with stream:
+        for i, _ in enumerate(stream):
+            if i == 5:
+                break
+    record = srv.streams[-1]
+    assert record.done.wait(5) and record.closed_early and record.sent < record.total // 2
+
+
+def test_streaming_the_responses_api_is_refused(srv: FakeOpenAI) -> None:
+    with pytest.raises(openai.BadRequestError, match="stream"):
+        srv.client(max_retries=0).responses.create(model="gpt-4o-mini", input="hi", stream=True)
+
+
 def test_default_reply_handler_and_service_tier_default(srv: FakeOpenAI) -> None:
     client = srv.client(max_retries=0)
     first = client.chat.completions.create(model="m", messages=USER)

@@ -61,6 +61,9 @@ class IngestReport:
     completion_tokens: int = 0
     cached_tokens: int = 0
     llm_calls: int = 0
+    #: Of ``llm_calls``, those whose tokens are estimated (a streamed answer cut by
+    #: ``stop_repeats`` or with no usage report; see ``memvault.llm.client.Usage``).
+    estimated_llm_calls: int = 0
     seconds: float = 0.0
     cost_usd: float | None = None
     dry_run: bool = False
@@ -82,6 +85,7 @@ class IngestReport:
             self.completion_tokens += usage.get("completion_tokens", 0)
             self.cached_tokens += usage.get("cached_tokens", 0)
             self.llm_calls += usage.get("calls", 0)
+            self.estimated_llm_calls += usage.get("estimated_calls", 0)
 
 
 def prepare(rows: Iterable[dict[str, Any]], default_user: str | None = None) -> list[Prepared]:
@@ -453,6 +457,8 @@ def summary_table(report: IngestReport) -> Any:
         ("cached tokens", f"{report.cached_tokens:,}"),
         ("cost (USD)", "unknown model" if report.cost_usd is None else f"{report.cost_usd:.4f}"),
     ]
+    if report.estimated_llm_calls:  # shown only when some token counts are estimates
+        rows.insert(7, ("of them with estimated tokens", report.estimated_llm_calls))
     if not report.dry_run:
         rows += [("seconds", f"{report.seconds:.1f}"), ("rows/s", f"{report.rows_per_second:.1f}")]
     for k, v in rows:

@@ -4,11 +4,13 @@ Why the official client: it already does connection pooling, ``Retry-After``-awa
 retries on 429/5xx/timeouts and both APIs (chat completions, responses) for any
 OpenAI-compatible server. We add: one request shape shared by live calls and
 Batch-API lines, usage accounting (prompt / completion / cached tokens) and typed
-errors (``LLMError``) that say what happened.
+errors (``LLMError``) that say what happened. With ``LLMSettings.stop_repeats`` a chat
+completion is streamed and cut as soon as the answer repeats itself (see ``_Streamed``).
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import weakref
 from dataclasses import dataclass, field
@@ -17,31 +19,50 @@ from typing import Any
 from memvault.effects import Call
 from memvault.errors import LLMError
 from memvault.llm.config import LLMSettings
+from memvault.llm.repeats import is_looping
+
+log = logging.getLogger("memvault")
+
+#: Characters per token when a prompt's tokens must be estimated (English prose, BPE).
+CHARS_PER_TOKEN = 4
 
 
 @dataclass(slots=True)
 class Usage:
-    """Token usage of one or more calls."""
+    """Token usage of one or more calls.
+
+    ``estimated_calls``: how many of ``calls`` have estimated token counts, because a
+    streamed answer ended without the server's usage report (cut when it looped, or a
+    server that ignores ``stream_options``, as llama-cpp-python does). Their completion
+    tokens are the content chunks received (servers stream about one token a chunk) and
+    their prompt tokens the prompt's characters / ``CHARS_PER_TOKEN``.
+    """
 
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cached_tokens: int = 0
     calls: int = 0
+    estimated_calls: int = 0
 
     def __iadd__(self, other: Usage) -> Usage:
         self.prompt_tokens += other.prompt_tokens
         self.completion_tokens += other.completion_tokens
         self.cached_tokens += other.cached_tokens
         self.calls += other.calls
+        self.estimated_calls += other.estimated_calls
         return self
 
     def as_dict(self) -> dict[str, int]:
-        return {
+        """The counts; ``estimated_calls`` only when some are (so exact usage reads as before)."""
+        out = {
             "prompt_tokens": self.prompt_tokens,
             "completion_tokens": self.completion_tokens,
             "cached_tokens": self.cached_tokens,
             "calls": self.calls,
         }
+        if self.estimated_calls:
+            out["estimated_calls"] = self.estimated_calls
+        return out
 
 
 @dataclass(slots=True)
@@ -101,6 +122,91 @@ def completion_from_body(api: str, body: Any) -> Completion:
     return Completion(str(text), usage_from(api, _get(body, "usage")), _get(body, "model"))
 
 
+class _Streamed:
+    """One streamed chat completion being read: its text, usage, and when to stop.
+
+    Why a reader object: the sync and async clients differ only in ``for`` vs
+    ``async for``; everything they do with a chunk lives here, once.
+    """
+
+    def __init__(self, system: str, user: str) -> None:
+        self.prompt_chars = len(system) + len(user)
+        self.parts: list[str] = []
+        self.content_chunks = 0
+        self.chunks = 0
+        self.saw_choice = False
+        self.cut = False
+        self.usage: Usage | None = None
+        self.model: str | None = None
+
+    @property
+    def text(self) -> str:
+        return "".join(self.parts)
+
+    def feed(self, chunk: Any) -> bool:
+        """Take one chunk; True when the answer loops and reading should stop.
+
+        The check runs only when a chunk holds a ``}``: an item can only complete there,
+        so the stop comes right at the first looping item's end, at the cost of one scan
+        of the answer so far per item.
+        """
+        self.chunks += 1
+        self.model = self.model or _get(chunk, "model")
+        if _get(chunk, "usage") is not None:
+            self.usage = usage_from("chat", _get(chunk, "usage"))
+        piece = ""
+        for choice in _get(chunk, "choices", []) or []:
+            if (_get(choice, "index", 0) or 0) != 0:
+                continue
+            self.saw_choice = True
+            piece = _get(_get(choice, "delta"), "content") or ""
+        if not piece:
+            return False
+        self.parts.append(piece)
+        self.content_chunks += 1
+        if "}" in piece and is_looping(self.text):
+            self.cut = True
+            log.info(
+                "LLM answer repeats itself: stopped reading after %d chunks",
+                self.chunks,
+                extra={"cut_after_chunks": self.chunks},  # counted by the write-path benchmark
+            )
+            return True
+        return False
+
+    def completion(self) -> Completion:
+        """The answer so far; usage from the server, else estimated (``Usage``)."""
+        if not self.saw_choice:
+            raise LLMError(
+                f"the LLM stream had no choices ({self.chunks} chunk(s))", raw_output=self.text
+            )
+        usage = self.usage  # the server's report comes last: never there when we cut
+        if usage is None:
+            usage = Usage(
+                prompt_tokens=-(-self.prompt_chars // CHARS_PER_TOKEN),
+                completion_tokens=self.content_chunks,
+                calls=1,
+                estimated_calls=1,
+            )
+        return Completion(self.text, usage, self.model)
+
+
+def _transport_errors() -> tuple[type[Exception], ...]:
+    """What reading a stream may raise besides ``openai.OpenAIError``.
+
+    openai 2.x lets httpx's errors (a dropped connection, a read timeout mid-stream)
+    through while iterating; 3.x wraps them. ``ValueError``: a chunk that is not JSON.
+    """
+    import openai
+
+    errors: tuple[type[Exception], ...] = (openai.OpenAIError, ValueError)
+    try:
+        import httpx
+    except ImportError:  # pragma: no cover - openai 3.x without httpx 0.x installed
+        return errors
+    return (*errors, httpx.HTTPError)
+
+
 class LLMClient:
     """Sync and async access to one configured model."""
 
@@ -111,6 +217,8 @@ class LLMClient:
         self._lock = threading.Lock()
         #: False once the endpoint refused JSON mode (``response_format``): asked without.
         self.json_supported = True
+        #: False once the endpoint refused streaming (``stop_repeats``): asked without.
+        self.stream_supported = True
 
     def _kwargs(self) -> dict[str, Any]:
         s = self.settings
@@ -180,8 +288,13 @@ class LLMClient:
     def endpoint(self) -> str:
         return "/v1/responses" if self.settings.api == "responses" else "/v1/chat/completions"
 
-    def _wrap(self, e: Exception) -> LLMError:
-        return LLMError(f"LLM call to {self.settings.model!r} failed: {type(e).__name__}: {e}")
+    def _wrap(self, e: Exception, streamed: _Streamed | None = None) -> LLMError:
+        """A typed error; a stream's text so far is kept as its raw output."""
+        raw = streamed.text if streamed is not None and streamed.parts else None
+        return LLMError(
+            f"LLM call to {self.settings.model!r} failed: {type(e).__name__}: {e}",
+            raw_output=raw,
+        )
 
     def _json_refused(self, e: Exception, body: dict[str, Any]) -> bool:
         """Whether a 400/422 is the endpoint refusing JSON mode (then we ask without it).
@@ -197,33 +310,77 @@ class LLMClient:
             return False
         return any(w in str(e).lower() for w in ("response_format", "json", "format"))
 
+    def _stream_refused(self, e: Exception, body: dict[str, Any]) -> bool:
+        """Whether a 400/422 is the endpoint refusing ``stream`` or ``stream_options``."""
+        import openai
+
+        if not body.get("stream"):
+            return False
+        if not isinstance(e, openai.BadRequestError | openai.UnprocessableEntityError):
+            return False
+        return "stream" in str(e).lower()
+
     def _without_json(self, body: dict[str, Any]) -> dict[str, Any]:
         self.json_supported = False  # remembered: later calls skip the failing attempt
         return {k: v for k, v in body.items() if k not in ("response_format", "text")}
 
+    def _without_stream(self, body: dict[str, Any]) -> dict[str, Any]:
+        self.stream_supported = False  # remembered, like JSON mode
+        return {k: v for k, v in body.items() if k not in ("stream", "stream_options")}
+
+    def _fallback(self, e: Exception, body: dict[str, Any]) -> dict[str, Any] | None:
+        """The body to ask again with after the endpoint refused part of it, else None.
+
+        Each fallback removes a feature, so a call is retried at most twice. Streaming is
+        looked at first: its refusal may well mention the answer's format too.
+        """
+        if self._stream_refused(e, body):
+            return self._without_stream(body)
+        if self._json_refused(e, body):
+            return self._without_json(body)
+        return None
+
     def _body(self, system: str, user: str) -> dict[str, Any]:
+        """The live request: ``request()`` plus what only live calls use (streaming)."""
         body = self.request(system, user)
-        return body if self.json_supported else self._without_json(body)
+        if not self.json_supported:
+            body = self._without_json(body)
+        s = self.settings
+        if s.stop_repeats and s.api == "chat" and self.stream_supported:
+            body["stream"] = True
+            body["stream_options"] = {"include_usage": True}
+        return body
+
+    def _create(self, client: Any) -> Any:
+        api = self.settings.api
+        return client.responses.create if api == "responses" else client.chat.completions.create
 
     def complete(self, system: str, user: str) -> Completion:
         import openai
 
         body = self._body(system, user)
-        api = self.settings.api
+        streamed: _Streamed | None = None
         try:
-            client = self.sync_client()
-            create = (
-                client.responses.create if api == "responses" else client.chat.completions.create
-            )
-            try:
-                resp = create(**body)
-            except openai.OpenAIError as e:
-                if not self._json_refused(e, body):
-                    raise
-                resp = create(**self._without_json(body))
-        except (openai.OpenAIError, ValueError) as e:  # ValueError: a body that is not JSON
-            raise self._wrap(e) from e
-        return self._checked(api, resp)
+            create = self._create(self.sync_client())
+            while True:
+                try:
+                    resp = create(**body)
+                    break
+                except openai.OpenAIError as e:
+                    retry = self._fallback(e, body)
+                    if retry is None:
+                        raise
+                    body = retry
+            if body.get("stream"):
+                streamed = _Streamed(system, user)
+                with resp:  # leaving it closes the stream: the server stops generating
+                    for chunk in resp:
+                        if streamed.feed(chunk):
+                            break
+                return streamed.completion()
+        except _transport_errors() as e:  # ValueError: a body that is not JSON
+            raise self._wrap(e, streamed) from e
+        return self._checked(self.settings.api, resp)
 
     def _checked(self, api: str, resp: Any) -> Completion:
         if isinstance(resp, str | bytes):  # e.g. an HTML error page from a proxy
@@ -237,21 +394,28 @@ class LLMClient:
         import openai
 
         body = self._body(system, user)
-        api = self.settings.api
+        streamed: _Streamed | None = None
         try:
-            client = self.async_client()
-            create = (
-                client.responses.create if api == "responses" else client.chat.completions.create
-            )
-            try:
-                resp = await create(**body)
-            except openai.OpenAIError as e:
-                if not self._json_refused(e, body):
-                    raise
-                resp = await create(**self._without_json(body))
-        except (openai.OpenAIError, ValueError) as e:
-            raise self._wrap(e) from e
-        return self._checked(api, resp)
+            create = self._create(self.async_client())
+            while True:
+                try:
+                    resp = await create(**body)
+                    break
+                except openai.OpenAIError as e:
+                    retry = self._fallback(e, body)
+                    if retry is None:
+                        raise
+                    body = retry
+            if body.get("stream"):
+                streamed = _Streamed(system, user)
+                async with resp:
+                    async for chunk in resp:
+                        if streamed.feed(chunk):
+                            break
+                return streamed.completion()
+        except _transport_errors() as e:
+            raise self._wrap(e, streamed) from e
+        return self._checked(self.settings.api, resp)
 
     def call(self, system: str, user: str) -> Call:
         """An effect performing this completion (sync or natively async)."""

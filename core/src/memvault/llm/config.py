@@ -58,6 +58,14 @@ class LLMSettings(BaseModel):
     json_mode: bool = True
     reasoning_effort: str | None = None
     extra_headers: dict[str, str] = Field(default_factory=dict)
+    #: Stream chat completions and stop reading once the answer repeats itself
+    #: (``memvault.llm.repeats``). Why: small local models loop until ``max_tokens``
+    #: (issue 16), ~90 s of useless generation per add at CPU speed. Opt-in because it
+    #: changes the request (``stream=True``): token usage may then be an estimate (see
+    #: ``Usage.estimated_calls``), and a proxy that buffers or rejects streams gains nothing.
+    #: Endpoints that refuse streaming are asked again without it (remembered).
+    #: The Responses API and the Batch API are never streamed.
+    stop_repeats: bool = False
 
     def resolved_api_key(self) -> str:
         key = self.api_key or os.environ.get(self.api_key_env)
