@@ -315,6 +315,10 @@ def server_command(p: Paths, port: int) -> list[str]:
         str(threads),
         "--n_threads_batch",
         str(cores),
+        # Its default interrupts a streamed answer when another request arrives, which
+        # returns an empty answer to concurrent adds with ``stop_repeats``: queue them.
+        "--interrupt_requests",
+        "False",
     ]
 
 
