@@ -5,6 +5,10 @@
     .venv/bin/python benchmarks/bench_locomo_cv.py --no-doc --quick
     .venv/bin/python benchmarks/bench_locomo_cv.py --embedder e5 --only default "default, no temporal"
         # an opt-in embedder: its own results JSON and a subsection of the doc section
+    .venv/bin/python benchmarks/bench_locomo_cv.py --context [--embedder e5]
+        # issue 12 experiment: each turn embedded with its session neighbours, as an extra
+        # signal / candidate source / replacement for the turn vector; held-out recall and
+        # evidence coverage to results/locomo_cv_context[-e5].json (no doc, no timing)
 
 Why: the fusion weights were tuned on the three dev conversations, so the dev score is
 optimistic (the issue measured ~0.72 R@10 on unseen conversations against 0.780 on dev).
@@ -32,6 +36,7 @@ import hashlib
 import itertools
 import json
 import os
+import re
 import statistics
 import sys
 import tempfile
@@ -56,9 +61,16 @@ from _bench_util import (
 from locomo_memvault import session_time
 
 import memvault.engine as engine_mod
-from memvault import Memory
+from memvault import Memory, entities
 from memvault.embedding import make_embedder
-from memvault.retrieval import RetrievalConfig, rank
+from memvault.retrieval import (
+    QuerySignals,
+    Ranked,
+    RetrievalConfig,
+    _minmax,
+    _step,
+    rank,
+)
 from memvault.scope import Scope
 
 KS = (5, 10, 20)
@@ -129,6 +141,7 @@ class ScopeMap:
     item_ids: list[str]  # record index -> harness item id
     hashes: list[str]
     dia: dict[str, list[str]]  # item id -> dia ids
+    texts: list[str] = field(default_factory=list)  # record index -> stored text
 
 
 def ingest(memory: Memory, convs: list[Any], timestamps: bool) -> dict[str, ScopeMap]:
@@ -149,6 +162,7 @@ def ingest(memory: Memory, convs: list[Any], timestamps: bool) -> dict[str, Scop
             [r.metadata["item_id"] for r in view.records],
             [r.hash for r in view.records],
             {it.id: it.dia_ids for it in items},
+            [r.memory for r in view.records],
         )
     return maps
 
@@ -288,6 +302,17 @@ def cross_validate(
 ) -> dict[str, Any]:
     """Leave-one-conversation-out: choose on two (mean R@10 over their questions), score one."""
     table = [replay(c, cases, maps) for c in cfgs]  # each (n_cases, len(KS))
+    return cv_table(table, [_diff(c) for c in cfgs], cases, convs)
+
+
+def cv_table(
+    table: list[np.ndarray],
+    params: list[dict[str, Any]],
+    cases: list[Case],
+    convs: list[str],
+    per_question: bool = False,
+) -> dict[str, Any]:
+    """:func:`cross_validate` on precomputed recalls: ``table[i]`` scored ``params[i]``."""
     by_conv = {cv: [i for i, c in enumerate(cases) if c.conv == cv] for cv in convs}
     held = np.zeros((len(cases), len(KS)))
     chosen = {}
@@ -297,20 +322,388 @@ def cross_validate(
         scores = [float(t[train, r10].mean()) for t in table]
         best = int(np.argmax(scores))  # first maximum: earlier grid points win ties
         held[by_conv[test]] = table[best][by_conv[test]]
-        chosen[test] = {"params": _diff(cfgs[best]), "train_R@10": scores[best]}
+        chosen[test] = {"params": params[best], "train_R@10": scores[best]}
     dev_best = int(np.argmax([float(t[:, r10].mean()) for t in table]))
-    return {
+    return ({"held_out_R@10_per_question": held[:, r10].tolist()} if per_question else {}) | {
         "held_out": summary(held, cases),
         "chosen": chosen,
         "dev_tuned": summary(table[dev_best], cases),
-        "dev_tuned_params": _diff(cfgs[dev_best]),
-        "grid_size": len(cfgs),
+        "dev_tuned_params": params[dev_best],
+        "grid_size": len(table),
     }
 
 
 def _diff(cfg: RetrievalConfig) -> dict[str, Any]:
     default = RetrievalConfig()
     return {k: v for k, v in cfg.model_dump().items() if getattr(default, k) != v}
+
+
+# -- contextual dense vectors (issue 12 experiment: --context) ------------------------------------
+#: Context shapes: (turns before, turns after) in the same session, embedded as one passage
+#: with the turn ("[date] A: ...\nB: ...\nA: ..."; the date once, speakers kept).
+CONTEXT_SHAPES: dict[str, tuple[int, int]] = {
+    "prev+turn+next": (1, 1),
+    "prev+turn": (1, 0),
+    "turn+next": (0, 1),
+}
+#: Extra axes of the context groups (on top of BASE, entity weight fixed at its default).
+CTX_WEIGHTS = [0.1, 0.2, 0.3, 0.5]
+CTX_CANDIDATES = [0, 50, 100]
+MIX_SHARES = [0.25, 0.5]
+_DATE = re.compile(r"^\[[^\]]*\] ")
+
+
+def context_texts(
+    texts: list[str], prev_idx: np.ndarray, next_idx: np.ndarray, before: int, after: int
+) -> list[str]:
+    """Each record's passage with ``before``/``after`` neighbours of its thread."""
+    out = []
+    for i in range(len(texts)):
+        back: list[int] = []
+        j = i
+        for _ in range(before):
+            j = int(prev_idx[j])
+            if j < 0:
+                break
+            back.append(j)
+        fwd: list[int] = []
+        j = i
+        for _ in range(after):
+            j = int(next_idx[j])
+            if j < 0:
+                break
+            fwd.append(j)
+        parts = [texts[j] for j in [*back[::-1], i, *fwd]]
+        m = _DATE.match(parts[0])
+        out.append((m.group(0) if m else "") + "\n".join(_DATE.sub("", t) for t in parts))
+    return out
+
+
+def rank_ctx(
+    *,
+    visible: np.ndarray,
+    dense: np.ndarray | None,
+    keyword: np.ndarray,
+    prev_idx: np.ndarray,
+    next_idx: np.ndarray,
+    actor_hit: np.ndarray,
+    cfg: RetrievalConfig,
+    extra: QuerySignals | None = None,
+    thread: np.ndarray | None = None,
+    ctx: np.ndarray,
+    ctx_weight: float,
+    ctx_candidates: int,
+) -> Ranked:
+    """:func:`memvault.retrieval.rank` plus a contextual dense signal (bench-only copy).
+
+    ``ctx`` = the query's cosine to each record's context vector. Its top ``ctx_candidates``
+    join the candidates (with their neighbours, like the other seeds), and
+    ``ctx_weight`` x its min-max over the candidates joins the base score (so it also
+    feeds the neighbour bonus). With 0 / 0 this is ``rank`` (checked at run time).
+    """
+    assert not cfg.thread_penalty and not cfg.entity_hop_weight
+    extra = extra or QuerySignals()
+    n = len(visible)
+    k = cfg.candidates
+    cand = np.zeros(n, dtype=bool)
+    has_kw = visible & (keyword > 0)
+    if has_kw.any():
+        idx = np.flatnonzero(has_kw)
+        cand[idx[np.argsort(-keyword[idx], kind="stable")[:k]]] = True
+    d = np.zeros(n) if dense is None else np.nan_to_num(dense, nan=-1.0)
+    if dense is not None:
+        idx = np.flatnonzero(visible & ~np.isnan(dense))
+        cand[idx[np.argsort(-d[idx], kind="stable")[:k]]] = True
+    if ctx_candidates:
+        idx = np.flatnonzero(visible)
+        cand[idx[np.argsort(-ctx[idx], kind="stable")[:ctx_candidates]]] = True
+    seeds = cand.copy()
+    for arr in (prev_idx, next_idx):
+        nb = np.flatnonzero(seeds)
+        for _ in range(cfg.neighbor_span):
+            nb = arr[nb]
+            nb = nb[nb >= 0]
+            cand[nb[visible[nb]]] = True
+    if cfg.keyword_norm == "ceiling" and extra.keyword_ceiling:
+        kw_unit = np.minimum(keyword * (cfg.keyword_scale / extra.keyword_ceiling), 1.0)
+        kw_unit = np.where(cand, kw_unit, 0.0)
+    else:
+        kw_unit = _minmax(keyword, cand)
+    kw_n = kw_unit * cfg.keyword_weight
+    dn_n = _minmax(d, cand) * cfg.dense_weight
+    cx_n = _minmax(ctx, cand) * ctx_weight
+    ent = np.zeros(n)
+    if cfg.entity_weight and extra.entity_index is not None and extra.query_entities is not None:
+        ent = entities.direct(extra.query_entities, extra.entity_index, n) * cfg.entity_weight
+    tmp = np.zeros(n)
+    if cfg.temporal_weight and extra.temporal_days is not None:
+        tol = max(cfg.temporal_tolerance_days, 1e-9)
+        near = np.clip(1.0 - extra.temporal_days / tol, 0.0, 1.0)
+        near = np.where(extra.temporal_days <= 0, 1.0, near)
+        tmp = np.nan_to_num(near, nan=0.0) * cfg.temporal_weight
+    base = np.where(cand, kw_n + dn_n + cx_n + ent + tmp, 0.0)
+    neighbor = np.zeros(n)
+    back, fwd = prev_idx, next_idx
+    for step in range(cfg.neighbor_span):
+        w = cfg.neighbor_weight * cfg.neighbor_decay**step
+        for arr in (back, fwd):
+            neighbor = np.maximum(neighbor, np.where(arr >= 0, base[np.maximum(arr, 0)], 0.0) * w)
+        back, fwd = _step(back, prev_idx), _step(fwd, next_idx)
+    actor = np.where(actor_hit, cfg.actor_weight, 0.0)
+    final = base + neighbor + actor
+    cidx = np.flatnonzero(cand & visible)
+    order = cidx[np.lexsort((-cidx, -final[cidx]))]
+    z = np.zeros(n)
+    return Ranked(order, final, dn_n, kw_n, neighbor, actor, ent, tmp, z, z)
+
+
+@dataclass(frozen=True)
+class CtxOpt:
+    """How a context shape's similarity enters the ranking."""
+
+    #: "add" (own signal), "replace" (instead of the turn's), "mix" (blend the cosines),
+    #: "max" (the better of the two cosines: both vectors in one space, max-pooled)
+    mode: str
+    shape: str
+    weight: float = 0.0  # add: the signal's weight; mix: the context cosine's share
+    cands: int = 0  # add: top-N by context similarity joined to the candidates
+
+    def params(self) -> dict[str, Any]:
+        return {
+            "ctx_mode": self.mode,
+            "ctx_shape": self.shape,
+            "ctx_weight": self.weight,
+            "ctx_candidates": self.cands,
+        }
+
+
+def ctx_ranked(c: Case, cfg: RetrievalConfig, opt: CtxOpt | None, sim: np.ndarray | None) -> Ranked:
+    if opt is None:
+        return rank(**c.inputs, cfg=cfg)
+    assert sim is not None
+    if opt.mode == "add":
+        return rank_ctx(
+            **c.inputs, cfg=cfg, ctx=sim, ctx_weight=opt.weight, ctx_candidates=opt.cands
+        )
+    dense = c.inputs["dense"]
+    if opt.mode == "replace":
+        mixed = sim
+    elif opt.mode == "max":
+        mixed = np.fmax(dense, sim)
+    else:
+        mixed = (1 - opt.weight) * dense + opt.weight * sim
+    return rank(**(c.inputs | {"dense": mixed}), cfg=cfg)
+
+
+def replay_ctx(
+    cfg: RetrievalConfig,
+    opt: CtxOpt | None,
+    cases: list[Case],
+    maps: dict[str, ScopeMap],
+    sims: dict[str, list[np.ndarray]],
+) -> np.ndarray:
+    res = np.zeros((len(cases), len(KS)))
+    for j, c in enumerate(cases):
+        ranked = ctx_ranked(c, cfg, opt, sims[opt.shape][j] if opt else None)
+        res[j] = recalls(top_items(ranked.order, maps[c.conv]), c, maps[c.conv])
+    return res
+
+
+def evidence_coverage(
+    cases: list[Case], maps: dict[str, ScopeMap], sims: dict[str, list[np.ndarray]]
+) -> dict[str, Any]:
+    """Where the evidence turns are: in the default top 10, among its candidates, among
+    the top N by turn or context similarity alone, or among the candidates once the
+    context top N joins them (with neighbours, as the engine expands seeds)."""
+    cfg = RetrievalConfig()
+    groups: dict[str, list[int]] = {"overall": list(range(len(cases)))}
+    for cat in CATS:
+        groups[f"cat{cat}"] = [j for j, c in enumerate(cases) if c.category == cat]
+    rows: dict[str, np.ndarray] = {}
+
+    def covered(c: Case, recs: Iterable[int]) -> set[str]:
+        smap, ev = maps[c.conv], set(c.evidence)
+        return {d for i in recs for d in smap.dia[smap.item_ids[i]] if d in ev}
+
+    def add(name: str, j: int, got: set[str]) -> None:
+        rows.setdefault(name, np.zeros(len(cases)))[j] = len(got)
+
+    total = np.zeros(len(cases))
+    for j, c in enumerate(cases):
+        ev = set(c.evidence)
+        total[j] = len(ev)
+        base = rank(**c.inputs, cfg=cfg).order
+        top10 = top_items(base, maps[c.conv], 10)
+        smap = maps[c.conv]
+        add("default top 10", j, {d for it in top10 for d in smap.dia[it] if d in ev})
+        add("default candidates", j, covered(c, base))
+        dense = np.nan_to_num(c.inputs["dense"], nan=-1.0)
+        for n_top in (20, 50, 100):
+            add(f"turn vector top {n_top}", j, covered(c, np.argsort(-dense)[:n_top]))
+        for shape in sims:
+            sim = sims[shape][j]
+            for n_top in (20, 50, 100):
+                add(f"ctx {shape} top {n_top}", j, covered(c, np.argsort(-sim)[:n_top]))
+                r = rank_ctx(**c.inputs, cfg=cfg, ctx=sim, ctx_weight=0.0, ctx_candidates=n_top)
+                add(f"default candidates + ctx {shape} top {n_top}", j, covered(c, r.order))
+    out: dict[str, Any] = {}
+    for g, idx in groups.items():
+        t = float(total[idx].sum())
+        out[g] = {"evidence_turns": int(t)} | {
+            name: round(float(v[idx].sum()) / t, 4) for name, v in rows.items()
+        }
+    return out
+
+
+def run_context(
+    args: argparse.Namespace,
+    inner: Any,
+    cases: list[Case],
+    maps: dict[str, ScopeMap],
+    names: list[str],
+) -> None:
+    """The contextual-vector experiment: held-out recall of each way of using them."""
+    emb = CachedEmbedder(inner, os.path.join(CACHE_DIR, f"context-{inner.name}.npz"))
+    turn_emb = CachedEmbedder(inner, os.path.join(CACHE_DIR, f"turns-{inner.name}.npz"))
+    shapes = {k: v for k, v in CONTEXT_SHAPES.items() if not args.shapes or k in args.shapes}
+    qv = inner.embed([c.question for c in cases], kind="query").astype(np.float32)
+    qv /= np.linalg.norm(qv, axis=1, keepdims=True)
+    first = {}
+    for j, c in enumerate(cases):
+        first.setdefault(c.conv, j)
+    # The recorded turn cosines must be the query x the cached turn vectors (alignment check).
+    for conv, j in first.items():
+        tv = turn_emb.embed(maps[conv].texts)
+        tv /= np.linalg.norm(tv, axis=1, keepdims=True)
+        diff = float(np.nanmax(np.abs(tv @ qv[j] - cases[j].inputs["dense"])))
+        print(f"{conv}: turn cosine vs recorded dense, max |diff| {diff:.2e}")
+    sims: dict[str, list[np.ndarray]] = {s: [] for s in shapes}
+    ctx_vecs: dict[tuple[str, str], np.ndarray] = {}
+    for shape, (before, after) in shapes.items():
+        t = time.perf_counter()
+        for conv, j in first.items():
+            inp = cases[j].inputs
+            texts = context_texts(maps[conv].texts, inp["prev_idx"], inp["next_idx"], before, after)
+            v = emb.embed(texts)
+            ctx_vecs[(shape, conv)] = v / np.linalg.norm(v, axis=1, keepdims=True)
+        emb.save()
+        print(f"context vectors {shape}: {time.perf_counter() - t:.0f} s; e.g. {texts[5]!r}")
+    # Embedding cost per passage, uncached, batches of 32: the turn vs its context passage.
+    conv0, j0 = next(iter(first.items()))
+    inp0 = cases[j0].inputs
+    sample = {"turn": maps[conv0].texts[:128]} | {
+        s: context_texts(maps[conv0].texts, inp0["prev_idx"], inp0["next_idx"], *ba)[:128]
+        for s, ba in shapes.items()
+    }
+    embed_ms = {}
+    for name, texts in sample.items():
+        t = time.perf_counter()
+        for i in range(0, len(texts), 32):
+            inner.embed(texts[i : i + 32], kind="passage")
+        embed_ms[name] = (time.perf_counter() - t) * 1000 / len(texts)
+    print("embed ms per passage: " + ", ".join(f"{k} {v:.1f}" for k, v in embed_ms.items()))
+    for shape in shapes:
+        for j, c in enumerate(cases):
+            sims[shape].append((ctx_vecs[(shape, c.conv)] @ qv[j]).astype(np.float64))
+    # rank_ctx with no context must be rank itself.
+    cfg0 = RetrievalConfig()
+    shape0 = next(iter(shapes))
+    for j, c in enumerate(cases):
+        a = rank(**c.inputs, cfg=cfg0).order
+        b = rank_ctx(
+            **c.inputs, cfg=cfg0, ctx=sims[shape0][j], ctx_weight=0.0, ctx_candidates=0
+        ).order
+        assert np.array_equal(a, b), f"rank_ctx differs from rank on case {j}"
+    coverage = evidence_coverage(cases, maps, sims)
+    for g, row in coverage.items():
+        print(g, json.dumps(row))
+
+    # Every variant tunes BASE with the entity weight at its default; "default, entity
+    # grid" is the main bench's "default" group (entity weight tuned too), for reference.
+    base_grid = grid(BASE, {})
+    variants: dict[str, tuple[list[CtxOpt | None], list[RetrievalConfig]]] = {
+        "default": ([None], base_grid),
+        "default, entity grid": ([None], grid(BASE | GROUPS["default"][1], {})),
+    }
+    for shape in shapes:
+        variants[f"default + ctx {shape}"] = (
+            [CtxOpt("add", shape, w, n) for w in CTX_WEIGHTS for n in CTX_CANDIDATES],
+            base_grid,
+        )
+        variants[f"ctx {shape} instead of turn vector"] = ([CtxOpt("replace", shape)], base_grid)
+        variants[f"mix turn/ctx {shape}"] = (
+            [CtxOpt("mix", shape, a) for a in MIX_SHARES],
+            base_grid,
+        )
+        variants[f"max(turn, ctx {shape})"] = ([CtxOpt("max", shape)], base_grid)
+    if args.only:
+        variants = {k: v for k, v in variants.items() if k in args.only}
+    runs = {}
+    for vname, (opts, cfgs) in variants.items():
+        t = time.perf_counter()
+        table, params = [], []
+        for opt in opts:
+            for cfg in cfgs:
+                table.append(replay_ctx(cfg, opt, cases, maps, sims))
+                params.append(_diff(cfg) | (opt.params() if opt else {}))
+        runs[vname] = cv_table(table, params, cases, names, per_question=True)
+        # The best any grid point does for each category on all questions (optimistic):
+        # whether the variant can move that category at all.
+        runs[vname]["grid_max_R@10"] = {
+            g: max(m[g]["R@10"] for m in (summary(t, cases) for t in table))
+            for g in ("overall", "cat1", "cat3")
+        }
+        h = runs[vname]["held_out"]
+        print(
+            f"{vname:>40}: held-out R@5/10/20 {h['overall']['R@5']:.3f} "
+            f"{h['overall']['R@10']:.3f} {h['overall']['R@20']:.3f}  R@10 by cat "
+            + " ".join(f"{h[f'cat{c}']['R@10']:.3f}" for c in CATS)
+            + "  grid max R@10 overall/multi-hop/open-domain "
+            + " ".join(f"{v:.3f}" for v in runs[vname]["grid_max_R@10"].values())
+            + f"  ({len(table)} configs, {time.perf_counter() - t:.0f} s)",
+            flush=True,
+        )
+    # Each variant against "default", paired per question (held-out R@10): mean and SE.
+    if "default" in runs:
+        ref = np.array(runs["default"]["held_out_R@10_per_question"])
+        for vname, r in runs.items():
+            diff = np.array(r["held_out_R@10_per_question"]) - ref
+            r["vs_default_R@10"] = {}
+            for g in ("overall", "cat1", "cat3"):
+                idx = [j for j, c in enumerate(cases) if g == "overall" or g == f"cat{c.category}"]
+                dg = diff[idx]
+                se = float(dg.std(ddof=1) / np.sqrt(len(dg))) if len(dg) > 1 else float("nan")
+                r["vs_default_R@10"][g] = {"diff": float(dg.mean()), "paired_se": se}
+            print(
+                f"{vname:>40}: vs default R@10 "
+                + "  ".join(
+                    f"{g} {v['diff']:+.3f}±{v['paired_se']:.3f}"
+                    for g, v in r["vs_default_R@10"].items()
+                )
+            )
+    out = {
+        "experiment": "contextual dense vectors (issue 12)",
+        "embedder": {"provider": args.embedder, "name": inner.name},
+        "git": git_rev(),
+        "measured": time.strftime("%Y-%m-%d %H:%M %Z"),
+        "n_questions": len(cases),
+        "shapes": {k: {"before": v[0], "after": v[1]} for k, v in shapes.items()},
+        "grid": {
+            "base": BASE,
+            "ctx_weight": CTX_WEIGHTS,
+            "ctx_candidates": CTX_CANDIDATES,
+            "mix_share": MIX_SHARES,
+        },
+        "embed_ms_per_passage": embed_ms,
+        "evidence_coverage": coverage,
+        "runs": runs,
+    }
+    suffix = "" if args.embedder == "local" else f"-{args.embedder}"
+    path = os.path.join(RESULTS, f"locomo_cv_context{suffix}.json")
+    os.makedirs(RESULTS, exist_ok=True)
+    with open(path, "w") as f:
+        json.dump(out, f, indent=1)
+    print(f"wrote {path}")
 
 
 # -- main ---------------------------------------------------------------------------------------
@@ -329,6 +722,13 @@ def main() -> None:
         help="embedder provider (memvault.embedding.make_embedder), e.g. e5; other than "
         "'local' it writes results/locomo_cv-<provider>.json and the doc's opt-in subsection",
     )
+    ap.add_argument(
+        "--context",
+        action="store_true",
+        help="issue 12 experiment: contextual dense vectors (turn + neighbours) as a signal; "
+        "writes results/locomo_cv_context[-<provider>].json only (no doc, no timing)",
+    )
+    ap.add_argument("--shapes", nargs="*", help="--context: context shapes to try (default: all)")
     args = ap.parse_args()
     if args.render:
         with open(result_path("local")) as f:
@@ -356,6 +756,10 @@ def main() -> None:
                     memory.search(q.question, user_id=scope, top_k=20, retrieval=capture_cfg)
                     assert rec.last is not None
                     cases.append(Case(scope, q.category, q.question, q.evidence, rec.last))
+        if args.context:
+            memory.close()
+            run_context(args, inner, cases, maps, names)
+            return
         # The shipped defaults through the engine (fresh query cache: embedding included).
         memory._engine._query_cache = engine_mod.LRU(1024)
         lat, cpu, engine_rec = [], [], np.zeros((len(cases), len(KS)))
