@@ -3,6 +3,9 @@
     python examples/write_path.py                       # offline: a local stand-in LLM
     python examples/write_path.py --base-url https://api.openai.com/v1 --model gpt-4.1-mini
                                                         # a real endpoint (OPENAI_API_KEY)
+    make llm-start   # then, with the base URL it prints:
+    python examples/write_path.py --base-url http://127.0.0.1:PORT/v1 --model qwen \
+        --api-key local --small-model                   # the local 1.5B model
 
 What it shows, in order:
 1. Per-turn `add` with LLM extraction: one call per add extracts facts and reconciles them
@@ -67,13 +70,20 @@ def main() -> None:
     ap.add_argument("--base-url", help="an OpenAI-compatible endpoint (default: a local stand-in)")
     ap.add_argument("--model", default="gpt-4.1-mini")
     ap.add_argument("--api-key", default=None, help="default: $OPENAI_API_KEY")
+    ap.add_argument(
+        "--small-model",
+        action="store_true",
+        help="settings for a small local model: stop a looping answer early, bound its length",
+    )
     args = ap.parse_args()
 
     with ExitStack() as stack:
         if args.base_url:
-            llm = {"model": args.model, "base_url": args.base_url}
+            llm: dict[str, Any] = {"model": args.model, "base_url": args.base_url}
             if args.api_key:
                 llm["api_key"] = args.api_key
+            if args.small_model:  # docs/write-path.md: small models loop until max_tokens
+                llm.update({"stop_repeats": True, "max_tokens": 800, "timeout": 600})
         else:
             sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repo root
             from tests.support.fake_openai import FakeOpenAI
