@@ -123,6 +123,8 @@ def test_dry_run_estimates_without_calling_or_writing(
         rep = m.ingest(rows(20), dry_run=True)
         assert rep.dry_run and rep.done == 20 and rep.prompt_tokens > 20 * 400
         assert rep.cost_usd is not None and rep.cost_usd > 0
+        # the bound with a second pass on every row: more, but less than twice (a shorter input)
+        assert rep.cost_usd_max is not None and rep.cost_usd < rep.cost_usd_max < 2 * rep.cost_usd
         cheap = m.ingest(rows(20), dry_run=True, mode="batch")
         assert cheap.cost_usd == pytest.approx(rep.cost_usd / 2)
         custom = m.ingest(rows(20), dry_run=True, prices={"gpt-4o-mini": (0.0, 0.0, 0.0)})

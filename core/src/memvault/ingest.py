@@ -26,8 +26,9 @@ from typing import TYPE_CHECKING, Any
 from memvault.costs import Estimate, price, token_counter
 from memvault.effects import run_async, run_sync
 from memvault.errors import LLMError, MemvaultError, ValidationError
-from memvault.inference import journal_key, speaker
+from memvault.inference import journal_key, second_pass_input, speaker
 from memvault.inputs import clean_metadata, parse_messages, parse_time
+from memvault.llm.coverage import statements
 from memvault.llm.prompts import EXTRACTION_PROMPT, build_extraction_input
 from memvault.scope import resolve_scope, scoped_key
 
@@ -66,6 +67,9 @@ class IngestReport:
     estimated_llm_calls: int = 0
     seconds: float = 0.0
     cost_usd: float | None = None
+    #: Dry run only: the cost if every row also took the second pass (asked again about
+    #: every stated sentence) — the bound to budget for with a small model.
+    cost_usd_max: float | None = None
     dry_run: bool = False
     errors: list[dict[str, Any]] = field(default_factory=list)
     batch_ids: list[str] = field(default_factory=list)
@@ -199,7 +203,7 @@ class Ingestor:
             r.cost_usd = 0.0
             return r
         system_tokens = count(EXTRACTION_PROMPT)
-        est = Estimate()
+        est, again = Estimate(), Estimate()
         for p in prepared:
             if p.error:
                 r.errors.append({"line": p.line, "error": p.error})
@@ -215,6 +219,13 @@ class Ingestor:
             # The answer restates the facts: about a third of the input text, plus JSON.
             est.completion_tokens += 20 + sum(count(m.content) for m in msgs) // 3
             est.rows += 1
+            # At worst the second pass asks again about every stated sentence, alone.
+            said = statements([(m.role, speaker(m), m.content) for m in msgs])
+            if said:
+                again.prompt_tokens += system_tokens + count(
+                    second_pass_input(said, p.kwargs.get("timestamp") or "", None)
+                )
+                again.completion_tokens += 20 + sum(count(t) for _, t in said) // 3
         r.done = est.rows
         r.failed = len(r.errors)
         r.prompt_tokens, r.completion_tokens = est.prompt_tokens, est.completion_tokens
@@ -223,6 +234,13 @@ class Ingestor:
             llm.settings.model,
             est.prompt_tokens,
             est.completion_tokens,
+            tier=tier,
+            prices=self.prices,
+        )
+        r.cost_usd_max = price(
+            llm.settings.model,
+            est.prompt_tokens + again.prompt_tokens,
+            est.completion_tokens + again.completion_tokens,
             tier=tier,
             prices=self.prices,
         )
@@ -457,6 +475,8 @@ def summary_table(report: IngestReport) -> Any:
         ("cached tokens", f"{report.cached_tokens:,}"),
         ("cost (USD)", "unknown model" if report.cost_usd is None else f"{report.cost_usd:.4f}"),
     ]
+    if report.dry_run and report.cost_usd_max is not None:
+        rows.append(("cost if every row takes a second pass (USD)", f"{report.cost_usd_max:.4f}"))
     if report.estimated_llm_calls:  # shown only when some token counts are estimates
         rows.insert(7, ("of them with estimated tokens", report.estimated_llm_calls))
     if not report.dry_run:
