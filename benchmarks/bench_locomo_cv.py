@@ -61,16 +61,9 @@ from _bench_util import (
 from locomo_memvault import session_time
 
 import memvault.engine as engine_mod
-from memvault import Memory, entities
+from memvault import Memory
 from memvault.embedding import make_embedder
-from memvault.retrieval import (
-    QuerySignals,
-    Ranked,
-    RetrievalConfig,
-    _minmax,
-    _step,
-    rank,
-)
+from memvault.retrieval import Ranked, RetrievalConfig, rank
 from memvault.scope import Scope
 
 KS = (5, 10, 20)
@@ -346,9 +339,7 @@ CONTEXT_SHAPES: dict[str, tuple[int, int]] = {
     "prev+turn": (1, 0),
     "turn+next": (0, 1),
 }
-#: Extra axes of the context groups (on top of BASE, entity weight fixed at its default).
-CTX_WEIGHTS = [0.1, 0.2, 0.3, 0.5]
-CTX_CANDIDATES = [0, 50, 100]
+#: Extra axis of the mix groups (on top of BASE, entity weight fixed at its default).
 MIX_SHARES = [0.25, 0.5]
 _DATE = re.compile(r"^\[[^\]]*\] ")
 
@@ -379,112 +370,40 @@ def context_texts(
     return out
 
 
-def rank_ctx(
-    *,
-    visible: np.ndarray,
-    dense: np.ndarray | None,
-    keyword: np.ndarray,
-    prev_idx: np.ndarray,
-    next_idx: np.ndarray,
-    actor_hit: np.ndarray,
-    cfg: RetrievalConfig,
-    extra: QuerySignals | None = None,
-    thread: np.ndarray | None = None,
-    ctx: np.ndarray,
-    ctx_weight: float,
-    ctx_candidates: int,
-) -> Ranked:
-    """:func:`memvault.retrieval.rank` plus a contextual dense signal (bench-only copy).
-
-    ``ctx`` = the query's cosine to each record's context vector. Its top ``ctx_candidates``
-    join the candidates (with their neighbours, like the other seeds), and
-    ``ctx_weight`` x its min-max over the candidates joins the base score (so it also
-    feeds the neighbour bonus). With 0 / 0 this is ``rank`` (checked at run time).
-    """
-    assert not cfg.thread_penalty and not cfg.entity_hop_weight
-    extra = extra or QuerySignals()
-    n = len(visible)
-    k = cfg.candidates
-    cand = np.zeros(n, dtype=bool)
-    has_kw = visible & (keyword > 0)
-    if has_kw.any():
-        idx = np.flatnonzero(has_kw)
-        cand[idx[np.argsort(-keyword[idx], kind="stable")[:k]]] = True
-    d = np.zeros(n) if dense is None else np.nan_to_num(dense, nan=-1.0)
-    if dense is not None:
-        idx = np.flatnonzero(visible & ~np.isnan(dense))
-        cand[idx[np.argsort(-d[idx], kind="stable")[:k]]] = True
-    if ctx_candidates:
-        idx = np.flatnonzero(visible)
-        cand[idx[np.argsort(-ctx[idx], kind="stable")[:ctx_candidates]]] = True
-    seeds = cand.copy()
+def with_neighbours(seeds: np.ndarray, c: Case, span: int) -> np.ndarray:
+    """``seeds`` plus their visible neighbours up to ``span`` steps (as the engine expands
+    its candidate seeds)."""
+    visible, prev_idx, next_idx = c.inputs["visible"], c.inputs["prev_idx"], c.inputs["next_idx"]
+    out = set(int(i) for i in seeds)
     for arr in (prev_idx, next_idx):
-        nb = np.flatnonzero(seeds)
-        for _ in range(cfg.neighbor_span):
+        nb = np.asarray(seeds, dtype=np.int64)
+        for _ in range(span):
             nb = arr[nb]
             nb = nb[nb >= 0]
-            cand[nb[visible[nb]]] = True
-    if cfg.keyword_norm == "ceiling" and extra.keyword_ceiling:
-        kw_unit = np.minimum(keyword * (cfg.keyword_scale / extra.keyword_ceiling), 1.0)
-        kw_unit = np.where(cand, kw_unit, 0.0)
-    else:
-        kw_unit = _minmax(keyword, cand)
-    kw_n = kw_unit * cfg.keyword_weight
-    dn_n = _minmax(d, cand) * cfg.dense_weight
-    cx_n = _minmax(ctx, cand) * ctx_weight
-    ent = np.zeros(n)
-    if cfg.entity_weight and extra.entity_index is not None and extra.query_entities is not None:
-        ent = entities.direct(extra.query_entities, extra.entity_index, n) * cfg.entity_weight
-    tmp = np.zeros(n)
-    if cfg.temporal_weight and extra.temporal_days is not None:
-        tol = max(cfg.temporal_tolerance_days, 1e-9)
-        near = np.clip(1.0 - extra.temporal_days / tol, 0.0, 1.0)
-        near = np.where(extra.temporal_days <= 0, 1.0, near)
-        tmp = np.nan_to_num(near, nan=0.0) * cfg.temporal_weight
-    base = np.where(cand, kw_n + dn_n + cx_n + ent + tmp, 0.0)
-    neighbor = np.zeros(n)
-    back, fwd = prev_idx, next_idx
-    for step in range(cfg.neighbor_span):
-        w = cfg.neighbor_weight * cfg.neighbor_decay**step
-        for arr in (back, fwd):
-            neighbor = np.maximum(neighbor, np.where(arr >= 0, base[np.maximum(arr, 0)], 0.0) * w)
-        back, fwd = _step(back, prev_idx), _step(fwd, next_idx)
-    actor = np.where(actor_hit, cfg.actor_weight, 0.0)
-    final = base + neighbor + actor
-    cidx = np.flatnonzero(cand & visible)
-    order = cidx[np.lexsort((-cidx, -final[cidx]))]
-    z = np.zeros(n)
-    return Ranked(order, final, dn_n, kw_n, neighbor, actor, ent, tmp, z, z)
+            out.update(int(i) for i in nb[visible[nb]])
+    return np.fromiter(out, dtype=np.int64, count=len(out))
 
 
 @dataclass(frozen=True)
 class CtxOpt:
     """How a context shape's similarity enters the ranking."""
 
-    #: "add" (own signal), "replace" (instead of the turn's), "mix" (blend the cosines),
-    #: "max" (the better of the two cosines: both vectors in one space, max-pooled)
+    #: "replace" (instead of the turn's), "mix" (blend the cosines), "max" (the better of
+    #: the two cosines: both vectors in one space, max-pooled). Each is a different dense
+    #: input to the engine's own ``rank``. (An own-signal mode needed a copy of ``rank``;
+    #: it gained nothing, see the results JSON of commit 05ec939, and was removed.)
     mode: str
     shape: str
-    weight: float = 0.0  # add: the signal's weight; mix: the context cosine's share
-    cands: int = 0  # add: top-N by context similarity joined to the candidates
+    weight: float = 0.0  # mix: the context cosine's share
 
     def params(self) -> dict[str, Any]:
-        return {
-            "ctx_mode": self.mode,
-            "ctx_shape": self.shape,
-            "ctx_weight": self.weight,
-            "ctx_candidates": self.cands,
-        }
+        return {"ctx_mode": self.mode, "ctx_shape": self.shape, "ctx_weight": self.weight}
 
 
 def ctx_ranked(c: Case, cfg: RetrievalConfig, opt: CtxOpt | None, sim: np.ndarray | None) -> Ranked:
     if opt is None:
         return rank(**c.inputs, cfg=cfg)
     assert sim is not None
-    if opt.mode == "add":
-        return rank_ctx(
-            **c.inputs, cfg=cfg, ctx=sim, ctx_weight=opt.weight, ctx_candidates=opt.cands
-        )
     dense = c.inputs["dense"]
     if opt.mode == "replace":
         mixed = sim
@@ -544,8 +463,10 @@ def evidence_coverage(
             sim = sims[shape][j]
             for n_top in (20, 50, 100):
                 add(f"ctx {shape} top {n_top}", j, covered(c, np.argsort(-sim)[:n_top]))
-                r = rank_ctx(**c.inputs, cfg=cfg, ctx=sim, ctx_weight=0.0, ctx_candidates=n_top)
-                add(f"default candidates + ctx {shape} top {n_top}", j, covered(c, r.order))
+                joined = np.union1d(
+                    base, with_neighbours(np.argsort(-sim)[:n_top], c, cfg.neighbor_span)
+                )
+                add(f"default candidates + ctx {shape} top {n_top}", j, covered(c, joined))
     out: dict[str, Any] = {}
     for g, idx in groups.items():
         t = float(total[idx].sum())
@@ -605,15 +526,6 @@ def run_context(
     for shape in shapes:
         for j, c in enumerate(cases):
             sims[shape].append((ctx_vecs[(shape, c.conv)] @ qv[j]).astype(np.float64))
-    # rank_ctx with no context must be rank itself.
-    cfg0 = RetrievalConfig()
-    shape0 = next(iter(shapes))
-    for j, c in enumerate(cases):
-        a = rank(**c.inputs, cfg=cfg0).order
-        b = rank_ctx(
-            **c.inputs, cfg=cfg0, ctx=sims[shape0][j], ctx_weight=0.0, ctx_candidates=0
-        ).order
-        assert np.array_equal(a, b), f"rank_ctx differs from rank on case {j}"
     coverage = evidence_coverage(cases, maps, sims)
     for g, row in coverage.items():
         print(g, json.dumps(row))
@@ -626,10 +538,6 @@ def run_context(
         "default, entity grid": ([None], grid(BASE | GROUPS["default"][1], {})),
     }
     for shape in shapes:
-        variants[f"default + ctx {shape}"] = (
-            [CtxOpt("add", shape, w, n) for w in CTX_WEIGHTS for n in CTX_CANDIDATES],
-            base_grid,
-        )
         variants[f"ctx {shape} instead of turn vector"] = ([CtxOpt("replace", shape)], base_grid)
         variants[f"mix turn/ctx {shape}"] = (
             [CtxOpt("mix", shape, a) for a in MIX_SHARES],
@@ -690,8 +598,6 @@ def run_context(
         "shapes": {k: {"before": v[0], "after": v[1]} for k, v in shapes.items()},
         "grid": {
             "base": BASE,
-            "ctx_weight": CTX_WEIGHTS,
-            "ctx_candidates": CTX_CANDIDATES,
             "mix_share": MIX_SHARES,
         },
         "embed_ms_per_passage": embed_ms,
