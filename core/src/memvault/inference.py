@@ -349,7 +349,8 @@ def merge_second_pass(
     and a memory layer that promises to lose nothing keeps the words rather than nothing.
     Reactions and chatter ("Lucky you!") are not kept.
     """
-    extra = _second_pass(raw, decisions, shown)
+    answer = decode_memories(raw)
+    extra = _second_pass(answer, decisions, shown)
     log.info(
         "second pass kept %d new fact(s)", len(extra), extra={"facts": [d.text for d in extra]}
     )
@@ -357,7 +358,7 @@ def merge_second_pass(
     # Everything the second answer said counts, repeats of known facts included: asked about
     # these sentences alone, the model said what they state. An empty answer is its judgment
     # that they state nothing worth keeping, not a drop.
-    said_again = [p.text for p in decode_memories(raw) if p.text]
+    said_again = [p.text for p in answer if p.text]
     if not said_again:
         return decisions
     left = yield from _not_covered(
@@ -462,7 +463,7 @@ def _attributed(decisions: list[Decision], messages: list[Message]) -> list[Deci
 
 
 def _second_pass(
-    raw: str, decisions: list[Decision], shown: dict[str, MemoryRecord]
+    answer: list[Proposal], decisions: list[Decision], shown: dict[str, MemoryRecord]
 ) -> list[Decision]:
     """New facts from the second answer, none already in the first or shown.
 
@@ -471,7 +472,7 @@ def _second_pass(
     """
     have = [d.text for d in decisions if d.text] + [r.memory for r in shown.values()]
     out: list[Decision] = []
-    for p in decode_memories(raw):
+    for p in answer:
         if p.event == "DELETE" or not p.text or any(_same_text(p.text, h) for h in have):
             continue
         have.append(p.text)
