@@ -226,6 +226,36 @@ def test_json_mode_refused_while_streaming_keeps_streaming(srv: FakeOpenAI) -> N
     ]
 
 
+def test_a_plain_answer_to_a_stream_request_is_asked_again_without(srv: FakeOpenAI) -> None:
+    # A server or proxy that ignores stream=True: the SDK's reader sees no event at all.
+    # Asked again without streaming (remembered), the answer arrives, usage exact.
+    tea = {"memories": [{"event": "ADD", "text": "User likes tea"}]}
+    srv.enqueue(Reply.json(tea, ignore_stream=True), Reply.json(tea), Reply.json({"memories": []}))
+    llm = client(srv)
+    out = llm.complete("s", "u")
+    assert "likes tea" in out.text and out.usage.estimated_calls == 0 and out.usage.calls == 1
+    llm.complete("s", "u")
+    assert [("stream" in r.body) for r in srv.requests_for("chat")] == [True, False, False]
+    assert not llm.stream_supported
+    srv.enqueue(Reply.json(tea, ignore_stream=True), Reply.json(tea))
+    out = asyncio.run(client(srv).acomplete("s", "u"))
+    assert "likes tea" in out.text and srv.count("chat") == 5
+
+
+def test_the_timeout_bounds_the_whole_streamed_answer(srv: FakeOpenAI) -> None:
+    # A model that streams on without repeating exactly: each chunk arrives well within the
+    # timeout, the answer as a whole does not. Typed error, the text so far kept.
+    srv.enqueue(Reply.looping([f"User fact {i}" for i in range(400)], stream_delay=0.01))
+    with pytest.raises(LLMError, match="longer than the timeout") as info:
+        client(srv, timeout=0.5).complete("s", "u")
+    assert info.value.raw_output and info.value.raw_output.startswith('{"memories": [')
+    record = srv.streams[-1]
+    assert record.done.wait(5) and record.closed_early
+    srv.enqueue(Reply.looping([f"User fact {i}" for i in range(400)], stream_delay=0.01))
+    with pytest.raises(LLMError, match="longer than the timeout"):
+        asyncio.run(client(srv, timeout=0.5).acomplete("s", "u"))
+
+
 def test_other_bad_requests_fail_once_with_a_typed_error(srv: FakeOpenAI) -> None:
     srv.enqueue(Fault.error(400, message="context length exceeded"))
     with pytest.raises(LLMError, match="context length"):

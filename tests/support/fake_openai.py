@@ -179,6 +179,9 @@ class Reply:
     usage: Mapping[str, int] | None = None
     #: Streamed answers only: seconds between chunks (a model generating at some speed).
     stream_delay: float = 0.0
+    #: Answer ``stream=True`` with one plain JSON body, as a server or proxy that ignores
+    #: streaming does.
+    ignore_stream: bool = False
 
     @classmethod
     def json(cls, obj: Any, **kwargs: Any) -> Reply:
@@ -1295,7 +1298,7 @@ class FakeOpenAI:
             if route == "responses":
                 return 200, self._responses_body(request, reply)
             body = self._chat_body(request, reply)
-            if live and request.get("stream"):
+            if live and request.get("stream") and not reply.ignore_stream:
                 return 200, self._chat_stream(request, body, reply)
             return 200, body
         except _BadRequest:

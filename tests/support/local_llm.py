@@ -72,7 +72,8 @@ def llm_settings(base_url: str, **overrides: Any) -> dict[str, Any]:
             "max_tokens": 768,
             # the real-model tests exercise the streamed, loop-cutting write path
             "stop_repeats": True,
-            "timeout": 240,
+            # the whole answer, queued behind concurrent ingest calls on 2 CPU cores
+            "timeout": 600,
             "max_retries": 1,
             **overrides,
         },

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 import weakref
 from dataclasses import dataclass, field
 from typing import Any
@@ -129,8 +130,12 @@ class _Streamed:
     ``async for``; everything they do with a chunk lives here, once.
     """
 
-    def __init__(self, system: str, user: str) -> None:
+    def __init__(self, system: str, user: str, timeout: float) -> None:
         self.prompt_chars = len(system) + len(user)
+        #: The whole answer must arrive by then: the HTTP timeout alone only bounds the
+        #: gap between chunks, and a looping model that never repeats exactly streams on.
+        self.timeout = timeout
+        self.deadline = time.monotonic() + timeout
         self.parts: list[str] = []
         self.content_chunks = 0
         self.chunks = 0
@@ -151,6 +156,11 @@ class _Streamed:
         of the answer so far per item.
         """
         self.chunks += 1
+        if time.monotonic() > self.deadline:
+            raise LLMError(
+                f"the LLM answer took longer than the timeout ({self.timeout:g} s) to stream",
+                raw_output=self.text or None,
+            )
         self.model = self.model or _get(chunk, "model")
         if _get(chunk, "usage") is not None:
             self.usage = usage_from("chat", _get(chunk, "usage"))
@@ -173,6 +183,12 @@ class _Streamed:
             )
             return True
         return False
+
+    @property
+    def unstreamed(self) -> bool:
+        """No event at all: the endpoint (or a proxy) answered with a plain body, which the
+        SDK's stream reader skips. The call is then made again without streaming."""
+        return self.chunks == 0
 
     def completion(self) -> Completion:
         """The answer so far; usage from the server, else estimated (``Usage``)."""
@@ -351,6 +367,9 @@ class LLMClient:
             body["stream_options"] = {"include_usage": True}
         return body
 
+    def _reader(self, system: str, user: str) -> _Streamed:
+        return _Streamed(system, user, self.settings.effective_timeout)
+
     def _create(self, client: Any) -> Any:
         api = self.settings.api
         return client.responses.create if api == "responses" else client.chat.completions.create
@@ -372,11 +391,14 @@ class LLMClient:
                         raise
                     body = retry
             if body.get("stream"):
-                streamed = _Streamed(system, user)
+                streamed = self._reader(system, user)
                 with resp:  # leaving it closes the stream: the server stops generating
                     for chunk in resp:
                         if streamed.feed(chunk):
                             break
+                if streamed.unstreamed:
+                    self._without_stream(body)
+                    return self.complete(system, user)
                 return streamed.completion()
         except _transport_errors() as e:  # ValueError: a body that is not JSON
             raise self._wrap(e, streamed) from e
@@ -407,11 +429,14 @@ class LLMClient:
                         raise
                     body = retry
             if body.get("stream"):
-                streamed = _Streamed(system, user)
+                streamed = self._reader(system, user)
                 async with resp:
                     async for chunk in resp:
                         if streamed.feed(chunk):
                             break
+                if streamed.unstreamed:
+                    self._without_stream(body)
+                    return await self.acomplete(system, user)
                 return streamed.completion()
         except _transport_errors() as e:
             raise self._wrap(e, streamed) from e

@@ -63,7 +63,9 @@ class LLMSettings(BaseModel):
     #: (issue 16), ~90 s of useless generation per add at CPU speed. Opt-in because it
     #: changes the request (``stream=True``): token usage may then be an estimate (see
     #: ``Usage.estimated_calls``), and a proxy that buffers or rejects streams gains nothing.
-    #: Endpoints that refuse streaming are asked again without it (remembered).
+    #: Endpoints that refuse streaming, or answer it with a plain body, are asked again
+    #: without it (remembered). ``timeout`` bounds the whole streamed answer, as it does a
+    #: plain one, not only the gap between two chunks.
     #: The Responses API and the Batch API are never streamed.
     stop_repeats: bool = False
 
