@@ -27,7 +27,9 @@ from memvault.errors import LLMError
 from memvault.llm.client import Completion
 from memvault.llm.coverage import (
     COVERED,
+    COVERED_MARGIN,
     KNOWN,
+    first_person,
     lexically_covered,
     personal,
     statements,
@@ -39,8 +41,10 @@ from memvault.llm.guard import (
     SAID_NEAR_TOPIC,
     SAID_SAME_TOPIC,
     SAME_FACT,
+    other_subjects,
     related,
     sentences,
+    subject,
     unit,
 )
 from memvault.llm.prompts import (
@@ -177,21 +181,32 @@ def guard_decisions(
     def cos(a: str, b: str) -> float:
         return float(vec[a] @ vec[b])
 
+    def others(target: MemoryRecord) -> list[str]:
+        return [r.memory for r in shown.values() if r.id != target.id]
+
     out = []
     for d in decisions:
         if d.event == "UPDATE" and d.target is not None and d.text:
-            if not related(cos(d.text, d.target.memory), d.text, d.target.memory):
+            old = d.target.memory
+            if (
+                "verbatim" in (d.target.categories or ())
+                or other_subjects(d.text, old)
+                or not related(cos(d.text, old), d.text, old, others=others(d.target))
+            ):
                 log.warning(
                     "LLM answered UPDATE of an unrelated memory (%r -> %r); kept as ADD",
-                    d.target.memory,
+                    old,
                     d.text,
                 )
                 d = Decision("ADD", d.text, None, d.attributed_to)
         elif d.event == "DELETE" and d.target is not None:
             old = d.target.memory
             said = sentences(messages)
+            rest = others(d.target)
             if not any(
-                related(cos(m, old), m, old, same=SAID_SAME_TOPIC, near=SAID_NEAR_TOPIC)
+                related(
+                    cos(m, old), m, old, same=SAID_SAME_TOPIC, near=SAID_NEAR_TOPIC, others=rest
+                )
                 for m in said
             ):
                 log.warning("LLM answered DELETE of an unrelated memory %r; ignored", old)
@@ -320,7 +335,7 @@ def first_decisions(
     Separate from :func:`read_answer` so a batch row whose first answer was collected in an
     earlier round can rebuild its decisions without embedding the coverage check again.
     """
-    return _attributed(parse_decisions(raw, shown), messages)
+    return _named(_attributed(parse_decisions(raw, shown), messages), messages)
 
 
 def second_pass_input(missed: list[tuple[str, str]], observed: str, custom: str | None) -> str:
@@ -350,7 +365,7 @@ def merge_second_pass(
     Reactions and chatter ("Lucky you!") are not kept.
     """
     answer = decode_memories(raw)
-    extra = _second_pass(answer, decisions, shown)
+    extra = _named(_second_pass(answer, decisions, shown), messages)
     log.info(
         "second pass kept %d new fact(s)", len(extra), extra={"facts": [d.text for d in extra]}
     )
@@ -362,7 +377,11 @@ def merge_second_pass(
     if not said_again:
         return decisions
     left = yield from _not_covered(
-        engine, missed, [d.text for d in decisions if d.text] + said_again, []
+        engine,
+        missed,
+        [d.text for d in decisions if d.text] + said_again,
+        [],
+        [s for _, s in _stated(messages)],
     )
     names = frozenset(speaker(m).lower() for m in messages)
     have = {" ".join((d.text or "").casefold().split()) for d in decisions}
@@ -403,14 +422,16 @@ def _uncovered(
     answered, every sentence open): the model already judged the whole input as nothing to
     remember.
     """
-    said = statements([(m.role, speaker(m), m.content) for m in messages])
+    said = _stated(messages)
     if not said:
         return []
     new = [d.text for d in decisions if d.text and d.event in ("ADD", "UPDATE")]
     changed = [d.target.memory for d in decisions if d.target and d.event in ("UPDATE", "DELETE")]
     known = [d.target.memory for d in decisions if d.target and d.event == "NONE"]
     open_ = [(who, s) for who, s in said if not touched(s, changed)]
-    missed = yield from _not_covered(engine, open_, new, known + [r.memory for r in shown.values()])
+    missed = yield from _not_covered(
+        engine, open_, new, known + [r.memory for r in shown.values()], [s for _, s in said]
+    )
     if missed and not shown and not decisions and len(missed) == len(said):
         return []
     if missed:
@@ -422,26 +443,76 @@ def _uncovered(
     return missed
 
 
+def _stated(messages: list[Message]) -> list[tuple[str, str]]:
+    return statements([(m.role, speaker(m), m.content) for m in messages])
+
+
 def _not_covered(
-    engine: Engine, said: list[tuple[str, str]], new: list[str], known: list[str]
+    engine: Engine,
+    said: list[tuple[str, str]],
+    new: list[str],
+    known: list[str],
+    context: list[str],
 ) -> Op[list[tuple[str, str]]]:
     """The sentences of ``said`` that neither a new fact nor a known memory covers.
 
     Facts and memories that together repeat half of a sentence's words cover it (free);
-    otherwise a new fact must be close to it (cosine >= ``COVERED``), a known memory very
-    close (``KNOWN``). Only what the word check leaves is embedded.
+    otherwise a new fact must be close to it (cosine >= ``COVERED``) *and* about as close
+    to it as to any sentence of ``context`` (every stated sentence of the input: within
+    ``COVERED_MARGIN`` of the fact's best match), a known memory very close (``KNOWN``).
+    Only what the word check leaves is embedded.
     """
     missed = [(who, s) for who, s in said if not lexically_covered(s, new + known)]
     new_u, known_u = list(dict.fromkeys(new)), list(dict.fromkeys(known))
     if not missed or not (new_u or known_u):
         return missed
     texts = [s for _, s in missed]
-    vecs = unit((yield Embed(engine.embedder, texts + new_u + known_u, kind="passage")))
-    sent, rest = vecs[: len(texts)], vecs[len(texts) :]
-    sims = sent @ rest.T
+    others = [c for c in dict.fromkeys(context) if c not in set(texts)]
+    vecs = unit((yield Embed(engine.embedder, texts + others + new_u + known_u, kind="passage")))
+    n, k = len(texts), len(texts) + len(others)
+    sims = vecs[:n] @ vecs[k:].T
+    facts = sims[:, : len(new_u)]
+    if len(new_u):
+        # A fact covers the sentences it came from, not every sentence it resembles: in a
+        # long chat about the same people, unrelated sentences reach 0.28-0.32.
+        best = (vecs[:k] @ vecs[k : k + len(new_u)].T).max(axis=0)
+        facts = np.where(facts >= best - COVERED_MARGIN, facts, -1.0)
     bar = np.array([COVERED] * len(new_u) + [KNOWN] * len(known_u))
-    covered = (sims >= bar).any(axis=1)
+    covered = (np.concatenate([facts, sims[:, len(new_u) :]], axis=1) >= bar).any(axis=1)
     return [m for m, c in zip(missed, covered, strict=True) if not c]
+
+
+def _named(decisions: list[Decision], messages: list[Message]) -> list[Decision]:
+    """Put the speaker's name before a fact the model wrote in the first person.
+
+    Why: asked about bare sentences, a small model copies them ("I chose furniture that
+    looks great", from Gina in a LoCoMo session), and in a conversation between named
+    people a stored "I" is nobody. The speaker is the one the model attributed the fact to,
+    else the one whose messages share the most content words with it; when no single
+    speaker does, the text stays as the model wrote it. Chats without names (the user and
+    the assistant of one scope) are left alone: there the scope says whose facts they are.
+    """
+    names = {m.name for m in messages if m.name}
+    if not names:
+        return decisions
+    said: dict[str, set[str]] = {}
+    for m in messages:
+        said.setdefault(speaker(m), set()).update(words(m.content))
+    by_lower = {n.lower(): n for n in said}
+    for d in decisions:
+        if d.event not in ("ADD", "UPDATE") or not d.text or d.verbatim:
+            continue
+        if not first_person(d.text) or subject(d.text) in by_lower:
+            continue
+        who = by_lower.get((d.attributed_to or "").lower())
+        if who is None:
+            mine = words(d.text)
+            overlap = sorted(((len(mine & w), n) for n, w in said.items()), reverse=True)
+            if overlap and overlap[0][0] and (len(overlap) == 1 or overlap[1][0] < overlap[0][0]):
+                who = overlap[0][1]
+        if who is not None:
+            d.text = f"{who}: {d.text}"
+    return decisions
 
 
 def _attributed(decisions: list[Decision], messages: list[Message]) -> list[Decision]:

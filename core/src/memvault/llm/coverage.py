@@ -31,6 +31,13 @@ from memvault.llm.guard import SENTENCE, STOPWORDS
 #: model's answer must not turn into a second call). The two ranges touch; the bar sits
 #: between them.
 COVERED = 0.28
+#: ... and the fact must be about as close to that sentence as to the sentence it matches
+#: best (within this margin). In a LoCoMo session where both speakers chase their dreams,
+#: Gina's "Stay motivated and keep going" (1.0 with her own sentence) scored 0.32 with
+#: Jon's "Still following my passion for dance", which the absolute bar alone took as
+#: covered — Jon's dance-studio search was lost. A fact drawn from two sentences is close
+#: to both, so it still covers both.
+COVERED_MARGIN = 0.15
 #: Share of a sentence's content words a fact must repeat to cover it without an embedding.
 SHARED = 0.5
 #: Cosine from which a sentence counts as already known from a memory the model was shown
@@ -246,6 +253,11 @@ _FIRST_PERSON = frozenset(
 _WORD = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)?", re.UNICODE)
 
 
+def first_person(text: str) -> bool:
+    """Whether ``text`` speaks in the first person ("I chose the furniture", "nuestra casa")."""
+    return any(t.lower() in _FIRST_PERSON for t in _WORD.findall(text))
+
+
 def personal(sentence: str, names: frozenset[str] = frozenset()) -> bool:
     """Whether a sentence may state a fact worth keeping verbatim.
 
@@ -256,7 +268,7 @@ def personal(sentence: str, names: frozenset[str] = frozenset()) -> bool:
     uses to address each other ("Wow, Caroline, that's great!").
     """
     tokens = _WORD.findall(sentence)
-    if any(t.lower() in _FIRST_PERSON for t in tokens):
+    if first_person(sentence):
         return True
     if any(ch.isdigit() for ch in sentence):
         return True
