@@ -278,8 +278,30 @@ def run_memvault(
             if (f.stem, s) in done
         ]
         recall = _recall(m, emb, files, adds, workdir)
+        retired = _supersessions(m, emb, sorted({a["conv"] for a in adds}))
     logging.getLogger("memvault").removeHandler(passlog)
-    return {"adds": adds, "recall": recall, "complete": not stopped}
+    return {"adds": adds, "recall": recall, "complete": not stopped, "supersessions": retired}
+
+
+def _supersessions(m: Any, emb: Any, users: list[str]) -> list[dict[str, Any]]:
+    """Every memory the run retired (UPDATE / DELETE), with what replaced it and their cosine.
+
+    Why listed in full: "an unrelated memory is never superseded" (issue 16) is a judgment
+    no threshold can make for us; the list is small enough to read, and the doc shows it.
+    """
+    out = []
+    for user in users:
+        for r in m.get_all(user_id=user, include_superseded=True, limit=100_000)["results"]:
+            for h in m.history(r["id"]):
+                if h["event"] not in ("SUPERSEDE", "INVALIDATE"):
+                    continue
+                old, new = h["old_memory"] or "", h["new_memory"] or ""
+                cos = None
+                if old and new:
+                    v = unit(emb.embed([old, new]))
+                    cos = round(float(v[0] @ v[1]), 2)
+                out.append({"conv": user, "event": h["event"], "old": old, "new": new, "cos": cos})
+    return out
 
 
 def _recall(
@@ -438,6 +460,7 @@ def summary(res: dict[str, Any], mem0: list[dict[str, Any]] | None) -> dict[str,
         "recall@10_raw_turns": round(statistics.fmean(res["recall"]["raw"]), 3)
         if res["recall"]["raw"]
         else None,
+        "supersessions": len(res.get("supersessions", [])),
     }
     if mem0:
         mine = [a for a in adds if a["conv"] == adds[0]["conv"]][: len(mem0)]
@@ -469,6 +492,11 @@ def summary(res: dict[str, Any], mem0: list[dict[str, Any]] | None) -> dict[str,
                 mv["seconds_per_add_median"] / m0["seconds_per_add_median"], 3
             )
     return out
+
+
+def _cell(text: str, limit: int = 110) -> str:
+    text = " ".join(text.split()).replace("|", "/")
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def render(out: dict[str, Any]) -> str:
@@ -519,6 +547,20 @@ def render(out: dict[str, Any]) -> str:
         f"{s['recall@10_extracted']} |",
         f"| evidence recall@10, raw turns (same questions) | {s['recall@10_raw_turns']} |",
     ]
+    retired = out.get("supersessions") or []
+    if retired:
+        lines += [
+            "",
+            f"Every memory the run retired ({len(retired)}), with what replaced it "
+            "(`SUPERSEDE`: an UPDATE; `INVALIDATE`: a DELETE, with the text said) and their "
+            "cosine — the guard's work, to be read:",
+            "",
+            "| conv | event | retired | by | cosine |",
+            "|---|---|---|---|---|",
+        ]
+        for r in retired:
+            cell = [_cell(r["old"]), _cell(r["new"])]
+            lines.append(f"| {r['conv']} | {r['event']} | {cell[0]} | {cell[1]} | {r['cos']} |")
     m0 = s.get("mem0")
     if m0:
         mv = m0["memvault_same_sessions"]
@@ -601,6 +643,7 @@ def main() -> None:
     out = {
         "summary": summary(res, mem0),
         "adds": [{k: v for k, v in a.items() if k != "links"} for a in res["adds"]],
+        "supersessions": res.get("supersessions", []),
         "mem0": mem0,
         "sessions": args.sessions,
         "complete": res["complete"],
