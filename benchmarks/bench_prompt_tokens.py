@@ -232,13 +232,20 @@ def qwen_counter() -> tuple[str, Counter]:
     return name, count
 
 
-def measured(path: Path, mem0_by_session: dict[tuple[str, int], int]) -> dict[str, Any]:
+def measured(
+    path: Path, mem0_by_session: dict[tuple[str, int], int], per_estimate: float
+) -> dict[str, Any]:
     """A real-model run's prompt tokens per add (all its calls) against mem0's, same sessions.
 
     Why: the second pass's real size depends on what the model dropped; the server's own
     count of both calls is the realistic figure. Its inputs differ slightly from this
     benchmark's (image captions in the turns; the memories the model itself extracted as
     the existing ones), so it is reported beside the like-for-like figures, not instead.
+
+    A run with ``stop_repeats`` streams, and llama-cpp-python reports no usage in a stream:
+    its prompt tokens are the client's estimate (characters / 4). ``per_estimate`` turns
+    that into Qwen tokens: the tokenizer's count of this benchmark's own memvault prompts
+    divided by the same estimate of them.
     """
     if not path.exists():
         sys.exit(f"--measured: no file at {path}")
@@ -257,9 +264,14 @@ def measured(path: Path, mem0_by_session: dict[tuple[str, int], int]) -> dict[st
     ]
     if not rows:
         sys.exit(f"--measured: no successful add of a known session in {path}")
-    mine = statistics.mean(a["prompt_tokens"] for a in rows)
+    estimated = sum(a.get("estimated_calls", 0) for a in rows)
+    calls = sum(a.get("calls", 1) for a in rows)
+    if estimated not in (0, calls):
+        sys.exit("--measured: a run mixing counted and estimated prompt tokens")
+    raw = statistics.mean(a["prompt_tokens"] for a in rows)
+    mine = raw * per_estimate if estimated else raw
     theirs = statistics.mean(mem0_by_session[(str(a["conv"]), a["session"])] for a in rows)
-    return {
+    out = {
         "source": str(path.relative_to(REPO) if path.is_relative_to(REPO) else path),
         "adds": len(rows),
         "llm_calls_per_add": round(statistics.mean(a.get("calls", 1) for a in rows), 2),
@@ -267,6 +279,10 @@ def measured(path: Path, mem0_by_session: dict[tuple[str, int], int]) -> dict[st
         "mem0_mean_prompt_tokens_same_sessions": round(theirs, 1),
         "ratio": round(mine / theirs, 3),
     }
+    if estimated:
+        out["memvault_prompt_tokens_estimated_chars_per_4"] = round(raw, 1)
+        out["qwen_tokens_per_estimated_token"] = round(per_estimate, 3)
+    return out
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -278,6 +294,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.measured and args.tokenizer != "qwen":
         ap.error("--measured needs --tokenizer qwen (the server counted with that tokenizer)")
 
+    from memvault.llm.client import CHARS_PER_TOKEN
     from memvault.llm.prompts import EXTRACTION_PROMPT
 
     tokenizer, count = qwen_counter() if args.tokenizer == "qwen" else cl100k_counter()
@@ -324,7 +341,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     sessions = [i for i, case in enumerate(data) if case["kind"] == "session"]
     if args.measured:
         by_session = {(data[i]["conv"], data[i]["session"]): m0[i] for i in sessions}
-        result["measured_real_model"] = measured(args.measured, by_session)
+        # the client's estimate of the same prompts (memvault.llm.client._Streamed)
+        firsts = [(EXTRACTION_PROMPT, first) for first, _ in mine]
+        est = sum(-(-(len(a) + len(b)) // CHARS_PER_TOKEN) for a, b in firsts + chats[n : n + k])
+        per_estimate = (sum(mv_first) + sum(mv_second)) / est
+        result["measured_real_model"] = measured(args.measured, by_session, per_estimate)
     result["sessions"] = [
         {
             "conv": data[i]["conv"],
