@@ -140,14 +140,14 @@ def cases() -> list[dict[str, Any]]:
     return out
 
 
-def memvault_prompts(case: dict[str, Any]) -> tuple[str, str | None]:
-    """memvault's first user payload, and its worst-case second-pass payload (or None).
+def memvault_prompts(case: dict[str, Any]) -> tuple[str, tuple[str, str] | None]:
+    """memvault's first user payload, and its worst-case second-pass (system, user) or None.
 
     The second pass asks only about the stated sentences the first answer left uncovered;
     at worst that is every stated sentence (``statements``), built by the write path's own
-    ``second_pass_input``. An add with no stated sentence can never make a second call.
+    ``second_pass_prompt``. An add with no stated sentence can never make a second call.
     """
-    from memvault.inference import second_pass_input
+    from memvault.inference import second_pass_prompt
     from memvault.llm.coverage import statements
     from memvault.llm.prompts import Existing, build_extraction_input
 
@@ -158,7 +158,7 @@ def memvault_prompts(case: dict[str, Any]) -> tuple[str, str | None]:
         observed=case["date"],
     )
     said = statements([(m["role"], m["name"], m["content"]) for m in msgs])
-    return first, (second_pass_input(said, case["date"], None) if said else None)
+    return first, (second_pass_prompt(said, case["date"], None, None) if said else None)
 
 
 def mem0_side(python: Path, data: list[dict[str, Any]]) -> dict[str, Any]:
@@ -304,7 +304,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     seconds = [(i, u) for i, (_, u) in enumerate(mine) if u is not None]
     chats = (
         [(EXTRACTION_PROMPT, first) for first, _ in mine]
-        + [(EXTRACTION_PROMPT, u) for _, u in seconds]
+        + list(second for _, second in seconds)
         + [(mem0["instruction"], u) for u in mem0["users"]]
         + [(EXTRACTION_PROMPT, ""), (mem0["instruction"], "")]
     )

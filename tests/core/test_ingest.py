@@ -20,6 +20,7 @@ import pytest
 from memvault import Memory
 from memvault.embedding import LocalEmbedder
 from memvault.ingest_sources import parse_locomo_date, read_rows
+from memvault.llm.prompts import FACTS_PROMPT
 from tests.support.fake_openai import FakeOpenAI, Fault
 
 REPO = Path(__file__).resolve().parents[2]
@@ -393,10 +394,12 @@ class SmallModel:
 
     def __init__(self) -> None:
         self.prompts: list[str] = []
+        self.systems: list[str] = []
 
     def __call__(self, req: dict[str, Any]) -> dict[str, Any]:
         user = req["messages"][-1]["content"]
         self.prompts.append(user)
+        self.systems.append(req["messages"][0]["content"])
         said = [
             s
             for line in user.split("NEW MESSAGES:\n", 1)[1].splitlines()
@@ -430,7 +433,8 @@ def test_batch_row_whose_answer_dropped_a_fact_gets_it_in_a_second_round(
         assert srv.count("chat.completions") == 0  # no live call: both rounds at batch price
         second = model.prompts[-1]
         assert "My brother Tiago is a pilot in Faro." in second and "Pixel" not in second
-        assert "EXISTING MEMORIES:\n[]" in second  # as the live second pass asks it
+        # as the live second pass asks it: the facts-only instruction, no memories shown
+        assert model.systems[-1] == FACTS_PROMPT and "EXISTING MEMORIES" not in second
         assert memories_of(m, "ana") == sorted(ANA)
         assert memories_of(m, "bo") == ["User says: I keep bees in my garden"]
         assert rep.llm_calls == 3  # ana's row cost two calls, bo's one

@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from memvault import Memory
 from memvault.embedding import LocalEmbedder
 from memvault.llm.guard import distinctive, other_subjects, subject
+from memvault.llm.prompts import FACTS_PROMPT
 from tests.support.fake_openai import FakeOpenAI, Fault, Reply
 
 FOUR_FACTS = [
@@ -265,10 +266,32 @@ def test_a_dropped_fact_is_asked_for_again(mem: Memory, srv: FakeOpenAI) -> None
     assert [r["memory"] for r in res["results"] if r["event"] == "ADD"] == [
         "User's daughter Mia turned five in April 2024"
     ]
-    second = srv.requests_for("chat.completions")[-1].body["messages"][1]["content"]
+    system, second = (
+        m["content"] for m in srv.requests_for("chat.completions")[-1].body["messages"]
+    )
     assert "My daughter Mia turned five last week." in second
-    assert "EXISTING MEMORIES:\n[]" in second  # without the memories that confused it
+    # without the memories that confused it, so the short facts-only instruction
+    assert system == FACTS_PROMPT and "EXISTING MEMORIES" not in second
     assert res["usage"]["calls"] == 2
+
+
+def test_a_custom_extraction_prompt_asks_the_second_question_too(
+    srv: FakeOpenAI, store_path: Path, embedder: LocalEmbedder
+) -> None:
+    """The user's own extraction rule, not the built-in facts prompt, in the first format."""
+    cfg = srv.memvault_config(store_path, model="qwen")
+    cfg["custom_fact_extraction_prompt"] = "Extract only facts about pets."
+    srv.enqueue(
+        {"memories": [{"event": "ADD", "text": "User has a cat named Pixel"}]},
+        {"memories": [{"event": "ADD", "text": "User's dog is called Rex"}]},
+    )
+    with Memory(cfg, embedder=embedder) as m:
+        m.add("I have a cat named Pixel. My dog Rex loves the beach.", user_id="pets")
+    system, second = (
+        m["content"] for m in srv.requests_for("chat.completions")[-1].body["messages"]
+    )
+    assert system == "Extract only facts about pets."
+    assert "EXISTING MEMORIES:\n[]" in second and "My dog Rex loves the beach." in second
 
 
 def test_covered_answers_and_small_talk_cost_one_call(mem: Memory, srv: FakeOpenAI) -> None:

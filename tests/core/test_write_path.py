@@ -13,7 +13,7 @@ import pytest
 
 from memvault import AsyncMemory, LLMError, Memory, ValidationError
 from memvault.embedding import LocalEmbedder
-from memvault.llm.prompts import EXTRACTION_PROMPT, PROCEDURAL_PROMPT
+from memvault.llm.prompts import EXTRACTION_PROMPT, FACTS_PROMPT, PROCEDURAL_PROMPT
 from tests.support.fake_openai import FakeOpenAI, Fault, Reply
 
 
@@ -175,6 +175,9 @@ def test_prompt_is_compact() -> None:
     assert len(enc.encode(EXTRACTION_PROMPT)) <= 2000
     assert len(enc.encode(EXTRACTION_PROMPT)) <= 800  # our own budget, well under the cap
     assert len(enc.encode(PROCEDURAL_PROMPT)) <= 400
+    # the second pass's instruction: a third of the first's (it is sent in most adds of a
+    # small model)
+    assert len(enc.encode(FACTS_PROMPT)) * 3 <= len(enc.encode(EXTRACTION_PROMPT))
 
 
 @pytest.mark.parametrize(

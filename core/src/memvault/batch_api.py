@@ -46,7 +46,7 @@ from memvault.inference import (
     guarded,
     merge_second_pass,
     read_answer,
-    second_pass_input,
+    second_pass_prompt,
     speaker,
 )
 from memvault.inputs import Message, parse_messages
@@ -162,10 +162,13 @@ def _submit_followup(ing: Ingestor, rows: list[dict[str, Any]]) -> str:
         payload = row["payload"]
         add = payload["add"]
         missed = [(str(who), str(s)) for who, s in payload["missed"]]
-        user = second_pass_input(
-            missed, _observed(_messages(add), add), engine.config.custom_instructions
+        prompt = second_pass_prompt(
+            missed,
+            _observed(_messages(add), add),
+            engine.config.custom_instructions,
+            engine.config.custom_fact_extraction_prompt,
         )
-        lines.append(_line(engine, row["key"], engine.llm.request(_system(engine), user)))
+        lines.append(_line(engine, row["key"], engine.llm.request(*prompt)))
     batch_id = _create_batch(engine, lines)
     with engine.store.write() as tx:
         for row in rows:

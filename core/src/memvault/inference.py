@@ -49,9 +49,11 @@ from memvault.llm.guard import (
 )
 from memvault.llm.prompts import (
     EXTRACTION_PROMPT,
+    FACTS_PROMPT,
     PROCEDURAL_PROMPT,
     Existing,
     build_extraction_input,
+    build_facts_input,
     build_procedural_input,
 )
 from memvault.models import ACTIVE, SUPERSEDED, MemoryRecord, content_hash, utcnow
@@ -278,7 +280,11 @@ def infer_add(
         else:
             decisions, missed = yield from read_answer(engine, messages, completion.text, shown)
             if missed:  # a small model dropped them: ask once more, about them only
-                again = yield llm.call(system, second_pass_input(missed, observed_at, custom))
+                again = yield llm.call(
+                    *second_pass_prompt(
+                        missed, observed_at, custom, engine.config.custom_fact_extraction_prompt
+                    )
+                )
                 decisions = yield from merge_second_pass(
                     engine, again.text, decisions, shown, missed, messages
                 )
@@ -338,13 +344,26 @@ def first_decisions(
     return _named(_attributed(parse_decisions(raw, shown), messages), messages)
 
 
-def second_pass_input(missed: list[tuple[str, str]], observed: str, custom: str | None) -> str:
-    """The second question: only the uncovered sentences, without the existing memories.
+def second_pass_prompt(
+    missed: list[tuple[str, str]],
+    observed: str,
+    custom: str | None,
+    extraction_prompt: str | None,
+) -> tuple[str, str]:
+    """The second question (system, user): only the uncovered sentences, no existing memories.
 
     Why without them: what confused the model the first time was usually a shown memory
     (it "updated" one instead of stating the new fact); alone, the sentences get answered.
+    With nothing shown there is nothing to reconcile, so the short :data:`FACTS_PROMPT`
+    asks for facts only. A configured ``custom_fact_extraction_prompt`` is the user's own
+    extraction rule: it is asked the second question too, in the first call's format.
     """
-    return build_extraction_input(messages=missed, existing=[], observed=observed, custom=custom)
+    if extraction_prompt:
+        user = build_extraction_input(
+            messages=missed, existing=[], observed=observed, custom=custom
+        )
+        return extraction_prompt, user
+    return FACTS_PROMPT, build_facts_input(messages=missed, observed=observed, custom=custom)
 
 
 def merge_second_pass(

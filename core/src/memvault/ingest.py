@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from memvault.costs import Estimate, price, token_counter
 from memvault.effects import run_async, run_sync
 from memvault.errors import LLMError, MemvaultError, ValidationError
-from memvault.inference import journal_key, second_pass_input, speaker
+from memvault.inference import journal_key, second_pass_prompt, speaker
 from memvault.inputs import clean_metadata, parse_messages, parse_time
 from memvault.llm.coverage import statements
 from memvault.llm.prompts import EXTRACTION_PROMPT, build_extraction_input
@@ -222,8 +222,14 @@ class Ingestor:
             # At worst the second pass asks again about every stated sentence, alone.
             said = statements([(m.role, speaker(m), m.content) for m in msgs])
             if said:
-                again.prompt_tokens += system_tokens + count(
-                    second_pass_input(said, p.kwargs.get("timestamp") or "", None)
+                again.prompt_tokens += sum(
+                    count(part)
+                    for part in second_pass_prompt(
+                        said,
+                        p.kwargs.get("timestamp") or "",
+                        None,
+                        self.engine.config.custom_fact_extraction_prompt,
+                    )
                 )
                 again.completion_tokens += 20 + sum(count(t) for _, t in said) // 3
         r.done = est.rows

@@ -47,6 +47,21 @@ stated it. For example:
 {"event": "UPDATE", "id": "0", "text": "...", "attributed_to": "user"}]}
 If nothing is worth remembering: {"memories": []}"""
 
+#: The second pass (``memvault.inference``): only sentences the first answer left out, no
+#: existing memories, so no ids and no events to choose — a third of the tokens of
+#: ``EXTRACTION_PROMPT``. Why it matters: a small model drops facts in most adds (Qwen 1.5B
+#: on LoCoMo: every session), and with the full prompt the second call alone cost ~0.12 of
+#: mem0's per-add tokens.
+FACTS_PROMPT = """\
+You maintain the long-term memory of an AI assistant. NEW MESSAGES are sentences people \
+said. Write the durable facts they state about people and their lives (preferences, plans, \
+relationships, events, possessions, work, health, opinions, goals): one fact per item, a \
+full sentence that names who it is about, in the messages' language. Turn relative times \
+into dates using OBSERVATION DATE. Leave out greetings, small talk and reactions.
+
+Answer with JSON only: {"memories": [{"text": "...", "attributed_to": "..."}]}
+If no sentence states a fact worth remembering: {"memories": []}"""
+
 PROCEDURAL_PROMPT = """\
 You summarise an AI agent's run into one procedural memory that lets the agent repeat \
 or continue the task later. From the MESSAGES, write: the task goal; the steps taken in \
@@ -78,6 +93,18 @@ def build_extraction_input(
         parts.append(f"CUSTOM INSTRUCTIONS (follow them):\n{custom.strip()}")
     mem = [{"id": e.short_id, "text": e.text} for e in existing]
     parts.append("EXISTING MEMORIES:\n" + (json.dumps(mem, ensure_ascii=False) if mem else "[]"))
+    parts.append(f"OBSERVATION DATE: {observed}")
+    parts.append("NEW MESSAGES:\n" + "\n".join(f"{who}: {text}" for who, text in messages))
+    return "\n\n".join(parts)
+
+
+def build_facts_input(
+    *, messages: Sequence[tuple[str, str]], observed: str, custom: str | None = None
+) -> str:
+    """The user-side payload of :data:`FACTS_PROMPT`: the sentences and their date."""
+    parts = []
+    if custom:
+        parts.append(f"CUSTOM INSTRUCTIONS (follow them):\n{custom.strip()}")
     parts.append(f"OBSERVATION DATE: {observed}")
     parts.append("NEW MESSAGES:\n" + "\n".join(f"{who}: {text}" for who, text in messages))
     return "\n\n".join(parts)
