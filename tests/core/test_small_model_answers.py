@@ -589,8 +589,31 @@ ADOPTION = [
                 "Melanie shared a photo of her family camping at the beach.",
             ],
         ),
+        # copied speech as the new text (second run, 0.57: "dance studio" shared)
+        (
+            "starting",
+            "Jon: Thanks a bunch! It's awesome seeing my vision happen. How's the dance "
+            "studio going? Did you find the right spot?",
+            ["Jon is starting a dance studio.", "Gina lost her job at Door Dash."],
+        ),
+        # copied speech as the old memory too (0.46: "kids", "went")
+        (
+            "quiet weekend",
+            "Melanie: Oh yeah, we went to the beach recently. The kids had such a blast.",
+            [
+                "Melanie: I had a quiet weekend after we went camping with my kids.",
+                "Caroline joined a mentorship program.",
+            ],
+        ),
     ],
-    ids=["topic-word", "same-domain", "other-person", "photo-shared"],
+    ids=[
+        "topic-word",
+        "same-domain",
+        "other-person",
+        "photo-shared",
+        "speech-new",
+        "speech-old",
+    ],
 )
 def test_a_wrong_update_seen_on_locomo_adds_instead(
     mem: Memory, srv: FakeOpenAI, marker: str, update: str, seeded: list[str]
@@ -606,18 +629,28 @@ def test_a_wrong_update_seen_on_locomo_adds_instead(
 
 def test_a_verbatim_memory_is_never_replaced_by_an_update(mem: Memory, srv: FakeOpenAI) -> None:
     """The same UPDATE supersedes the memory as an extracted fact, not as the words said."""
-    said = "Caroline: I live in Lyon and I paint every Sunday."
-    update = "Caroline lives in Berlin and paints every Sunday."
+    # not in the first person (that alone would keep it): the category is what protects it
+    said = "Caroline: The new flat in Lyon has a view of the river."
+    update = "Caroline's new flat in Lyon has a view of the Rhone river."
     srv.chat_handler = update_of("Lyon", update)
     for user, categories in (("fact", None), ("vb", ["verbatim"])):
         ids = seed(mem, user, [said], categories=categories)
-        res = mem.add("I moved to Berlin.", user_id=user)["results"]
+        res = mem.add("The river is the Rhone.", user_id=user)["results"]
         events = [r["event"] for r in res if r["event"] != "NONE"]
         if categories is None:
             assert events == ["UPDATE"] and current(mem, user) == {update}
         else:
             assert events == ["ADD"] and current(mem, user) == {said, update}
             assert [h["event"] for h in mem.history(ids[said])] == ["ADD"]
+
+
+def test_a_name_that_is_a_pronoun_elsewhere_still_updates(mem: Memory, srv: FakeOpenAI) -> None:
+    """ "Mia" is a name here, not the Italian "mia": not first person, so a real update."""
+    ids = seed(mem, "mia", ["Bo's daughter Mia is five years old."])
+    srv.chat_handler = update_of("Mia", "Bo's daughter Mia is six years old.")
+    res = mem.add("Mia turned six today!", user_id="mia")["results"]
+    assert [r["event"] for r in res if r["event"] != "NONE"] == ["UPDATE"]
+    assert mem.get(ids["Bo's daughter Mia is five years old."])["state"] == "superseded"
 
 
 def test_a_real_update_still_supersedes_among_topic_memories(mem: Memory, srv: FakeOpenAI) -> None:

@@ -192,6 +192,8 @@ def guard_decisions(
             old = d.target.memory
             if (
                 "verbatim" in (d.target.categories or ())
+                or first_person(old)
+                or first_person(d.text)
                 or other_subjects(d.text, old)
                 or not related(cos(d.text, old), d.text, old, others=others(d.target))
             ):

@@ -189,7 +189,6 @@ _FIRST_PERSON = frozenset(
         "i've",
         "ive",
         "i'll",
-        "ill",
         "i'd",
         "me",
         "my",
@@ -254,8 +253,17 @@ _WORD = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)?", re.UNICODE)
 
 
 def first_person(text: str) -> bool:
-    """Whether ``text`` speaks in the first person ("I chose the furniture", "nuestra casa")."""
-    return any(t.lower() in _FIRST_PERSON for t in _WORD.findall(text))
+    """Whether ``text`` speaks in the first person ("I chose the furniture", "nuestra casa").
+
+    A capitalised word counts only as "I" or at the start of a sentence: "Mia" in "Bo's
+    daughter Mia" is a name, not the Italian "mia".
+    """
+    for sentence in SENTENCE.split(text):
+        for i, t in enumerate(_WORD.findall(sentence)):
+            low = t.lower()
+            if low in _FIRST_PERSON and (t == low or i == 0 or t[0] == "I"):
+                return True
+    return False
 
 
 def personal(sentence: str, names: frozenset[str] = frozenset()) -> bool:
