@@ -44,7 +44,9 @@ TURNS = [
 def rule_based_extractor(request: dict[str, Any]) -> dict[str, Any]:
     """A stand-in for a real model: a few hand rules over the prompt memvault sends."""
     user = request["messages"][-1]["content"]
-    existing = json.loads(user.split("EXISTING MEMORIES:\n", 1)[1].split("\n\n", 1)[0])
+    # the second pass (facts only, about sentences the first answer left out) shows none
+    shown = user.split("EXISTING MEMORIES:\n", 1)
+    existing = json.loads(shown[1].split("\n\n", 1)[0]) if len(shown) == 2 else []
     new = user.split("NEW MESSAGES:\n", 1)[1]
     out: list[dict[str, Any]] = []
     lives = next((m for m in existing if m["text"].startswith("Ana lives in")), None)
