@@ -211,6 +211,19 @@ def run_memvault(
 
     passlog = _PassLog()
     logging.getLogger("memvault").addHandler(passlog)
+    # Every call's question and answer, kept in the add's row: when a fact goes missing,
+    # the model's own words show whether the model or the write path dropped it.
+    from memvault.llm.client import LLMClient
+
+    calls: list[dict[str, str]] = []
+    complete = LLMClient.complete
+
+    def recorded(self: Any, system: str, user: str) -> Any:
+        out = complete(self, system, user)
+        calls.append({"system": system[:60], "user": user, "answer": out.text})
+        return out
+
+    LLMClient.complete = recorded  # type: ignore[method-assign]
     logging.getLogger("memvault").setLevel(logging.INFO)
     t_start = time.perf_counter()
     stopped = False
@@ -228,6 +241,7 @@ def run_memvault(
                 msgs = messages_of(turns)
                 when = session_time(conv.get(f"session_{s}_date_time", ""))
                 passlog.asked, passlog.kept, passlog.verbatim, passlog.cut = [], [], [], []
+                calls.clear()
                 t0 = time.perf_counter()
                 row: dict[str, Any] = {"conv": user, "session": s, "turns": len(turns)}
                 try:
@@ -265,10 +279,14 @@ def run_memvault(
                     v = unit(emb.embed(texts + [t["text"] for t in turns]))
                     for r, sims in zip(facts, v[: len(texts)] @ v[len(texts) :].T, strict=True):
                         row["links"][r["id"]] = [dia[i] for i in np.argsort(-sims)[:2]]
+                row["asked_again"] = list(passlog.asked)
+                row["kept_verbatim"] = list(passlog.verbatim)
+                row["calls_log"] = list(calls)
                 done[(user, s)] = row
                 with rows_file.open("a") as out:
                     out.write(json.dumps(row) + "\n")
-                print(json.dumps({k: v for k, v in row.items() if k != "links"}), flush=True)
+                quiet = ("links", "asked_again", "kept_verbatim", "calls_log")
+                print(json.dumps({k: v for k, v in row.items() if k not in quiet}), flush=True)
             if stopped:
                 break
         adds = [
@@ -280,6 +298,7 @@ def run_memvault(
         recall = _recall(m, emb, files, adds, workdir)
         retired = _supersessions(m, emb, sorted({a["conv"] for a in adds}))
     logging.getLogger("memvault").removeHandler(passlog)
+    LLMClient.complete = complete  # type: ignore[method-assign]
     return {"adds": adds, "recall": recall, "complete": not stopped, "supersessions": retired}
 
 
@@ -642,7 +661,9 @@ def main() -> None:
         mem0_file.write_text(json.dumps(mem0))
     out = {
         "summary": summary(res, mem0),
-        "adds": [{k: v for k, v in a.items() if k != "links"} for a in res["adds"]],
+        "adds": [
+            {k: v for k, v in a.items() if k not in ("links", "calls_log")} for a in res["adds"]
+        ],
         "supersessions": res.get("supersessions", []),
         "mem0": mem0,
         "sessions": args.sessions,
