@@ -348,22 +348,20 @@ def context_texts(
     texts: list[str], prev_idx: np.ndarray, next_idx: np.ndarray, before: int, after: int
 ) -> list[str]:
     """Each record's passage with ``before``/``after`` neighbours of its thread."""
+
+    def walk(step: np.ndarray, i: int, n: int) -> list[int]:
+        """Up to ``n`` records from ``i`` along ``step`` (prev or next), nearest first."""
+        out: list[int] = []
+        for _ in range(n):
+            i = int(step[i])
+            if i < 0:
+                break
+            out.append(i)
+        return out
+
     out = []
     for i in range(len(texts)):
-        back: list[int] = []
-        j = i
-        for _ in range(before):
-            j = int(prev_idx[j])
-            if j < 0:
-                break
-            back.append(j)
-        fwd: list[int] = []
-        j = i
-        for _ in range(after):
-            j = int(next_idx[j])
-            if j < 0:
-                break
-            fwd.append(j)
+        back, fwd = walk(prev_idx, i, before), walk(next_idx, i, after)
         parts = [texts[j] for j in [*back[::-1], i, *fwd]]
         m = _DATE.match(parts[0])
         out.append((m.group(0) if m else "") + "\n".join(_DATE.sub("", t) for t in parts))
