@@ -216,14 +216,14 @@ def run_memvault(
     from memvault.llm.client import LLMClient
 
     calls: list[dict[str, str]] = []
-    complete = LLMClient.complete
+    call = LLMClient.call
 
     def recorded(self: Any, system: str, user: str) -> Any:
-        out = complete(self, system, user)
+        out = yield from call(self, system, user)
         calls.append({"system": system[:60], "user": user, "answer": out.text})
         return out
 
-    LLMClient.complete = recorded  # type: ignore[method-assign]
+    LLMClient.call = recorded  # type: ignore[method-assign]
     logging.getLogger("memvault").setLevel(logging.INFO)
     t_start = time.perf_counter()
     stopped = False
@@ -298,7 +298,7 @@ def run_memvault(
         recall = _recall(m, emb, files, adds, workdir)
         retired = _supersessions(m, emb, sorted({a["conv"] for a in adds}))
     logging.getLogger("memvault").removeHandler(passlog)
-    LLMClient.complete = complete  # type: ignore[method-assign]
+    LLMClient.call = call  # type: ignore[method-assign]
     return {"adds": adds, "recall": recall, "complete": not stopped, "supersessions": retired}
 
 

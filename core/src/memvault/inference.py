@@ -276,13 +276,13 @@ def infer_add(
             custom=custom,
         )
     try:
-        completion: Completion = yield llm.call(system, user)
+        completion: Completion = yield from llm.call(system, user)
         if memory_type == "procedural_memory":
             decisions = [Decision("ADD", decode_summary(completion.text), None, None)]
         else:
             decisions, missed = yield from read_answer(engine, messages, completion.text, shown)
             if missed:  # a small model dropped them: ask once more, about them only
-                again = yield llm.call(
+                again = yield from llm.call(
                     *second_pass_prompt(
                         missed, observed_at, custom, engine.config.custom_fact_extraction_prompt
                     )

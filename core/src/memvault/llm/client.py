@@ -14,10 +14,11 @@ import logging
 import threading
 import time
 import weakref
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from memvault.effects import Call
+from memvault.effects import Call, Op, run_async, run_sync
 from memvault.errors import LLMError
 from memvault.llm.config import LLMSettings
 from memvault.llm.repeats import is_looping
@@ -207,6 +208,26 @@ class _Streamed:
         return Completion(self.text, usage, self.model)
 
 
+def _read(resp: Any, streamed: _Streamed) -> None:
+    """Read a stream until it ends or loops; leaving ``with`` closes it, which stops the
+    server generating."""
+    with resp:
+        for chunk in resp:
+            if streamed.feed(chunk):
+                break
+
+
+async def _aread(resp: Any, streamed: _Streamed) -> None:
+    async with resp:
+        async for chunk in resp:
+            if streamed.feed(chunk):
+                break
+
+
+#: ``run_async`` wants a pool for blocking effects; ``LLMClient.call`` has none.
+_NO_POOL = ThreadPoolExecutor(max_workers=1)
+
+
 def _transport_errors() -> tuple[type[Exception], ...]:
     """What reading a stream may raise besides ``openai.OpenAIError``.
 
@@ -374,35 +395,52 @@ class LLMClient:
         api = self.settings.api
         return client.responses.create if api == "responses" else client.chat.completions.create
 
-    def complete(self, system: str, user: str) -> Completion:
+    def call(self, system: str, user: str) -> Op[Completion]:
+        """One completion, as an operation the sync and async drivers both run.
+
+        Written once: each request is a ``Call`` effect (the sync client's ``create`` or
+        the async client's, awaited) and so is reading a stream (``for`` or ``async
+        for``, :func:`_read` / :func:`_aread`); refusals and transport errors are handled
+        here for both.
+        """
         import openai
 
         body = self._body(system, user)
         streamed: _Streamed | None = None
         try:
-            create = self._create(self.sync_client())
             while True:
                 try:
-                    resp = create(**body)
+                    resp = yield self._send(body)
                     break
                 except openai.OpenAIError as e:
                     retry = self._fallback(e, body)
                     if retry is None:
                         raise
                     body = retry
-            if body.get("stream"):
-                streamed = self._reader(system, user)
-                with resp:  # leaving it closes the stream: the server stops generating
-                    for chunk in resp:
-                        if streamed.feed(chunk):
-                            break
-                if streamed.unstreamed:
-                    self._without_stream(body)
-                    return self.complete(system, user)
-                return streamed.completion()
+            if not body.get("stream"):
+                return self._checked(self.settings.api, resp)
+            streamed = self._reader(system, user)
+            reader = streamed
+            yield Call(lambda: _read(resp, reader), lambda: _aread(resp, reader))
+            if streamed.unstreamed:
+                self._without_stream(body)
+                return (yield from self.call(system, user))
+            return streamed.completion()
         except _transport_errors() as e:  # ValueError: a body that is not JSON
             raise self._wrap(e, streamed) from e
-        return self._checked(self.settings.api, resp)
+
+    def _send(self, body: dict[str, Any]) -> Call:
+        return Call(
+            lambda: self._create(self.sync_client())(**body),
+            lambda: self._create(self.async_client())(**body),
+        )
+
+    def complete(self, system: str, user: str) -> Completion:
+        return run_sync(self.call(system, user))
+
+    async def acomplete(self, system: str, user: str) -> Completion:
+        # Every effect of ``call`` is a native async Call: no pool is needed.
+        return await run_async(self.call(system, user), _NO_POOL)
 
     def _checked(self, api: str, resp: Any) -> Completion:
         if isinstance(resp, str | bytes):  # e.g. an HTML error page from a proxy
@@ -411,40 +449,6 @@ class LLMClient:
                 raw_output=resp if isinstance(resp, str) else resp.decode(errors="replace"),
             )
         return completion_from_body(api, resp)
-
-    async def acomplete(self, system: str, user: str) -> Completion:
-        import openai
-
-        body = self._body(system, user)
-        streamed: _Streamed | None = None
-        try:
-            create = self._create(self.async_client())
-            while True:
-                try:
-                    resp = await create(**body)
-                    break
-                except openai.OpenAIError as e:
-                    retry = self._fallback(e, body)
-                    if retry is None:
-                        raise
-                    body = retry
-            if body.get("stream"):
-                streamed = self._reader(system, user)
-                async with resp:
-                    async for chunk in resp:
-                        if streamed.feed(chunk):
-                            break
-                if streamed.unstreamed:
-                    self._without_stream(body)
-                    return await self.acomplete(system, user)
-                return streamed.completion()
-        except _transport_errors() as e:
-            raise self._wrap(e, streamed) from e
-        return self._checked(self.settings.api, resp)
-
-    def call(self, system: str, user: str) -> Call:
-        """An effect performing this completion (sync or natively async)."""
-        return Call(lambda: self.complete(system, user), lambda: self.acomplete(system, user))
 
     def close(self) -> None:
         if self._sync is not None:
