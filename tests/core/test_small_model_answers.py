@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from memvault import Memory
 from memvault.embedding import LocalEmbedder
-from memvault.llm.guard import distinctive, other_subjects, subject
+from memvault.llm.guard import distinctive, other_subjects, quoted, subject
 from memvault.llm.prompts import FACTS_PROMPT
 from tests.support.fake_openai import FakeOpenAI, Fault, Reply
 
@@ -605,6 +605,17 @@ ADOPTION = [
                 "Caroline joined a mentorship program.",
             ],
         ),
+        # two quoted reactions sharing only the name they address (37-session run, 0.43)
+        (
+            "pets",
+            "Melanie: Wow, Caroline, that's awesome. Giving a home to needy kids is such a "
+            "loving way to build a family.",
+            [
+                "Melanie: Caroline, congrats! So proud of you for taking this step. How does "
+                "it feel? Also, do you have any pets?",
+                "Caroline is looking into adoption agencies.",
+            ],
+        ),
     ],
     ids=[
         "topic-word",
@@ -613,6 +624,7 @@ ADOPTION = [
         "photo-shared",
         "speech-new",
         "speech-old",
+        "quoted-vocative",
     ],
 )
 def test_a_wrong_update_seen_on_locomo_adds_instead(
@@ -629,8 +641,9 @@ def test_a_wrong_update_seen_on_locomo_adds_instead(
 
 def test_a_verbatim_memory_is_never_replaced_by_an_update(mem: Memory, srv: FakeOpenAI) -> None:
     """The same UPDATE supersedes the memory as an extracted fact, not as the words said."""
-    # not in the first person (that alone would keep it): the category is what protects it
-    said = "Caroline: The new flat in Lyon has a view of the river."
+    # not in the first person nor quoted (either alone would keep it): the category is
+    # what protects it
+    said = "Caroline's new flat in Lyon has a view of the river."
     update = "Caroline's new flat in Lyon has a view of the Rhone river."
     srv.chat_handler = update_of("Lyon", update)
     for user, categories in (("fact", None), ("vb", ["verbatim"])):
@@ -665,10 +678,29 @@ def test_a_real_update_still_supersedes_among_topic_memories(mem: Memory, srv: F
     assert mem.get(ids["Caroline lives in Lyon."])["state"] == "superseded"
 
 
+def test_a_name_the_other_memories_open_with_is_not_distinctive() -> None:
+    old = "Melanie: Caroline, congrats! How does it feel? Also, do you have any pets?"
+    new = "Melanie: Wow, Caroline, that's awesome, a home for needy kids."
+    assert distinctive(new, old) == {"carol"}
+    others = ["Caroline is looking into adoption agencies.", "Caroline joined a mentorship group."]
+    assert distinctive(new, old, others) == set()
+    assert distinctive(new, old, others[:1]) == {"carol"}  # one other holding it: still evidence
+
+
+def test_quoted_speech_is_told_from_a_fact() -> None:
+    assert quoted("Melanie: Wow, that's awesome.")
+    assert quoted("  Jon: I lost my job.")
+    assert not quoted("Melanie's kids: two.")  # a possessive, not a speaker
+    assert not quoted("The flat: two rooms.")  # an article opens it, no name
+    assert not quoted("Melanie has two kids: Ana and Bo.")
+    assert not quoted("")
+
+
 @given(st.text(max_size=60), st.text(max_size=60), st.lists(st.text(max_size=40), max_size=4))
 @settings(max_examples=200, deadline=None)
 def test_the_guard_words_never_fail_on_any_text(a: str, b: str, others: list[str]) -> None:
     subject(a)
+    quoted(a)
     assert other_subjects(a, b) == other_subjects(b, a)
     assert distinctive(a, b, others) <= distinctive(a, b)
 
@@ -742,3 +774,71 @@ def test_first_person_facts_of_named_speakers_carry_the_name(mem: Memory, srv: F
     srv.enqueue({"memories": [{"event": "ADD", "text": "I like green tea"}]})
     mem.add("I like green tea.", user_id="plain")
     assert current(mem, "plain") == {"I like green tea"}
+
+
+def test_a_shown_memory_copied_as_a_new_fact_covers_nothing_new(
+    mem: Memory, srv: FakeOpenAI
+) -> None:
+    """LoCoMo 30/3: the model answered with the memories it was shown, as ADDs. One of
+    them is 0.32 from Gina's news, over the new-fact bar: the news was stored nowhere. A
+    copy is the known memory, and covers only as a known memory does."""
+    known = (
+        "Gina launched an ad campaign for her clothing store in hopes of growing the "
+        "business. It's awesome seeing my vision happen."
+    )
+    news = "Inspiring 💪 I emailed some wholesalers and one replied and said yes today!"
+    seed(mem, "gi", [known])
+    srv.enqueue(
+        {"memories": [{"event": "ADD", "text": known}]},
+        {"memories": [{"text": "Gina got a yes from a wholesaler"}]},
+    )
+    mem.add([{"role": "user", "name": "Gina", "content": news}], user_id="gi")
+    assert srv.count("chat") == 2
+    assert news in srv.requests_for("chat")[-1].body["messages"][-1]["content"]
+    assert current(mem, "gi") == {known, "Gina got a yes from a wholesaler"}
+
+
+def test_a_sentence_sharing_a_word_with_an_update_target_is_still_covered_by_text(
+    mem: Memory, srv: FakeOpenAI
+) -> None:
+    """The UPDATE's own text is judged like any fact; its target sharing "job" with an
+    unrelated sentence (0.09) does not make that sentence read."""
+    ids = seed(mem, "jb", ["Jon lost his job as a banker."])
+    srv.enqueue(
+        {
+            "memories": [
+                {"event": "UPDATE", "id": "0", "text": "Jon lost his job as a banker last year."}
+            ]
+        },
+        {"memories": [{"text": "Jon got a job offer from a dance school"}]},
+    )
+    msgs = [
+        {"role": "user", "name": "Jon", "content": "I lost my job as a banker last year."},
+        {"role": "user", "name": "Jon", "content": "I got a job offer from a dance school today!"},
+    ]
+    mem.add(msgs, user_id="jb")
+    assert srv.count("chat") == 2
+    assert "dance school" in srv.requests_for("chat")[-1].body["messages"][-1]["content"]
+    assert mem.get(ids["Jon lost his job as a banker."])["state"] == "superseded"
+    assert current(mem, "jb") == {
+        "Jon lost his job as a banker last year.",
+        "Jon got a job offer from a dance school",
+    }
+
+
+def test_a_delete_the_guard_ignores_does_not_cover_its_sentence(
+    mem: Memory, srv: FakeOpenAI
+) -> None:
+    """A DELETE of Gina's dog Max for news about a coworker Max (0.29): the guard keeps the
+    dog, and the sentence, which only shared the name, is asked about again."""
+    dog = "Gina's dog Max loves the beach."
+    ids = seed(mem, "mx", [dog])
+    srv.enqueue(
+        {"memories": [{"event": "DELETE", "id": "0"}]},
+        {"memories": [{"text": "Gina's coworker Max invited her to his band's concert"}]},
+    )
+    news = "My coworker Max invited me to his band's concert today!"
+    mem.add([{"role": "user", "name": "Gina", "content": news}], user_id="mx")
+    assert srv.count("chat") == 2
+    assert mem.get(ids[dog]).get("state", "active") == "active"
+    assert current(mem, "mx") == {dog, "Gina's coworker Max invited her to his band's concert"}

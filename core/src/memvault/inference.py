@@ -42,6 +42,7 @@ from memvault.llm.guard import (
     SAID_SAME_TOPIC,
     SAME_FACT,
     other_subjects,
+    quoted,
     related,
     sentences,
     subject,
@@ -192,8 +193,7 @@ def guard_decisions(
             old = d.target.memory
             if (
                 "verbatim" in (d.target.categories or ())
-                or first_person(old)
-                or first_person(d.text)
+                or any(first_person(t) or quoted(t) for t in (old, d.text))
                 or other_subjects(d.text, old)
                 or not related(cos(d.text, old), d.text, old, others=others(d.target))
             ):
@@ -331,6 +331,8 @@ def read_answer(
     same promise: a sentence the model ignored is asked about again, never lost silently.
     """
     decisions = first_decisions(raw, shown, messages)
+    # Guarded first: which sentences a DELETE covers depends on whether the DELETE stands.
+    decisions = yield from guarded(engine, decisions, shown, [m.content for m in messages])
     missed = yield from _uncovered(engine, messages, decisions, shown)
     return decisions, missed
 
@@ -446,13 +448,24 @@ def _uncovered(
     said = _stated(messages)
     if not said:
         return []
-    new = [d.text for d in decisions if d.text and d.event in ("ADD", "UPDATE")]
-    changed = [d.target.memory for d in decisions if d.target and d.event in ("UPDATE", "DELETE")]
+    memories = [r.memory for r in shown.values()]
+    # A "new" fact that copies a shown memory word for word is that memory (LoCoMo 30/3:
+    # the model answered with the memories it was shown; one, 0.32 from "I emailed some
+    # wholesalers and one replied and said yes today!", covered it at the new-fact bar and
+    # the sentence was lost): it covers only as a known memory does.
+    new = [
+        d.text
+        for d in decisions
+        if d.text
+        and d.event in ("ADD", "UPDATE")
+        and not any(_same_text(d.text, m) for m in memories)
+    ]
     known = [d.target.memory for d in decisions if d.target and d.event == "NONE"]
-    open_ = [(who, s) for who, s in said if not touched(s, changed)]
-    missed = yield from _not_covered(
-        engine, open_, new, known + [r.memory for r in shown.values()], [s for _, s in said]
-    )
+    # A retired memory marks the sentences it was read from (``decisions`` are guarded, so
+    # only a DELETE that stands); an UPDATE's own text is judged like any new fact.
+    deleted = [d.target.memory for d in decisions if d.target and d.event == "DELETE"]
+    open_ = [(who, s) for who, s in said if not touched(s, deleted)]
+    missed = yield from _not_covered(engine, open_, new, known + memories, [s for _, s in said])
     if missed and not shown and not decisions and len(missed) == len(said):
         return []
     if missed:

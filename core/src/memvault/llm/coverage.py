@@ -171,9 +171,9 @@ def lexically_covered(sentence: str, texts: Sequence[str]) -> bool:
 def touched(sentence: str, texts: Sequence[str]) -> bool:
     """Whether one of ``texts`` shares any content word with the sentence.
 
-    For the memories the answer changes (UPDATE / DELETE targets): one word is enough
-    there, the model clearly read that sentence ("Sadly Tom passed away" and a DELETE of
-    "Carol has a cat named Tom").
+    For the memories the answer retires (DELETE targets the guard accepts): one word is
+    enough there, the model clearly read that sentence ("Sadly Tom passed away" and a
+    DELETE of "Carol has a cat named Tom").
     """
     mine = words(sentence)
     return any(mine & words(t) for t in texts)

@@ -43,7 +43,14 @@ proof on its own). Hence:
   someone, and a model that answers with copied speech ("Melanie: Wow, ... we went to the
   beach recently") is not restating the fact it names — three of three UPDATEs the model
   made in the first 21 sessions of the second LoCoMo run were such copies (0.46-0.57,
-  sharing "kids", "went", "dance studio").
+  sharing "kids", "went", "dance studio"). Copied speech is also written as a quote,
+  "Name: what they said" (the form verbatim memories take): such a text is not a restated
+  fact either, first person or not (``quoted``). The 37-session run retired "Melanie:
+  Caroline, congrats! ... do you have any pets?" with "Melanie: Wow, Caroline, that's
+  awesome. Giving a home to needy kids ..." (0.43), two reactions sharing only the name
+  they address. That name was counted as distinctive because the other memories hold it
+  only as their first word; a name that opens other shown memories is their topic too, so
+  ``distinctive`` now counts every word of the others.
 """
 
 from __future__ import annotations
@@ -170,19 +177,17 @@ def unit(v: np.ndarray) -> np.ndarray:
     return v / np.where(n == 0, 1, n)
 
 
+def _stems(words: Iterable[str]) -> set[str]:
+    return {w.lower()[:5] for w in words if w.lower() not in _STOP}
+
+
 def content_words(text: str) -> set[str]:
     """Lower-cased content words, cut to a 5-letter stem, without the first word.
 
     Why drop the first word: it is almost always who the fact is about ("Alice ...",
     "User's ..."), which every memory of the scope shares — not evidence of relatedness.
     """
-    words = _TOKEN.findall(text)
-    out = set()
-    for w in words[1:]:
-        w = w.lower()
-        if w not in _STOP:
-            out.add(w[:5])
-    return out
+    return _stems(_TOKEN.findall(text)[1:])
 
 
 def subject(text: str) -> str | None:
@@ -195,6 +200,12 @@ def subject(text: str) -> str | None:
     return None if word in _NOT_NAMES else word
 
 
+def quoted(text: str) -> bool:
+    """Whether ``text`` is written as a quote, "Name: what they said"."""
+    m = _SUBJECT.match(text)
+    return m is not None and subject(text) is not None and text[m.end() : m.end() + 1] == ":"
+
+
 def other_subjects(a: str, b: str) -> bool:
     """Whether ``a`` and ``b`` both open with a name, and not the same one."""
     sa, sb = subject(a), subject(b)
@@ -203,11 +214,12 @@ def other_subjects(a: str, b: str) -> bool:
 
 def distinctive(a: str, b: str, others: Iterable[str] = ()) -> set[str]:
     """The content words ``a`` and ``b`` share that fewer than ``TOPIC_WORD`` of ``others``
-    (the other memories shown with the target) also hold."""
+    (the other memories shown with the target) also hold — as any word, their first
+    included: a name the others open with is what they are about too."""
     shared = content_words(a) & content_words(b)
     if not shared:
         return shared
-    seen = Counter(w for o in others for w in content_words(o) & shared)
+    seen = Counter(w for o in others for w in _stems(_TOKEN.findall(o)) & shared)
     return {w for w in shared if seen[w] < TOPIC_WORD}
 
 
