@@ -18,9 +18,10 @@ from typing import Any
 import pytest
 
 from memvault import Memory
+from memvault.costs import token_counter
 from memvault.embedding import LocalEmbedder
 from memvault.ingest_sources import parse_locomo_date, read_rows
-from memvault.llm.prompts import FACTS_PROMPT
+from memvault.llm.prompts import EXTRACTION_PROMPT, FACTS_PROMPT
 from tests.support.fake_openai import FakeOpenAI, Fault
 
 REPO = Path(__file__).resolve().parents[2]
@@ -132,6 +133,29 @@ def test_dry_run_estimates_without_calling_or_writing(
         assert custom.cost_usd == 0.0
     assert srv.count("chat.completions") == 0
     assert count_memories(store_path) == (0, 0)
+
+
+def test_dry_run_counts_the_configured_prompt_and_instructions(
+    srv: FakeOpenAI, store_path: Path, embedder: LocalEmbedder
+) -> None:
+    """The estimate is of what would be sent: a long custom extraction prompt is asked both
+    calls (2 x 20 rows more at worst), custom instructions ride in every call's input."""
+    with Memory(llm_cfg(srv.base_url, store_path), embedder=embedder) as m:
+        base = m.ingest(rows(20), dry_run=True)
+    long_prompt = "Extract only facts about food and drink, in the third person. " * 60
+    extra = token_counter()(long_prompt) - token_counter()(EXTRACTION_PROMPT)
+    assert extra > 0
+    cfg = {**llm_cfg(srv.base_url, store_path), "custom_fact_extraction_prompt": long_prompt}
+    with Memory(cfg, embedder=embedder) as m:
+        custom = m.ingest(rows(20), dry_run=True)
+    assert custom.prompt_tokens - base.prompt_tokens == 20 * extra
+    assert custom.cost_usd_max is not None and base.cost_usd_max is not None
+    assert custom.cost_usd_max > base.cost_usd_max
+    cfg = {**llm_cfg(srv.base_url, store_path), "custom_instructions": "Ignore small talk. " * 10}
+    with Memory(cfg, embedder=embedder) as m:
+        instructed = m.ingest(rows(20), dry_run=True)
+    assert instructed.prompt_tokens > base.prompt_tokens
+    assert srv.count("chat.completions") == 0
 
 
 INGEST_SCRIPT = textwrap.dedent("""

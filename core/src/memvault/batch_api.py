@@ -51,7 +51,7 @@ from memvault.inference import (
 )
 from memvault.inputs import Message, parse_messages
 from memvault.llm.client import Completion, completion_from_body
-from memvault.llm.prompts import EXTRACTION_PROMPT, Existing, build_extraction_input
+from memvault.llm.prompts import Existing, build_extraction_input
 from memvault.models import MemoryRecord
 from memvault.scope import resolve_scope
 from memvault.store.sqlite import Visibility
@@ -75,10 +75,6 @@ def _observed(msgs: list[Message], add: dict[str, Any]) -> str:
         or add.get("timestamp")
         or "unknown"
     )
-
-
-def _system(engine: Engine) -> str:
-    return engine.config.custom_fact_extraction_prompt or EXTRACTION_PROMPT
 
 
 def _awaiting(payload: dict[str, Any]) -> bool:
@@ -107,7 +103,7 @@ def _request_for(ing: Ingestor, p: Prepared) -> tuple[dict[str, Any], dict[str, 
         observed=_observed(msgs, p.kwargs),
         custom=engine.config.custom_instructions,
     )
-    return engine.llm.request(_system(engine), user), shown
+    return engine.llm.request(engine.config.extraction_prompt, user), shown
 
 
 def _create_batch(engine: Engine, lines: list[str]) -> str:

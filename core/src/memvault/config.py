@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic import ValidationError as PydanticValidationError
 
 from memvault.errors import ConfigError
+from memvault.llm.prompts import EXTRACTION_PROMPT
 from memvault.retrieval import RetrievalConfig
 
 EMBEDDER_PROVIDERS = (
@@ -102,6 +103,11 @@ class MemoryConfig(BaseModel):
     )
     custom_instructions: str | None = None
     custom_fact_extraction_prompt: str | None = None
+
+    @property
+    def extraction_prompt(self) -> str:
+        """The first LLM call's system prompt: the configured one, else the built-in."""
+        return self.custom_fact_extraction_prompt or EXTRACTION_PROMPT
 
     @field_validator("embedder")
     @classmethod

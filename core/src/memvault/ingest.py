@@ -29,7 +29,7 @@ from memvault.errors import LLMError, MemvaultError, ValidationError
 from memvault.inference import journal_key, second_pass_prompt, speaker
 from memvault.inputs import clean_metadata, parse_messages, parse_time
 from memvault.llm.coverage import statements
-from memvault.llm.prompts import EXTRACTION_PROMPT, build_extraction_input
+from memvault.llm.prompts import build_extraction_input
 from memvault.scope import resolve_scope, scoped_key
 
 if TYPE_CHECKING:
@@ -202,7 +202,8 @@ class Ingestor:
             r.done = sum(1 for p in prepared if p.error is None)
             r.cost_usd = 0.0
             return r
-        system_tokens = count(EXTRACTION_PROMPT)
+        cfg = self.engine.config
+        system_tokens = count(cfg.extraction_prompt)
         est, again = Estimate(), Estimate()
         for p in prepared:
             if p.error:
@@ -213,6 +214,7 @@ class Ingestor:
                 messages=[(speaker(m), m.content) for m in msgs],
                 existing=[],
                 observed=p.kwargs.get("timestamp") or "",
+                custom=cfg.custom_instructions,
             )
             # Existing memories shown to the model: ~10 of ~25 tokens, once the store has some.
             est.prompt_tokens += system_tokens + count(user) + 250 + 12
@@ -227,8 +229,8 @@ class Ingestor:
                     for part in second_pass_prompt(
                         said,
                         p.kwargs.get("timestamp") or "",
-                        None,
-                        self.engine.config.custom_fact_extraction_prompt,
+                        cfg.custom_instructions,
+                        cfg.custom_fact_extraction_prompt,
                     )
                 )
                 again.completion_tokens += 20 + sum(count(t) for _, t in said) // 3
