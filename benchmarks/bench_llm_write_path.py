@@ -373,6 +373,8 @@ import openai.resources.chat.completions as cc
 usage = {"prompt_tokens": 0, "completion_tokens": 0, "calls": 0}
 orig = cc.Completions.create
 def create(self, *a, **kw):
+    # openai's default 600 s timeout (and its retries) cut a ~9,200-token prompt on 2 cores
+    kw.setdefault("timeout", 3600)
     r = orig(self, *a, **kw)
     if r.usage:
         usage["prompt_tokens"] += r.usage.prompt_tokens; usage["completion_tokens"] += r.usage.completion_tokens
