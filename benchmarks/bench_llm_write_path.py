@@ -360,17 +360,23 @@ def _missed(m: Any, emb: Any, files: list[Path], adds: list[dict[str, Any]]) -> 
             if r is not None:
                 texts.append(r["memory"])
         facts[(a["conv"], a["session"])] = texts
+    texts = sorted({t for ts in facts.values() for t in ts})
+    vec = dict(zip(texts, unit(emb.embed(texts)), strict=True)) if texts else {}
     rows, known = [], 0
     for f in files:
         conv = json.loads(f.read_text())
         turn = {t["dia_id"]: t for s in session_numbers(conv) for t in conv.get(f"session_{s}", [])}
         done = sorted(s for c, s in facts if c == f.stem)
         for s in done:
+            mine = facts[(f.stem, s)]
             earlier = [t for e in done if e < s for t in facts[(f.stem, e)]]
-            for text, ev in observed(conv, s):
-                mine = facts[(f.stem, s)]
-                v = unit(emb.embed([text, *mine, *earlier]))
-                sims = v[1:] @ v[0]
+            pool = [*mine, *earlier]
+            obs = observed(conv, s)
+            if not obs:
+                continue
+            ov = unit(emb.embed([text for text, _ in obs]))
+            pv = np.array([vec[t] for t in pool]) if pool else np.zeros((0, ov.shape[1]))
+            for (text, ev), sims in zip(obs, ov @ pv.T, strict=True):
                 if mine and sims[: len(mine)].max() >= COVERED:
                     continue
                 before = float(sims[len(mine) :].max()) if earlier else 0.0
