@@ -222,26 +222,26 @@ def test_a_one_word_keyword_match_is_not_stretched_over_meaning(memory: Memory) 
 def test_keyword_ceiling_bounds_every_bm25_score() -> None:
     import random
 
-    from memvault.bm25 import bm25_scores
-    from memvault.retrieval import keyword_ceiling
-    from memvault.store.contract import KeywordHits
+    from memvault.bm25 import KeywordIndex
+    from memvault.retrieval import RetrievalConfig, query_signals
 
     rng = random.Random(7)
-    vocab = [f"w{i}" for i in range(12)]
+    vocab = [f"w{i}" for i in range(24)]
+    cfg = RetrievalConfig()
     for _ in range(50):
-        docs = {
-            s: [rng.choice(vocab) for _ in range(rng.randint(1, 8))]
-            for s in range(rng.randint(1, 15))
-        }
-        n = len(docs) + rng.randint(0, 20)
-        total = sum(len(d) for d in docs.values()) + rng.randint(0, 40)
-        hits = KeywordHits(docs, n, total)
+        docs = [
+            [rng.choice(vocab) for _ in range(rng.randint(0, 8))] for _ in range(rng.randint(1, 35))
+        ]
+        index = KeywordIndex.build(docs)
         terms = rng.sample(vocab, rng.randint(1, 4))
-        scores = bm25_scores(hits, terms)
-        ceiling = keyword_ceiling(hits, terms)
-        if not scores:
+        weights = index.idf(terms)  # as the engine: the scores' own IDF
+        scores = index.scores(weights)
+        ceiling = query_signals(None, terms, [], cfg, weights).keyword_ceiling
+        if not scores.any():
+            assert ceiling is None
             continue
-        assert ceiling is not None and max(scores.values()) < ceiling
+        assert ceiling is not None and scores.max() < ceiling
+    assert query_signals(None, [], [], cfg, None).keyword_ceiling is None  # no query terms
 
 
 def test_entities_are_capitalised_names_not_sentence_starts() -> None:

@@ -6,6 +6,7 @@ it on a fresh SQLite file and a fresh PostgreSQL database (tests/store/conftest.
 
 from __future__ import annotations
 
+import math
 import threading
 import uuid
 from typing import Any
@@ -13,7 +14,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from memvault.bm25 import bm25_scores
+from memvault.bm25 import KeywordIndex
 from memvault.errors import ConflictError, DimensionMismatchError
 from memvault.models import DEFAULT_SPACE, SUPERSEDED, MemoryRecord, content_hash, utcnow
 from memvault.scope import Scope
@@ -49,6 +50,19 @@ def add(store: Store, *records: MemoryRecord, vectors: Any = None) -> list[Memor
             tx.insert(r, vectors)
             tx.history("ADD", memory_id=r.id, old=None, new=r)
     return list(records)
+
+
+def keyword_index(store: Store, scope: Scope) -> tuple[list[int], KeywordIndex]:
+    """The scope's BM25 postings as a search builds them (from ``scope_terms``), and their seqs."""
+    terms = store.scope_terms(scope)
+    seqs = sorted(terms)
+    return seqs, KeywordIndex.build([terms[s] for s in seqs])
+
+
+def keyword_matches(store: Store, terms: list[str], scope: Scope) -> set[int]:
+    """Seqs of the scope's memories with a BM25 score for ``terms`` (a keyword match)."""
+    seqs, index = keyword_index(store, scope)
+    return {seqs[i] for i in np.flatnonzero(index.scores(index.idf(terms)))}
 
 
 # -- records -------------------------------------------------------------------------------------
@@ -104,8 +118,8 @@ def test_update_rewrites_mutable_columns_and_keeps_identity(store: Store) -> Non
         tx.update(r, text_changed=True)
     got = store.get(r.id)
     assert got == r
-    assert store.keyword_hits(analyze("Lyon"), ALICE).docs.keys() == {r.seq}
-    assert store.keyword_hits(analyze("Paris"), ALICE).docs == {}
+    assert keyword_matches(store, analyze("Lyon"), ALICE) == {r.seq}
+    assert keyword_matches(store, analyze("Paris"), ALICE) == set()
 
 
 def test_find_active_exact_scope_or_within(store: Store) -> None:
@@ -134,7 +148,7 @@ def test_delete_removes_the_memory_but_remove_keeps_its_history(store: Store) ->
         tx.delete(b)
     assert store.get(a.id) is None and store.get(b.id) is None
     assert store.vectors(DEFAULT_SPACE, ALICE)[0].tolist() == []
-    assert store.keyword_hits(["one", "two"], ALICE).docs == {}
+    assert store.scope_terms(ALICE) == {}
     events = [(h["event"], h["changed_by"], h["is_deleted"]) for h in store.history(a.id)]
     assert events == [("ADD", None, False), ("DELETE", "me", True)]
     assert tx.removed == [a.seq, b.seq]
@@ -168,23 +182,26 @@ def test_seq_scopes(store: Store) -> None:
 
 
 # -- keyword index -------------------------------------------------------------------------------
-def test_keyword_hits_count_only_the_scope(store: Store) -> None:
+def test_keyword_statistics_count_only_the_scope(store: Store) -> None:
     mine = add(store, rec("green tea every morning"), rec("coffee at noon"), rec("tea tea"))
     add(store, *(rec(f"tea number {i}", BOB) for i in range(20)))
-    hits = store.keyword_hits(["tea"], ALICE)
-    assert set(hits.docs) == {mine[0].seq, mine[2].seq}
-    assert hits.docs[mine[0].seq] == analyze("green tea every morning")
-    assert hits.n_docs == 3
-    assert hits.total_terms == sum(len(analyze(r.memory)) for r in mine)
-    scores = bm25_scores(hits, ["tea"])
-    assert scores[mine[2].seq] > scores[mine[0].seq] > 0
-    assert store.keyword_hits(["absent"], ALICE).docs == {}
+    seqs, index = keyword_index(store, ALICE)
+    assert seqs == [r.seq for r in mine]
+    assert index.n_docs == 3
+    assert int(index.lengths.sum()) == sum(len(analyze(r.memory)) for r in mine)
+    weights = index.idf(["tea"])
+    assert weights == {"tea": math.log(1.0 + (3 - 2 + 0.5) / (2 + 0.5))}  # not Bob's 20 teas
+    scores = dict(zip(seqs, index.scores(weights).tolist(), strict=True))
+    assert scores[mine[2].seq] > scores[mine[0].seq] > 0 == scores[mine[1].seq]
+    assert keyword_matches(store, ["absent"], ALICE) == set()
 
 
-def test_keyword_hits_match_whole_terms_only(store: Store) -> None:
+def test_keyword_matches_are_whole_terms_only(store: Store) -> None:
     [r] = add(store, rec("snake_case words and teapot"))
-    assert store.keyword_hits(["tea"], ALICE).docs == {}
-    assert set(store.keyword_hits(analyze("teapot"), ALICE).docs) == {r.seq}
+    assert store.scope_terms(ALICE) == {r.seq: analyze(r.memory)}  # not FTS5's split tokens
+    assert keyword_matches(store, ["tea"], ALICE) == set()
+    assert keyword_matches(store, ["snake"], ALICE) == set()
+    assert keyword_matches(store, analyze("teapot snake_case"), ALICE) == {r.seq}
 
 
 def test_scope_terms_are_the_analysed_texts_of_the_scope_and_follow_edits(store: Store) -> None:
@@ -202,9 +219,10 @@ def test_scope_terms_are_the_analysed_texts_of_the_scope_and_follow_edits(store:
 
 
 def test_rebuild_keyword_index(store: Store) -> None:
-    add(store, rec("alpha beta"), rec("beta gamma", BOB))
+    a, b = add(store, rec("alpha beta"), rec("beta gamma", BOB))
     assert store.rebuild_keyword_index() == 2
-    assert len(store.keyword_hits(["beta"], ALICE).docs) == 1
+    assert store.scope_terms(Scope()) == {a.seq: analyze(a.memory), b.seq: analyze(b.memory)}
+    assert keyword_matches(store, ["beta"], ALICE) == {a.seq}
 
 
 # -- vectors and spaces --------------------------------------------------------------------------
@@ -244,7 +262,7 @@ def test_insert_many_is_insert_for_each_record_in_order(store: Store) -> None:
     assert [r.memory for r in store.scope_records(ALICE)] == ["before", "one", "three"]
     assert store.vectors(DEFAULT_SPACE, ALICE)[0].tolist() == [seqs[0], seqs[2], seqs[2]]
     assert store.all_vectors(seqs[1]) == {}
-    assert store.keyword_hits(["three"], ALICE).docs == {seqs[2]: ["three"]}
+    assert store.scope_terms(ALICE) == {first.seq: [], seqs[0]: ["one"], seqs[2]: ["three"]}
     changes = store.changes_since(0)
     assert changes is not None and {(s, op) for s, op, _ in changes} >= {
         (s, "insert") for s in seqs

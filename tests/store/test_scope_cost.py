@@ -15,7 +15,6 @@ import numpy as np
 from memvault.models import DEFAULT_SPACE
 from memvault.scope import Scope
 from memvault.store.sqlite import SQLiteStore
-from memvault.text import analyze
 from tests.store.test_conformance import rec
 
 MINE = Scope("mine")
@@ -53,11 +52,9 @@ def _costs(tmp_path: Path, others: int) -> dict[str, int]:
     try:
         _fill(store, others, np.random.default_rng(0))
         assert len(store.scope_records(MINE)) == 20
-        terms = analyze("cat fish")
         return {
             "vectors": _steps(store, lambda: store.vectors(DEFAULT_SPACE, MINE)),
             "records": _steps(store, lambda: store.scope_records(MINE)),
-            "keyword": _steps(store, lambda: store.keyword_hits(terms, MINE)),
             "terms": _steps(store, lambda: store.scope_terms(MINE)),
             "spaces_used": _steps(store, lambda: store.spaces_used(MINE)),
         }

@@ -521,9 +521,7 @@ class Engine(KeyedOps):
                 next_idx=view.next_idx,
                 actor_hit=actor_hit,
                 cfg=cfg,
-                extra=query_signals(
-                    query, terms, None, view.records, cfg, weights, view.entity_graph
-                ),
+                extra=query_signals(query, terms, view.records, cfg, weights, view.entity_graph),
                 thread=view.thread,
             )
             order = ranked.order

@@ -29,7 +29,6 @@ from pydantic import BaseModel, Field
 
 from memvault import bm25, entities
 from memvault.models import MemoryRecord
-from memvault.store.contract import KeywordHits
 from memvault.text import query_days
 
 Floats = npt.NDArray[np.float64]
@@ -93,21 +92,9 @@ class QuerySignals:
     temporal_days: Floats | None = None
 
 
-def keyword_ceiling(
-    hits: KeywordHits | None, terms: Sequence[str], weights: dict[str, float] | None = None
-) -> float | None:
-    """The most BM25 any memory of the scope could score for ``terms``: sum of idf x (k1 + 1).
-
-    Same IDF as :func:`memvault.bm25.bm25_scores` (``weights``, when already computed), so
-    ``bm25 / ceiling`` is in [0, 1) and means the same in a scope of 10 or 10,000.
-    """
-    return bm25.ceiling(bm25.idf(hits, terms) if weights is None else weights)
-
-
 def query_signals(
     query: str | None,
     terms: Sequence[str],
-    hits: KeywordHits | None,
     records: Sequence[MemoryRecord],
     cfg: RetrievalConfig,
     idf: dict[str, float] | None = None,
@@ -115,12 +102,15 @@ def query_signals(
 ) -> QuerySignals:
     """What the configured signals need from the query and the scope (only those in use).
 
-    ``entity_graph``: the scope's cached entity graph (the view's), built on demand when
-    a signal needs it; without it the graph is built from ``records`` for this call.
+    ``idf``: the query terms' IDF over the scope (:meth:`memvault.bm25.KeywordIndex.idf`,
+    the weights the keyword scores used), so the keyword ceiling bounds those very scores;
+    None when the query has no terms. ``entity_graph``: the scope's cached entity graph
+    (the view's), built on demand when a signal needs it; without it the graph is built
+    from ``records`` for this call.
     """
     out = QuerySignals()
     if cfg.keyword_norm == "ceiling":
-        out.keyword_ceiling = keyword_ceiling(hits, terms, idf)
+        out.keyword_ceiling = bm25.ceiling(idf or {})
     if not query or not (cfg.entity_weight or cfg.entity_hop_weight or cfg.temporal_weight):
         return out
     index = entity_graph() if entity_graph is not None else entities.build(records)

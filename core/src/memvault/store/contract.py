@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -49,21 +49,6 @@ class Visibility:
             start = r.valid_from or r.created_at
             return start <= self.as_of and (r.valid_to is None or r.valid_to > self.as_of)
         return self.include_superseded or r.state == ACTIVE
-
-
-@dataclass(slots=True)
-class KeywordHits:
-    """What BM25 needs from the keyword index, computed over one scope's own rows.
-
-    ``docs``: seq -> analysed terms of every memory in the scope holding at least one query
-    term; ``n_docs`` / ``total_terms``: the scope's row count and summed length. Ranking is
-    then one pure function (:func:`memvault.bm25.bm25_scores`), so every backend ranks
-    identically and one tenant's words never change another's IDF.
-    """
-
-    docs: dict[int, list[str]] = field(default_factory=dict)
-    n_docs: int = 0
-    total_terms: int = 0
 
 
 class Tx(Protocol):
@@ -237,10 +222,6 @@ class Store(Protocol):
         ...
 
     # -- keyword index ----------------------------------------------------------------------------
-    def keyword_hits(self, terms: Sequence[str], scope: Scope) -> KeywordHits:
-        """The scope's memories holding any of the analysed ``terms``, with scope statistics."""
-        ...
-
     def scope_terms(self, scope: Scope) -> dict[int, list[str]]:
         """seq -> analysed terms (as stored for the keyword index) of every memory in ``scope``.
 

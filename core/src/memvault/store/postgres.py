@@ -3,9 +3,11 @@
 What lives where (the same tables as the SQLite store, in a PostgreSQL schema of their
 own, ``memvault`` by default, so one database can hold several stores):
 
-* ``memories`` with the analysed keyword terms as a ``text[]`` (GIN-indexed, for
-  matching only: BM25 is computed from the scope's own statistics, see
-  :mod:`memvault.bm25`, so both backends rank identically);
+* ``memories`` with the analysed keyword terms as a ``text[]``: a search reads its
+  scope's terms and computes BM25 from the scope's own statistics (see
+  :mod:`memvault.bm25`), so both backends rank identically. The GIN index on them and
+  ``n_terms`` served per-query matching, which search no longer does; they stay until a
+  schema version drops them;
 * ``vectors`` as pgvector ``vector`` values. Dense search is an exact scan of the scope
   (btree on the scope, then the scope's vectors), never a global HNSW: under a selective
   scope filter HNSW silently returns fewer rows than exist (measured; see
@@ -37,7 +39,7 @@ from memvault.errors import ConfigError, ConflictError, DimensionMismatchError, 
 from memvault.models import DEFAULT_SPACE, MemoryRecord, utcnow
 from memvault.scope import Scope
 from memvault.store import schema
-from memvault.store.contract import Change, KeywordHits
+from memvault.store.contract import Change
 from memvault.text import analyze
 
 try:
@@ -892,31 +894,6 @@ class PostgresStore:
         return {int(s): (i, Scope(u, a, r)) for s, i, u, a, r in rows}
 
     # -- keyword index ---------------------------------------------------------------------------
-    def keyword_hits(self, terms: Sequence[str], scope: Scope) -> KeywordHits:
-        where, params = _scope_where(scope)
-        terms = list(dict.fromkeys(terms))
-        if not terms:
-            return KeywordHits()
-        if scope:
-            # One round trip: the scope's rows once (scope index), then the ones holding a
-            # query term and the scope's statistics from them.
-            rows = self._rows(
-                f"WITH s AS MATERIALIZED (SELECT seq, terms, n_terms FROM memories WHERE {where}) "
-                "SELECT seq, terms, NULL::bigint, NULL::bigint FROM s WHERE terms && %s::text[] "
-                "UNION ALL SELECT NULL, NULL, count(*), COALESCE(sum(n_terms), 0) FROM s",
-                [*params, terms],
-            )
-            docs = [(seq, t) for seq, t, _, _ in rows if seq is not None]
-            n, total = next((c, t) for seq, _, c, t in rows if seq is None)
-        else:  # the whole store: the GIN index finds the rows, the totals are one scan
-            docs = self._rows("SELECT seq, terms FROM memories WHERE terms && %s::text[]", [terms])
-            if not docs:
-                return KeywordHits()
-            n, total = self._one("SELECT count(*), COALESCE(sum(n_terms), 0) FROM memories")
-        if not docs:
-            return KeywordHits()
-        return KeywordHits({int(s): list(t) for s, t in docs}, int(n), int(total))
-
     def scope_terms(self, scope: Scope) -> dict[int, list[str]]:
         """seq -> the stored analysed terms of every memory in ``scope`` (scope index)."""
         where, params = _scope_where(scope)

@@ -29,7 +29,7 @@ from memvault.errors import ConflictError, DimensionMismatchError, StorageError
 from memvault.models import DEFAULT_SPACE, MemoryRecord, utcnow
 from memvault.scope import Scope, scoped_key
 from memvault.store import schema
-from memvault.store.contract import Change, KeywordHits, Visibility
+from memvault.store.contract import Change, Visibility
 from memvault.store.schema import NS_SEP, SCHEMA_VERSION, ns_to_path, path_to_ns
 from memvault.text import fts_document, fts_scope_query, fts_scope_terms
 
@@ -968,44 +968,12 @@ class SQLiteStore:
         )
         return [_row_to_record(r) for r in rows]
 
-    def keyword_hits(self, terms: Sequence[str], scope: Scope) -> KeywordHits:
-        """The scope's memories holding any of ``terms``, with the scope's statistics.
-
-        The scope's hashed tokens are part of the MATCH, so FTS5 only reads the scope's own
-        rows: the cost follows the scope, not the store. FTS5 only finds the rows; BM25 is
-        computed from the returned terms (:mod:`memvault.bm25`), as on every backend.
-        """
-        terms = list(dict.fromkeys(terms))
-        if not terms:
-            return KeywordHits()
-        match = " OR ".join('"' + t.replace('"', '""') + '"' for t in terms)
-        if scope:
-            match = f"terms : ({match}) AND scope : ({fts_scope_query(scope)})"
-        c = self.conn()
-        wanted = set(terms)
-        docs = {}
-        for seq, text in c.execute("SELECT rowid, terms FROM fts WHERE fts MATCH ?", (match,)):
-            doc = text.split()
-            if wanted.intersection(doc):  # FTS5 splits some terms further: whole terms only
-                docs[int(seq)] = doc
-        if not docs:
-            return KeywordHits()
-        length = "length(terms) - length(replace(terms, ' ', '')) + (terms != '')"
-        if scope:
-            n, total = c.execute(
-                f"SELECT COUNT(*), COALESCE(SUM({length}), 0) FROM fts WHERE fts MATCH ?",
-                (f"scope : ({fts_scope_query(scope)})",),
-            ).fetchone()
-        else:
-            n, total = c.execute(f"SELECT COUNT(*), COALESCE(SUM({length}), 0) FROM fts").fetchone()
-        return KeywordHits(docs, int(n), int(total))
-
     def scope_terms(self, scope: Scope) -> dict[int, list[str]]:
         """seq -> the stored analysed terms of every memory in ``scope``.
 
-        Through the FTS5 scope column, like :meth:`keyword_hits`: only the scope's rows
-        are read. A hashed-token collision could add another scope's rows; callers keep
-        only the seqs they know (the view's).
+        The scope's hashed tokens are the FTS5 ``MATCH``, so only the scope's rows are
+        read: the cost follows the scope, not the store. A hashed-token collision could
+        add another scope's rows; callers keep only the seqs they know (the view's).
         """
         c = self.conn()
         if scope:
