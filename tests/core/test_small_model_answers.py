@@ -308,6 +308,29 @@ def test_covered_answers_and_small_talk_cost_one_call(mem: Memory, srv: FakeOpen
     assert srv.count("chat.completions") == 2
 
 
+def test_a_short_fact_the_answer_dropped_is_asked_for_again(mem: Memory, srv: FakeOpenAI) -> None:
+    """LoCoMo 30/2 (real model): Jon's "Oh, I've been to Paris yesterday!" was in no answer
+    and, one content word long, never checked; small talk around it still is not asked."""
+    srv.enqueue(
+        {"memories": [{"event": "ADD", "text": "Jon is looking for a place for his dance studio"}]},
+        {"memories": [{"text": "Jon went to Paris"}]},
+    )
+    msgs = [
+        {
+            "role": "user",
+            "name": "Jon",
+            "content": "I'm looking for a place for my dance studio. Oh, I've been to Paris "
+            "yesterday! Thanks, I'm fine!",
+        },
+        {"role": "user", "name": "Gina", "content": "Wow, Jon!"},
+    ]
+    mem.add(msgs, user_id="pa")
+    second = srv.requests_for("chat")[-1].body["messages"][-1]["content"]
+    assert srv.count("chat") == 2
+    assert "Paris" in second and "fine" not in second and "Wow" not in second
+    assert "Jon went to Paris" in current(mem, "pa")
+
+
 def test_a_failed_second_call_fails_the_add_and_journals_it(mem: Memory, srv: FakeOpenAI) -> None:
     srv.enqueue(
         {"memories": [{"event": "ADD", "text": "User adopted a cat named Pixel"}]},
