@@ -49,7 +49,6 @@ from memvault.llm.guard import (
     unit,
 )
 from memvault.llm.prompts import (
-    EXTRACTION_PROMPT,
     FACTS_PROMPT,
     PROCEDURAL_PROMPT,
     Existing,
@@ -268,7 +267,7 @@ def infer_add(
             qvec = (yield Embed(engine.embedder, [query[:4000]], kind="query"))[0]
             shown = yield Blocking(_similar, (engine, scope, query, qvec))
         custom = prompt or engine.config.custom_instructions
-        system = engine.config.custom_fact_extraction_prompt or EXTRACTION_PROMPT
+        system = engine.config.extraction_prompt
         user = build_extraction_input(
             messages=convo,
             existing=[Existing(k, r.memory) for k, r in shown.items()],
@@ -501,7 +500,8 @@ def _not_covered(
     if not missed or not (new_u or known_u):
         return missed
     texts = [s for _, s in missed]
-    others = [c for c in dict.fromkeys(context) if c not in set(texts)]
+    asked = set(texts)
+    others = [c for c in dict.fromkeys(context) if c not in asked]
     vecs = unit((yield Embed(engine.embedder, texts + others + new_u + known_u, kind="passage")))
     n, k = len(texts), len(texts) + len(others)
     sims = vecs[:n] @ vecs[k:].T
