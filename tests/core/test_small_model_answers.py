@@ -865,3 +865,31 @@ def test_a_delete_the_guard_ignores_does_not_cover_its_sentence(
     assert srv.count("chat") == 2
     assert mem.get(ids[dog]).get("state", "active") == "active"
     assert current(mem, "mx") == {dog, "Gina's coworker Max invited her to his band's concert"}
+
+
+def test_shown_memories_do_not_pool_their_words_to_cover_a_sentence(
+    mem: Memory, srv: FakeOpenAI
+) -> None:
+    """LoCoMo 30/17: ten memories of a long chat held half the words of Jon's news between
+    them ("push", "start", "learn", "biz"), none of them more than two; the sentence counted
+    as said before and was lost. A memory the answer did not name covers only on its own."""
+    seed(
+        mem,
+        "mk",
+        [
+            "Jon: Losing my job gave me the push to finally start my dream business.",
+            "Jon: I went to a workshop to learn about running a biz.",
+        ],
+    )
+    srv.enqueue(
+        {"memories": [{"event": "ADD", "text": "Jon is going full-time with his business idea"}]},
+        {"memories": [{"text": "Jon started learning marketing and analytics tools"}]},
+    )
+    news = "Started to learn all these marketing and analytics tools to push the biz forward today."
+    msgs = [
+        {"role": "user", "name": "Jon", "content": f"I'm going full-time with my biz idea. {news}"}
+    ]
+    mem.add(msgs, user_id="mk")
+    assert srv.count("chat") == 2
+    assert news in srv.requests_for("chat")[-1].body["messages"][-1]["content"]
+    assert "Jon started learning marketing and analytics tools" in current(mem, "mk")

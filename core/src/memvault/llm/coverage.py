@@ -105,6 +105,7 @@ _STOP = STOPWORDS | {
     "re",
     # fillers: a fact need not repeat them to cover its sentence
     "again",
+    "all",
     "also",
     "any",
     "get",
