@@ -42,6 +42,28 @@ def test_questions_and_assistant_lines_state_nothing() -> None:
     assert said == [("u", "I live in a small flat in Porto.")]
 
 
+def test_short_sentences_that_name_something_or_speak_of_oneself_are_statements() -> None:
+    """LoCoMo 30/2: "Oh, I've been to Paris yesterday!" (one content word) was never checked,
+    and the fact was lost. Short reactions still state nothing."""
+    stated = [
+        "Oh, I've been to Paris yesterday!",
+        "I moved to Lisbon.",
+        "I quit smoking.",
+        "We adopted Luna.",
+        "Turned 30 today.",
+    ]
+    chatter = [
+        "Thanks, I'm fine!",
+        "Wow, Caroline!",
+        "See you soon.",
+        "I love it!",
+        "I'm so happy for you!",
+        "Take care!",
+    ]
+    said = statements([("user", "Jon", t) for t in stated + chatter] + [("user", "Caroline", "")])
+    assert [s for _, s in said] == stated
+
+
 @given(st.text(max_size=200), st.lists(st.text(max_size=80), max_size=5))
 def test_coverage_rules_take_any_text(sentence: str, texts: list[str]) -> None:
     covered = lexically_covered(sentence, texts)

@@ -308,6 +308,29 @@ def test_covered_answers_and_small_talk_cost_one_call(mem: Memory, srv: FakeOpen
     assert srv.count("chat.completions") == 2
 
 
+def test_a_short_fact_the_answer_dropped_is_asked_for_again(mem: Memory, srv: FakeOpenAI) -> None:
+    """LoCoMo 30/2 (real model): Jon's "Oh, I've been to Paris yesterday!" was in no answer
+    and, one content word long, never checked; small talk around it still is not asked."""
+    srv.enqueue(
+        {"memories": [{"event": "ADD", "text": "Jon is looking for a place for his dance studio"}]},
+        {"memories": [{"text": "Jon went to Paris"}]},
+    )
+    msgs = [
+        {
+            "role": "user",
+            "name": "Jon",
+            "content": "I'm looking for a place for my dance studio. Oh, I've been to Paris "
+            "yesterday! Thanks, I'm fine!",
+        },
+        {"role": "user", "name": "Gina", "content": "Wow, Jon!"},
+    ]
+    mem.add(msgs, user_id="pa")
+    second = srv.requests_for("chat")[-1].body["messages"][-1]["content"]
+    assert srv.count("chat") == 2
+    assert "Paris" in second and "fine" not in second and "Wow" not in second
+    assert "Jon went to Paris" in current(mem, "pa")
+
+
 def test_a_failed_second_call_fails_the_add_and_journals_it(mem: Memory, srv: FakeOpenAI) -> None:
     srv.enqueue(
         {"memories": [{"event": "ADD", "text": "User adopted a cat named Pixel"}]},
@@ -842,3 +865,31 @@ def test_a_delete_the_guard_ignores_does_not_cover_its_sentence(
     assert srv.count("chat") == 2
     assert mem.get(ids[dog]).get("state", "active") == "active"
     assert current(mem, "mx") == {dog, "Gina's coworker Max invited her to his band's concert"}
+
+
+def test_shown_memories_do_not_pool_their_words_to_cover_a_sentence(
+    mem: Memory, srv: FakeOpenAI
+) -> None:
+    """LoCoMo 30/17: ten memories of a long chat held half the words of Jon's news between
+    them ("push", "start", "learn", "biz"), none of them more than two; the sentence counted
+    as said before and was lost. A memory the answer did not name covers only on its own."""
+    seed(
+        mem,
+        "mk",
+        [
+            "Jon: Losing my job gave me the push to finally start my dream business.",
+            "Jon: I went to a workshop to learn about running a biz.",
+        ],
+    )
+    srv.enqueue(
+        {"memories": [{"event": "ADD", "text": "Jon is going full-time with his business idea"}]},
+        {"memories": [{"text": "Jon started learning marketing and analytics tools"}]},
+    )
+    news = "Started to learn all these marketing and analytics tools to push the biz forward today."
+    msgs = [
+        {"role": "user", "name": "Jon", "content": f"I'm going full-time with my biz idea. {news}"}
+    ]
+    mem.add(msgs, user_id="mk")
+    assert srv.count("chat") == 2
+    assert news in srv.requests_for("chat")[-1].body["messages"][-1]["content"]
+    assert "Jon started learning marketing and analytics tools" in current(mem, "mk")

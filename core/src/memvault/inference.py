@@ -17,6 +17,7 @@ import hashlib
 import json
 import logging
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
@@ -49,7 +50,6 @@ from memvault.llm.guard import (
     unit,
 )
 from memvault.llm.prompts import (
-    EXTRACTION_PROMPT,
     FACTS_PROMPT,
     PROCEDURAL_PROMPT,
     Existing,
@@ -268,7 +268,7 @@ def infer_add(
             qvec = (yield Embed(engine.embedder, [query[:4000]], kind="query"))[0]
             shown = yield Blocking(_similar, (engine, scope, query, qvec))
         custom = prompt or engine.config.custom_instructions
-        system = engine.config.custom_fact_extraction_prompt or EXTRACTION_PROMPT
+        system = engine.config.extraction_prompt
         user = build_extraction_input(
             messages=convo,
             existing=[Existing(k, r.memory) for k, r in shown.items()],
@@ -465,7 +465,9 @@ def _uncovered(
     # only a DELETE that stands); an UPDATE's own text is judged like any new fact.
     deleted = [d.target.memory for d in decisions if d.target and d.event == "DELETE"]
     open_ = [(who, s) for who, s in said if not touched(s, deleted)]
-    missed = yield from _not_covered(engine, open_, new, known + memories, [s for _, s in said])
+    missed = yield from _not_covered(
+        engine, open_, new, known, [s for _, s in said], shown=memories
+    )
     if missed and not shown and not decisions and len(missed) == len(said):
         return []
     if missed:
@@ -487,21 +489,32 @@ def _not_covered(
     new: list[str],
     known: list[str],
     context: list[str],
+    shown: Sequence[str] = (),
 ) -> Op[list[tuple[str, str]]]:
     """The sentences of ``said`` that neither a new fact nor a known memory covers.
 
-    Facts and memories that together repeat half of a sentence's words cover it (free);
-    otherwise a new fact must be close to it (cosine >= ``COVERED``) *and* about as close
-    to it as to any sentence of ``context`` (every stated sentence of the input: within
-    ``COVERED_MARGIN`` of the fact's best match), a known memory very close (``KNOWN``).
-    Only what the word check leaves is embedded.
+    The answer's facts and the memories it named (``known``) that together repeat half of
+    a sentence's words cover it (free); a memory it was only ``shown`` must do so alone —
+    pooled, ten memories of a long chat held half the words of "Started to learn all these
+    marketing and analytics tools to push the biz forward today" (LoCoMo 30/17) between
+    them, and the fact was lost. Otherwise a new fact must be close to it (cosine >=
+    ``COVERED``) *and* about as close to it as to any sentence of ``context`` (every stated
+    sentence of the input: within ``COVERED_MARGIN`` of the fact's best match), a known or
+    shown memory very close (``KNOWN``). Only what the word checks leave is embedded.
     """
-    missed = [(who, s) for who, s in said if not lexically_covered(s, new + known)]
+    missed = [
+        (who, s)
+        for who, s in said
+        if not lexically_covered(s, new + known)
+        and not any(lexically_covered(s, [m]) for m in shown)
+    ]
+    known = known + list(shown)
     new_u, known_u = list(dict.fromkeys(new)), list(dict.fromkeys(known))
     if not missed or not (new_u or known_u):
         return missed
     texts = [s for _, s in missed]
-    others = [c for c in dict.fromkeys(context) if c not in set(texts)]
+    asked = set(texts)
+    others = [c for c in dict.fromkeys(context) if c not in asked]
     vecs = unit((yield Embed(engine.embedder, texts + others + new_u + known_u, kind="passage")))
     n, k = len(texts), len(texts) + len(others)
     sims = vecs[:n] @ vecs[k:].T

@@ -16,6 +16,7 @@ import time
 import weakref
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from memvault.effects import Call, Op, run_async, run_sync
@@ -403,31 +404,37 @@ class LLMClient:
         for``, :func:`_read` / :func:`_aread`); refusals and transport errors are handled
         here for both.
         """
-        import openai
-
         body = self._body(system, user)
         streamed: _Streamed | None = None
         try:
             while True:
-                try:
-                    resp = yield self._send(body)
-                    break
-                except openai.OpenAIError as e:
-                    retry = self._fallback(e, body)
-                    if retry is None:
-                        raise
-                    body = retry
-            if not body.get("stream"):
-                return self._checked(self.settings.api, resp)
-            streamed = self._reader(system, user)
-            reader = streamed
-            yield Call(lambda: _read(resp, reader), lambda: _aread(resp, reader))
-            if streamed.unstreamed:
-                self._without_stream(body)
-                return (yield from self.call(system, user))
-            return streamed.completion()
+                resp, body = yield from self._request(body)
+                if not body.get("stream"):
+                    return self._checked(self.settings.api, resp)
+                streamed = self._reader(system, user)
+                yield Call(partial(_read, resp, streamed), partial(_aread, resp, streamed))
+                if not streamed.unstreamed:
+                    return streamed.completion()
+                # a plain body to a streamed request: ask again without streaming
+                body, streamed = self._without_stream(body), None
         except _transport_errors() as e:  # ValueError: a body that is not JSON
             raise self._wrap(e, streamed) from e
+
+    def _request(self, body: dict[str, Any]) -> Op[tuple[Any, dict[str, Any]]]:
+        """Send ``body``; after a refusal of one of its features, once more without it.
+
+        Returns the response and the body that got it.
+        """
+        import openai
+
+        while True:
+            try:
+                return (yield self._send(body)), body
+            except openai.OpenAIError as e:
+                retry = self._fallback(e, body)
+                if retry is None:
+                    raise
+                body = retry
 
     def _send(self, body: dict[str, Any]) -> Call:
         return Call(

@@ -45,8 +45,12 @@ SHARED = 0.5
 #: "I just joined a new LGBTQ activist group" is not known because "went to an LGBTQ
 #: support group" is (0.5-0.65); that leniency lost most of a LoCoMo session's facts.
 KNOWN = 0.6
-#: A sentence needs this many content words to possibly state a fact.
+#: A sentence needs this many content words to possibly state a fact — fewer when it names
+#: something (one is enough: "Oh, I've been to Paris yesterday!", a LoCoMo fact no answer
+#: held, was never checked) or speaks in the first person (two: "I quit smoking"). A short
+#: reaction ("Thanks, I'm fine!", "Wow, Caroline!") is not asked about again.
 MIN_WORDS = 3
+MIN_WORDS_FIRST_PERSON = 2
 
 _TOKEN = re.compile(r"[^\W_]{2,}", re.UNICODE)
 # The guard's stopwords plus short words and the chatter of a conversation.
@@ -95,8 +99,13 @@ _STOP = STOPWORDS | {
     "we",
     "well",
     "wow",
+    # what the token pattern leaves of "I've", "we'll", "you're"
+    "ve",
+    "ll",
+    "re",
     # fillers: a fact need not repeat them to cover its sentence
     "again",
+    "all",
     "also",
     "any",
     "get",
@@ -139,15 +148,25 @@ def statements(messages: Sequence[tuple[str, str, str]]) -> list[tuple[str, str]
     ``messages`` are ``(role, speaker, content)``; the assistant's sentences are left out
     (its facts are kept only when the user confirms them, which the user's turn covers).
     """
+    names = frozenset(who.lower() for _, who, _ in messages)
     out: list[tuple[str, str]] = []
     for role, who, content in messages:
         if role == "assistant":
             continue
         for s in SENTENCE.split(content):
             s = s.strip()
-            if s and not s.endswith(("?", "？")) and len(words(s)) >= MIN_WORDS:
+            if s and not s.endswith(("?", "？")) and _may_state(s, names):
                 out.append((who, s))
     return out
+
+
+def _may_state(sentence: str, names: frozenset[str]) -> bool:
+    n = len(words(sentence))
+    if n >= MIN_WORDS:
+        return True
+    if n >= MIN_WORDS_FIRST_PERSON and first_person(sentence):
+        return True
+    return n >= 1 and names_something(sentence, names)
 
 
 def lexically_covered(sentence: str, texts: Sequence[str]) -> bool:
@@ -275,12 +294,15 @@ def personal(sentence: str, names: frozenset[str] = frozenset()) -> bool:
     capitalised word in ``names`` (lower-cased): the speakers' own names, which a chat
     uses to address each other ("Wow, Caroline, that's great!").
     """
-    tokens = _WORD.findall(sentence)
-    if first_person(sentence):
-        return True
+    return first_person(sentence) or names_something(sentence, names)
+
+
+def names_something(sentence: str, names: frozenset[str] = frozenset()) -> bool:
+    """Whether a sentence holds a number or date, or a capitalised word after its first that
+    is neither "I" nor one of ``names`` (the speakers, lower-cased)."""
     if any(ch.isdigit() for ch in sentence):
         return True
     return any(
         t[:1].isupper() and t.lower() not in _FIRST_PERSON and t.lower() not in names
-        for t in tokens[1:]
+        for t in _WORD.findall(sentence)[1:]
     )
