@@ -101,3 +101,68 @@ def test_keyword_scores_ignore_other_scopes_sharing_the_word(
         m.add("marathon pacing plan", user_id="me", agent_id="coach", infer=False)
         both = m.search("marathon", user_id="me", agent_id="coach", explain=True)["results"]
         assert [h["memory"] for h in both] == ["marathon pacing plan"]
+
+
+def test_v4_store_is_stamped_v5_unchanged(tmp_path: Path, embedder: LocalEmbedder) -> None:
+    """v5 changed only the PostgreSQL schema: a v4 SQLite file just gets the new stamp."""
+    path = tmp_path / "v4.db"
+    with Memory(path=path, embedder=embedder) as m:
+        kept = m.add("Booked the kayak tour for Tuesday", user_id="ana", infer=False)
+    db = sqlite3.connect(path)
+    with db:
+        db.execute("UPDATE meta SET value = '4' WHERE key = 'schema_version'")
+    db.close()
+    with Memory(path=path, embedder=embedder) as m:
+        hits = m.search("kayak", user_id="ana", explain=True)["results"]
+        assert hits[0]["id"] == kept["results"][0]["id"]
+        assert hits[0]["score_details"]["bm25_raw"] > 0
+    db = sqlite3.connect(path)
+    assert db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone() == (
+        str(SCHEMA_VERSION),
+    )
+    db.close()
+
+
+def test_v4_postgres_store_drops_the_terms_index_and_keeps_the_terms(
+    pg_dsn: str, embedder: LocalEmbedder
+) -> None:
+    """v4 -> v5 on PostgreSQL: the GIN index on the terms and ``n_terms`` go, nothing else."""
+    psycopg = pytest.importorskip("psycopg")
+    config = {"vector_store": {"provider": "postgres", "config": {"dsn": pg_dsn}}}
+    with Memory(config, embedder=embedder) as m:
+        texts = ["Booked the kayak tour for Tuesday", "Likes green tea"]
+        tour, tea = (r["id"] for r in m.add(texts, user_id="ana", infer=False)["results"])
+        m.add("The kayak is red", user_id="ben", infer=False)
+    with psycopg.connect(pg_dsn, autocommit=True) as c:  # the v4 layout, as v4 created it
+        c.execute("ALTER TABLE memvault.memories ADD COLUMN n_terms integer NOT NULL DEFAULT 0")
+        c.execute("UPDATE memvault.memories SET n_terms = cardinality(terms)")
+        c.execute("CREATE INDEX memories_terms ON memvault.memories USING gin (terms)")
+        c.execute("UPDATE memvault.meta SET value = '4' WHERE key = 'schema_version'")
+        before = dict(c.execute("SELECT id, terms FROM memvault.memories").fetchall())
+
+    with Memory(config, embedder=embedder) as m:
+        hits = m.search("kayak", user_id="ana", explain=True)["results"]
+        assert hits[0]["id"] == tour and hits[0]["score_details"]["bm25_raw"] > 0
+        assert all(h["user_id"] == "ana" for h in hits)
+        # Writes no longer name n_terms: an add and a text update work on the migrated table.
+        paddle = m.add("Renting a kayak paddle", user_id="ana", infer=False)["results"][0]["id"]
+        m.update(tea, "Likes kayak trips and green tea")
+        hits = m.search("kayak", user_id="ana", explain=True)["results"]
+        keyword = {h["id"] for h in hits if h["score_details"]["bm25_raw"] > 0}
+        assert keyword == {tour, tea, paddle}
+
+    with psycopg.connect(pg_dsn) as c:
+        rows = c.execute(
+            "SELECT column_name FROM information_schema.columns "
+            "WHERE table_schema = 'memvault' AND table_name = 'memories'"
+        )
+        columns = {r[0] for r in rows}
+        assert "n_terms" not in columns and "terms" in columns
+        rows = c.execute("SELECT indexname FROM pg_indexes WHERE schemaname = 'memvault'")
+        assert "memories_terms" not in {r[0] for r in rows}
+        after = dict(c.execute("SELECT id, terms FROM memvault.memories").fetchall())
+        del before[tea]  # re-analysed by the update, checked below
+        assert {k: after[k] for k in before} == before
+        assert after[tea] == ["like", "kayak", "trip", "green", "tea"]
+        version = c.execute("SELECT value FROM memvault.meta WHERE key = 'schema_version'")
+        assert version.fetchone() == (str(SCHEMA_VERSION),)

@@ -36,6 +36,13 @@ def test_postgres_tables_have_the_described_columns(pg_dsn: str) -> None:
             )
             return tuple(r[0] for r in rows)
 
-        assert columns("memories") == (*schema.MEMORY_NAMES, "terms", "n_terms")
+        assert columns("memories") == (*schema.MEMORY_NAMES, "terms")
         assert columns("history") == schema.HISTORY_NAMES
         assert columns("journal") == schema.JOURNAL_NAMES
+        # The terms are read per scope (the scope's btree finds them): no index of their own.
+        rows = c.execute(
+            "SELECT indexname FROM pg_indexes WHERE schemaname = 'memvault' "
+            "AND tablename = 'memories'"
+        )
+        indexes = {r[0] for r in rows}
+        assert "memories_terms" not in indexes and "memories_user" in indexes

@@ -5,9 +5,10 @@ own, ``memvault`` by default, so one database can hold several stores):
 
 * ``memories`` with the analysed keyword terms as a ``text[]``: a search reads its
   scope's terms and computes BM25 from the scope's own statistics (see
-  :mod:`memvault.bm25`), so both backends rank identically. The GIN index on them and
-  ``n_terms`` served per-query matching, which search no longer does; they stay until a
-  schema version drops them;
+  :mod:`memvault.bm25`), so both backends rank identically. The terms have no index of
+  their own: the scope's btree finds the rows. (Up to schema v4 a GIN index on them and
+  an ``n_terms`` column served per-query matching, which search no longer does; every
+  write paid to maintain them, so v5 drops both);
 * ``vectors`` as pgvector ``vector`` values. Dense search is an exact scan of the scope
   (btree on the scope, then the scope's vectors), never a global HNSW: under a selective
   scope filter HNSW silently returns fewer rows than exist (measured; see
@@ -82,7 +83,6 @@ def _ddl() -> list[str]:
   seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
   {mem},
   terms text[] NOT NULL DEFAULT '{{}}',
-  n_terms integer NOT NULL DEFAULT 0,
   UNIQUE (id))""",
         "CREATE INDEX IF NOT EXISTS memories_user ON memories (user_id, agent_id, run_id)",
         "CREATE INDEX IF NOT EXISTS memories_agent ON memories (agent_id, run_id)",
@@ -93,7 +93,6 @@ def _ddl() -> list[str]:
         "WHERE key IS NOT NULL AND state = 'active'",
         "CREATE INDEX IF NOT EXISTS memories_expiry ON memories (expiration_date) "
         "WHERE expiration_date IS NOT NULL",
-        "CREATE INDEX IF NOT EXISTS memories_terms ON memories USING gin (terms)",
         "CREATE TABLE IF NOT EXISTS spaces (name text PRIMARY KEY, dims integer NOT NULL, "
         "model text)",
         """CREATE TABLE IF NOT EXISTS vectors (
@@ -128,9 +127,18 @@ def _ddl() -> list[str]:
     ]
 
 
-#: target schema version -> statements upgrading a store from the version before it.
-#: PostgreSQL stores start at v4 (the version the SQLite store had when this backend came).
-_MIGRATIONS: dict[int, list[str]] = {}
+#: target schema version -> statements upgrading a store from the version before it
+#: (``{schema}`` is the store's schema, quoted). PostgreSQL stores start at v4 (the version
+#: the SQLite store had when this backend came).
+_MIGRATIONS: dict[int, list[str]] = {
+    # v5: the GIN index on the terms and n_terms served per-query keyword matching, which
+    # search no longer does (it reads a scope's terms); every write paid to maintain them.
+    # Dropping a column is a catalogue change (no table rewrite).
+    5: [
+        "DROP INDEX IF EXISTS {schema}.memories_terms",
+        "ALTER TABLE {schema}.memories DROP COLUMN IF EXISTS n_terms",
+    ],
+}
 _FIRST_VERSION = 4
 
 
@@ -229,12 +237,11 @@ class PgTx:
     def insert(self, r: MemoryRecord, vectors: dict[str, np.ndarray] | None = None) -> int:
         terms = analyze(r.memory)
         names = [c.name for c in schema.INSERT_COLUMNS]
-        marks = ", ".join(["%s"] * (len(names) + 2))
+        marks = ", ".join(["%s"] * (len(names) + 1))
         try:
             row = self._x(
-                f"INSERT INTO memories ({', '.join(names)}, terms, n_terms) VALUES ({marks}) "
-                "RETURNING seq",
-                [*schema.insert_values(r), terms, len(terms)],
+                f"INSERT INTO memories ({', '.join(names)}, terms) VALUES ({marks}) RETURNING seq",
+                [*schema.insert_values(r), terms],
             ).fetchone()
         except psycopg.IntegrityError as e:
             raise _conflict(e) from e
@@ -267,11 +274,10 @@ class PgTx:
             ).fetchall()
         )
         names = ", ".join(c.name for c in schema.INSERT_COLUMNS)
-        marks = ", ".join(["%s"] * (len(schema.INSERT_COLUMNS) + 3))
+        marks = ", ".join(["%s"] * (len(schema.INSERT_COLUMNS) + 2))
         rows, vector_rows = [], []
         for seq, r, vecs in zip(seqs, records, vectors, strict=True):
-            terms = analyze(r.memory)
-            rows.append([seq, *schema.insert_values(r), terms, len(terms)])
+            rows.append([seq, *schema.insert_values(r), analyze(r.memory)])
             for space, mat in (vecs or {}).items():
                 mat = np.atleast_2d(np.asarray(mat, dtype=np.float32))
                 self._check_space(space, mat.shape[1])
@@ -279,7 +285,7 @@ class PgTx:
         try:
             with self.conn.cursor() as cur:
                 cur.executemany(
-                    f"INSERT INTO memories (seq, {names}, terms, n_terms) "
+                    f"INSERT INTO memories (seq, {names}, terms) "
                     f"OVERRIDING SYSTEM VALUE VALUES ({marks})",
                     rows,
                 )
@@ -337,9 +343,8 @@ class PgTx:
         sets = ", ".join(f"{c.name} = %s" for c in schema.UPDATE_COLUMNS)
         params = schema.update_values(r)
         if text_changed:
-            terms = analyze(r.memory)
-            sets += ", terms = %s, n_terms = %s"
-            params += [terms, len(terms)]
+            sets += ", terms = %s"
+            params.append(analyze(r.memory))
         self._x(f"UPDATE memories SET {sets} WHERE seq = %s", [*params, r.seq])
         self._put_vectors(r.seq, r.id, vectors)
         self._changed(r.seq, "revector" if vectors else "update", r.scope)
@@ -646,9 +651,10 @@ class PostgresStore:
                 f"store {self.location} has schema v{version}, newer than this memvault "
                 f"(v{schema.SCHEMA_VERSION}); upgrade memvault"
             )
+        where = sql.Identifier(self.schema_name)
         for target in range(version + 1, schema.SCHEMA_VERSION + 1):
             for stmt in _MIGRATIONS.get(target, []):
-                c.execute(stmt)  # type: ignore[arg-type]
+                c.execute(sql.SQL(stmt).format(schema=where))
         if version < schema.SCHEMA_VERSION:
             c.execute(
                 "UPDATE meta SET value = %s WHERE key = 'schema_version'",
@@ -905,10 +911,8 @@ class PostgresStore:
         n = 0
         with self.write() as tx:
             for seq, text in tx.conn.execute("SELECT seq, memory FROM memories").fetchall():
-                terms = analyze(text)
                 tx.conn.execute(
-                    "UPDATE memories SET terms = %s, n_terms = %s WHERE seq = %s",
-                    (terms, len(terms), seq),
+                    "UPDATE memories SET terms = %s WHERE seq = %s", (analyze(text), seq)
                 )
                 n += 1
         return n

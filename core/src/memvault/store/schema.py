@@ -22,8 +22,9 @@ from memvault.models import MemoryRecord
 from memvault.scope import Scope
 
 #: The schema version both backends are at (SQLite v2: scoped FTS, v3: queue leases,
-#: v4: journal keys bound to their scope). A store newer than this is refused.
-SCHEMA_VERSION = 4
+#: v4: journal keys bound to their scope; v5: PostgreSQL drops the GIN index on the
+#: terms and ``n_terms``, nothing on SQLite). A store newer than this is refused.
+SCHEMA_VERSION = 5
 #: Separator terminating each namespace label in ``ns_path`` (prefix-friendly, never typed).
 NS_SEP = "\x1f"
 

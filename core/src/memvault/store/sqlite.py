@@ -226,8 +226,17 @@ def _journal_row_scope(c: sqlite3.Connection, payload: Any, result: Any) -> Scop
     return None
 
 
+def _v5_nothing(c: sqlite3.Connection) -> None:
+    """v4 -> v5: nothing here; PostgreSQL drops its unused terms index (the version is shared)."""
+
+
 #: target schema version -> the step that upgrades a store from the version before it.
-_MIGRATIONS = {2: _v2_scoped_fts, 3: _v3_queue_leases, 4: _v4_scoped_journal_keys}
+_MIGRATIONS = {
+    2: _v2_scoped_fts,
+    3: _v3_queue_leases,
+    4: _v4_scoped_journal_keys,
+    5: _v5_nothing,
+}
 
 
 class Tx:
