@@ -64,6 +64,21 @@ def test_short_sentences_that_name_something_or_speak_of_oneself_are_statements(
     assert [s for _, s in said] == stated
 
 
+def test_the_name_a_speaker_addresses_names_nothing() -> None:
+    """LoCoMo 26 (real model): "Caroline: Wow, Mel." was kept as a fact, "Mel" being no
+    speaker's name. A vocative or greeted name is the person spoken to."""
+    names = frozenset({"caroline", "melanie"})
+    for said in ("Wow, Mel.", "Hey Mel!", "Thanks, Jon!", "Aw, that's sweet, Mel!"):
+        assert not statements([("user", "Caroline", said), ("user", "Melanie", "")]), said
+        assert not personal(said, names), said
+    for said in (
+        "Hey Mel, I moved to Lisbon!",
+        "We went to Paris, Lisbon, and Rome.",
+        "Caroline joined Pride, Mel.",
+    ):
+        assert personal(said, names), said
+
+
 @given(st.text(max_size=200), st.lists(st.text(max_size=80), max_size=5))
 def test_coverage_rules_take_any_text(sentence: str, texts: list[str]) -> None:
     covered = lexically_covered(sentence, texts)

@@ -99,6 +99,10 @@ _STOP = STOPWORDS | {
     "we",
     "well",
     "wow",
+    "aw",
+    "aww",
+    "yay",
+    "omg",
     # what the token pattern leaves of "I've", "we'll", "you're"
     "ve",
     "ll",
@@ -299,10 +303,24 @@ def personal(sentence: str, names: frozenset[str] = frozenset()) -> bool:
 
 def names_something(sentence: str, names: frozenset[str] = frozenset()) -> bool:
     """Whether a sentence holds a number or date, or a capitalised word after its first that
-    is neither "I" nor one of ``names`` (the speakers, lower-cased)."""
+    is neither "I" nor one of ``names`` (the speakers, lower-cased) nor the name the
+    speaker addresses: "Wow, Mel." / "Hey Jo!" name nobody the chat is about (a nickname
+    is not among the speakers' names, and LoCoMo's "Caroline: Wow, Mel." was kept as a
+    fact)."""
     if any(ch.isdigit() for ch in sentence):
         return True
+    rest = _VOCATIVE.sub(",", _GREETING.sub("", sentence))
     return any(
         t[:1].isupper() and t.lower() not in _FIRST_PERSON and t.lower() not in names
-        for t in _WORD.findall(sentence)[1:]
+        for t in _WORD.findall(rest)[1:]
     )
+
+
+# A name set off by a comma up to the clause's end ("Thanks, Mel!", "Aw, Mel, I love it"),
+# or right after an opening greeting ("Hey Mel, ..."): the person spoken to.
+_NAME = r"[^\W\d_][\w'’-]*"
+_VOCATIVE = re.compile(rf",\s*{_NAME}\s*(?=[,.!?…;:]|$)")
+_GREETING = re.compile(
+    rf"^\W*(?i:hey|hi|hello|hiya|yo|thanks|thank you|congrats|congratulations|wow|aw+|oh|"
+    rf"bye|dear|sorry|welcome|good morning|good night)\b[\s,]+{_NAME}",
+)
