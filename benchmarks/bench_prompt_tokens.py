@@ -140,15 +140,14 @@ def cases() -> list[dict[str, Any]]:
     return out
 
 
-def memvault_prompts(case: dict[str, Any]) -> tuple[str, list[tuple[str, str]]]:
-    """memvault's first user payload, and its worst-case second-pass (system, user) calls.
+def memvault_prompts(case: dict[str, Any]) -> tuple[str, tuple[str, str] | None]:
+    """memvault's first user payload, and its worst-case second-pass (system, user) or None.
 
     The second pass asks only about the stated sentences the first answer left uncovered;
-    at worst that is every stated sentence (``statements``), in the write path's own parts
-    (``second_pass_parts``, one call each), built by its own ``second_pass_prompt``. An add
-    with no stated sentence can never make a second call.
+    at worst that is every stated sentence (``statements``), built by the write path's own
+    ``second_pass_prompt``. An add with no stated sentence can never make a second call.
     """
-    from memvault.inference import second_pass_parts, second_pass_prompt
+    from memvault.inference import second_pass_prompt
     from memvault.llm.coverage import statements
     from memvault.llm.prompts import Existing, build_extraction_input
 
@@ -159,7 +158,7 @@ def memvault_prompts(case: dict[str, Any]) -> tuple[str, list[tuple[str, str]]]:
         observed=case["date"],
     )
     said = statements([(m["role"], m["name"], m["content"]) for m in msgs])
-    return first, [second_pass_prompt(p, case["date"], None, None) for p in second_pass_parts(said)]
+    return first, (second_pass_prompt(said, case["date"], None, None) if said else None)
 
 
 def mem0_side(python: Path, data: list[dict[str, Any]]) -> dict[str, Any]:
@@ -302,7 +301,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     data = cases()
     mem0 = mem0_side(args.mem0_python, data)
     mine = [memvault_prompts(case) for case in data]
-    seconds = [(i, call) for i, (_, calls) in enumerate(mine) for call in calls]
+    seconds = [(i, u) for i, (_, u) in enumerate(mine) if u is not None]
     chats = (
         [(EXTRACTION_PROMPT, first) for first, _ in mine]
         + list(second for _, second in seconds)
@@ -314,7 +313,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     mv_first = counted[:n]
     mv_second = [0] * n
     for (i, _), c in zip(seconds, counted[n : n + k], strict=True):
-        mv_second[i] += c
+        mv_second[i] = c
     m0 = counted[n + k : n + k + n]
     mv_bare, m0_bare = counted[-2:]
     result: dict[str, Any] = {

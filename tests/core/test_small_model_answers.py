@@ -893,35 +893,3 @@ def test_shown_memories_do_not_pool_their_words_to_cover_a_sentence(
     assert srv.count("chat") == 2
     assert news in srv.requests_for("chat")[-1].body["messages"][-1]["content"]
     assert "Jon started learning marketing and analytics tools" in current(mem, "mk")
-
-
-def test_a_long_list_of_dropped_sentences_is_asked_in_parts(mem: Memory, srv: FakeOpenAI) -> None:
-    """LoCoMo 26/3: asked about 51 sentences at once, Qwen 1.5B stated one fact and looped.
-    Each part of at most 20 (here 45 -> 15 + 15 + 15) is its own call; every part's facts
-    are kept, and the usage counts every call."""
-    said = [f"I visited city number {i} in the spring of {1990 + i}." for i in range(45)]
-    srv.enqueue(
-        {"memories": [{"event": "ADD", "text": "User lives in Lisbon"}]},
-        *(
-            {"memories": [{"text": f"User visited city {i} in {1990 + i}"} for i in part]}
-            for part in (range(0, 15), range(15, 30), range(30, 45))
-        ),
-    )
-    res = mem.add(" ".join(["I live in Lisbon.", *said]), user_id="pt")
-    asks = [r.body["messages"][-1]["content"] for r in srv.requests_for("chat")[1:]]
-    assert [sum(s in a for s in said) for a in asks] == [15, 15, 15]
-    assert said[0] in asks[0] and said[44] in asks[2]
-    assert res["usage"]["calls"] == 4
-    assert len(current(mem, "pt")) == 46
-
-
-def test_second_pass_parts_are_few_and_even() -> None:
-    from memvault.inference import second_pass_parts
-
-    def sizes(n: int) -> list[int]:
-        return [len(p) for p in second_pass_parts([("u", str(i)) for i in range(n)])]
-
-    assert sizes(0) == [] and sizes(1) == [1] and sizes(20) == [20]
-    assert sizes(21) == [11, 10] and sizes(51) == [17, 17, 17]
-    said = [("u", str(i)) for i in range(57)]
-    assert [s for p in second_pass_parts(said) for s in p] == said  # all, in order

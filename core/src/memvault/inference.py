@@ -281,15 +281,14 @@ def infer_add(
             decisions = [Decision("ADD", decode_summary(completion.text), None, None)]
         else:
             decisions, missed = yield from read_answer(engine, messages, completion.text, shown)
-            # a small model dropped them: ask once more, about them only
-            for part in second_pass_parts(missed):
+            if missed:  # a small model dropped them: ask once more, about them only
                 again = yield from llm.call(
                     *second_pass_prompt(
-                        part, observed_at, custom, engine.config.custom_fact_extraction_prompt
+                        missed, observed_at, custom, engine.config.custom_fact_extraction_prompt
                     )
                 )
                 decisions = yield from merge_second_pass(
-                    engine, again.text, decisions, shown, part, messages
+                    engine, again.text, decisions, shown, missed, messages
                 )
                 completion.usage += again.usage
     except LLMError as e:
@@ -347,21 +346,6 @@ def first_decisions(
     earlier round can rebuild its decisions without embedding the coverage check again.
     """
     return _named(_attributed(parse_decisions(raw, shown), messages), messages)
-
-
-#: Most sentences one second-pass call asks about. Asked about 51 at once (LoCoMo 26/3),
-#: Qwen 1.5B stated one fact and looped; 25 of the sentences were then kept verbatim.
-SECOND_PASS_PART = 20
-
-
-def second_pass_parts(missed: list[tuple[str, str]]) -> list[list[tuple[str, str]]]:
-    """``missed`` in the fewest parts of at most :data:`SECOND_PASS_PART`, near-equal in size
-    (51 -> 17 + 17 + 17, not 20 + 20 + 11), in order: one second-pass call each."""
-    if not missed:
-        return []
-    n = -(-len(missed) // SECOND_PASS_PART)
-    size = -(-len(missed) // n)
-    return [missed[i : i + size] for i in range(0, len(missed), size)]
 
 
 def second_pass_prompt(

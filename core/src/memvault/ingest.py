@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from memvault.costs import Estimate, price, token_counter
 from memvault.effects import run_async, run_sync
 from memvault.errors import LLMError, MemvaultError, ValidationError
-from memvault.inference import journal_key, second_pass_parts, second_pass_prompt, speaker
+from memvault.inference import journal_key, second_pass_prompt, speaker
 from memvault.inputs import clean_metadata, parse_messages, parse_time
 from memvault.llm.coverage import statements
 from memvault.llm.prompts import build_extraction_input
@@ -223,19 +223,17 @@ class Ingestor:
             est.rows += 1
             # At worst the second pass asks again about every stated sentence, alone.
             said = statements([(m.role, speaker(m), m.content) for m in msgs])
-            parts = second_pass_parts(said)
-            for part in parts:
+            if said:
                 again.prompt_tokens += sum(
-                    count(text)
-                    for text in second_pass_prompt(
-                        part,
+                    count(part)
+                    for part in second_pass_prompt(
+                        said,
                         p.kwargs.get("timestamp") or "",
                         cfg.custom_instructions,
                         cfg.custom_fact_extraction_prompt,
                     )
                 )
-            if parts:
-                again.completion_tokens += 20 * len(parts) + sum(count(t) for _, t in said) // 3
+                again.completion_tokens += 20 + sum(count(t) for _, t in said) // 3
         r.done = est.rows
         r.failed = len(r.errors)
         r.prompt_tokens, r.completion_tokens = est.prompt_tokens, est.completion_tokens
