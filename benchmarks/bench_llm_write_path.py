@@ -648,8 +648,7 @@ def render(out: dict[str, Any]) -> str:
         f"{s.get('verbatim_per_add')} |",
         f"| prompt / completion tokens per add | {s['prompt_tokens_per_add']} / "
         f"{s['completion_tokens_per_add']} |",
-        f"| LLM calls per add (1 + the second pass's parts, of at most 20 sentences, when a fact "
-        f"was dropped) | {s['llm_calls_per_add']} |",
+        f"| LLM calls per add (a second pass when a fact was dropped) | {s['llm_calls_per_add']} |",
         f"| looping answers stopped early (`stop_repeats`) | {s.get('loops_cut')} |",
         f"| LLM calls with estimated tokens (streamed, no usage report) | "
         f"{s.get('estimated_token_calls')} |",
