@@ -151,7 +151,7 @@ def _coverage(emb: Any, facts: list[str], obs: list[str]) -> float | None:
 
 
 #: The code whose behaviour the figures describe: a resumed run must not mix two versions.
-WRITE_PATH = ("inference.py", "llm")
+WRITE_PATH = ("write", "llm")
 
 
 def write_path_digest() -> str:

@@ -147,9 +147,9 @@ def memvault_prompts(case: dict[str, Any]) -> tuple[str, tuple[str, str] | None]
     at worst that is every stated sentence (``statements``), built by the write path's own
     ``second_pass_prompt``. An add with no stated sentence can never make a second call.
     """
-    from memvault.inference import second_pass_prompt
     from memvault.llm.coverage import statements
     from memvault.llm.prompts import Existing, build_extraction_input
+    from memvault.write.second_pass import second_pass_prompt
 
     msgs = case["messages"]
     first = build_extraction_input(

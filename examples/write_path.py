@@ -46,7 +46,13 @@ def rule_based_extractor(request: dict[str, Any]) -> dict[str, Any]:
     user = request["messages"][-1]["content"]
     # the second pass (facts only, about sentences the first answer left out) shows none
     shown = user.split("EXISTING MEMORIES:\n", 1)
-    existing = json.loads(shown[1].split("\n\n", 1)[0]) if len(shown) == 2 else []
+    lines = shown[1].split("\n\n", 1)[0].splitlines() if len(shown) == 2 else []
+    # one "[id] text" line per memory ("[]" when there are none)
+    existing = [
+        {"id": m["id"], "text": m["text"]}
+        for line in lines
+        if (m := re.match(r"\[(?P<id>[^\]]+)\] (?P<text>.*)", line))
+    ]
     new = user.split("NEW MESSAGES:\n", 1)[1]
     out: list[dict[str, Any]] = []
     lives = next((m for m in existing if m["text"].startswith("Ana lives in")), None)

@@ -21,6 +21,7 @@ from memvault.embedding import LocalEmbedder
 from memvault.llm.guard import distinctive, other_subjects, quoted, subject
 from memvault.llm.prompts import FACTS_PROMPT
 from tests.support.fake_openai import FakeOpenAI, Fault, Reply
+from tests.support.prompt_parts import shown_memories
 
 FOUR_FACTS = [
     {
@@ -554,8 +555,7 @@ def update_of(marker: str, text: str) -> Any:
         user = request["messages"][-1]["content"]
         if "EXISTING MEMORIES:\n" not in user:  # the second call: nothing more to say
             return {"memories": []}
-        shown = json.loads(user.split("EXISTING MEMORIES:\n", 1)[1].split("\n\n", 1)[0])
-        target = next(m["id"] for m in shown if marker in m["text"])
+        target = next(k for k, t in shown_memories(user).items() if marker in t)
         return {"memories": [{"event": "UPDATE", "id": target, "text": text}]}
 
     return handler
@@ -630,7 +630,7 @@ ADOPTION = [
         ),
         # two quoted reactions sharing only the name they address (37-session run, 0.43)
         (
-            "pets",
+            "congrats",  # within the words the prompt shows of a quote
             "Melanie: Wow, Caroline, that's awesome. Giving a home to needy kids is such a "
             "loving way to build a family.",
             [
@@ -819,6 +819,37 @@ def test_a_shown_memory_copied_as_a_new_fact_covers_nothing_new(
     assert srv.count("chat") == 2
     assert news in srv.requests_for("chat")[-1].body["messages"][-1]["content"]
     assert current(mem, "gi") == {known, "Gina got a yes from a wholesaler"}
+
+
+def test_memories_no_update_may_replace_are_shown_cut_and_a_copy_of_one_is_known(
+    mem: Memory, srv: FakeOpenAI
+) -> None:
+    """Issue 16's token bar: quotes kept in someone's words were ~2/3 of the shown memories'
+    tokens on LoCoMo. They can only be named as known or retired, so the prompt shows their
+    first words; a fact stays whole. The model copying the cut text (mark left off) adds
+    nothing and covers nothing new: the new sentence is still asked about."""
+    quote = (
+        "Caroline: I'm really lucky to have such a great support system, they have been "
+        "there through everything since I moved."
+    )
+    fact = "Caroline works as a counselor for trans teenagers at a clinic in Boston"
+    cut = " ".join(quote.split()[:10])
+    seed(mem, "cu", [quote, fact])
+    news = "I started volunteering at the animal shelter on Saturdays."
+    srv.enqueue(
+        {"memories": [{"event": "ADD", "text": cut}]},
+        {"memories": [{"text": "Caroline volunteers at the animal shelter on Saturdays"}]},
+    )
+    mem.add([{"role": "user", "name": "Caroline", "content": news}], user_id="cu")
+    first = srv.requests_for("chat")[0].body["messages"][-1]["content"]
+    assert set(shown_memories(first).values()) == {fact, cut + " …"}
+    assert srv.count("chat") == 2
+    assert news in srv.requests_for("chat")[-1].body["messages"][-1]["content"]
+    assert current(mem, "cu") == {
+        quote,
+        fact,
+        "Caroline volunteers at the animal shelter on Saturdays",
+    }
 
 
 def test_a_sentence_sharing_a_word_with_an_update_target_is_still_covered_by_text(

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,6 +13,7 @@ from memvault import AsyncMemory, LLMError, Memory, ValidationError
 from memvault.embedding import LocalEmbedder
 from memvault.llm.prompts import EXTRACTION_PROMPT, FACTS_PROMPT, PROCEDURAL_PROMPT
 from tests.support.fake_openai import FakeOpenAI, Fault, Reply
+from tests.support.prompt_parts import shown_memories
 
 
 @pytest.fixture
@@ -36,9 +35,7 @@ def mem(srv: FakeOpenAI, store_path: Path, embedder: LocalEmbedder) -> Iterator[
 def existing_ids(request: dict[str, Any]) -> dict[str, str]:
     """text -> short id, as shown to the model in the user prompt."""
     user = request["messages"][-1]["content"]
-    block = re.search(r"EXISTING MEMORIES:\n(.*?)\n\n", user, re.DOTALL)
-    assert block is not None
-    return {m["text"]: m["id"] for m in json.loads(block.group(1))}
+    return {text: short for short, text in shown_memories(user).items()}
 
 
 def test_add_extracts_facts_in_one_call_with_usage(mem: Memory, srv: FakeOpenAI) -> None:

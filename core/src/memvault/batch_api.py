@@ -8,7 +8,7 @@ JSONL file and create the batch, marking rows ``submitted`` with the batch id;
 transaction that also marks its row ``done``. Re-running the same ingest finds
 ``submitted`` rows and goes back to polling their batch instead of paying twice.
 
-The second pass, as in a live add (``memvault.inference``): when a row's answer
+The second pass, as in a live add (``memvault.write.second_pass``): when a row's answer
 left stated sentences uncovered (a small model dropped a fact), the row is not
 applied yet. Its first answer and those sentences are journaled with the row
 (still ``submitted``, ``followup`` empty), and once every first-round batch is
@@ -39,22 +39,16 @@ import numpy as np
 
 from memvault.effects import run_sync
 from memvault.errors import LLMError, MemvaultError
-from memvault.inference import (
-    Decision,
-    apply_decisions,
-    first_decisions,
-    guarded,
-    merge_second_pass,
-    read_answer,
-    second_pass_prompt,
-    speaker,
-)
 from memvault.inputs import Message, parse_messages
 from memvault.llm.client import Completion, completion_from_body
-from memvault.llm.prompts import Existing, build_extraction_input
+from memvault.llm.prompts import build_extraction_input
 from memvault.models import MemoryRecord
 from memvault.scope import resolve_scope
-from memvault.store.sqlite import Visibility
+from memvault.write.apply import apply_decisions
+from memvault.write.decisions import Decision, first_decisions
+from memvault.write.guarding import guarded
+from memvault.write.second_pass import merge_second_pass, read_answer, second_pass_prompt
+from memvault.write.shown import prompt_memories, similar
 
 if TYPE_CHECKING:
     from memvault.engine import Engine
@@ -90,16 +84,14 @@ def _request_for(ing: Ingestor, p: Prepared) -> tuple[dict[str, Any], dict[str, 
         p.kwargs.get("user_id"), p.kwargs.get("agent_id"), p.kwargs.get("run_id")
     )
     msgs = _messages(p.kwargs)
-    convo = [(speaker(m), m.content) for m in msgs]
+    convo = [(m.speaker, m.content) for m in msgs]
     query = "\n".join(t for _, t in convo)
     qvec = engine.embedder.embed([query[:4000]], kind="query")[0]
-    hits = engine._search(query, qvec, "default", scope, None, Visibility(), 10, None, False)[
-        "results"
-    ]
-    shown = {str(i): h["id"] for i, h in enumerate(hits)}
+    records = similar(engine, scope, query, qvec)
+    shown = {k: r.id for k, r in records.items()}
     user = build_extraction_input(
         messages=convo,
-        existing=[Existing(str(i), h["memory"]) for i, h in enumerate(hits)],
+        existing=prompt_memories(records),
         observed=_observed(msgs, p.kwargs),
         custom=engine.config.custom_instructions,
     )

@@ -197,7 +197,7 @@ class Engine(KeyedOps):
             if done is not None and done["state"] == "done":
                 return {"results": done["result"] or [], "replayed": True}
         if infer and self.llm is not None and embeddings is None:
-            from memvault.inference import infer_add
+            from memvault.write.add import infer_add
 
             return (
                 yield from infer_add(

@@ -26,11 +26,12 @@ from typing import TYPE_CHECKING, Any
 from memvault.costs import Estimate, price, token_counter
 from memvault.effects import run_async, run_sync
 from memvault.errors import LLMError, MemvaultError, ValidationError
-from memvault.inference import journal_key, second_pass_prompt, speaker
 from memvault.inputs import clean_metadata, parse_messages, parse_time
 from memvault.llm.coverage import statements
 from memvault.llm.prompts import build_extraction_input
 from memvault.scope import resolve_scope, scoped_key
+from memvault.write.add import journal_key
+from memvault.write.second_pass import second_pass_prompt
 
 if TYPE_CHECKING:
     from memvault.engine import Engine
@@ -211,7 +212,7 @@ class Ingestor:
                 continue
             msgs = parse_messages(p.kwargs["messages"])
             user = build_extraction_input(
-                messages=[(speaker(m), m.content) for m in msgs],
+                messages=[(m.speaker, m.content) for m in msgs],
                 existing=[],
                 observed=p.kwargs.get("timestamp") or "",
                 custom=cfg.custom_instructions,
@@ -222,7 +223,7 @@ class Ingestor:
             est.completion_tokens += 20 + sum(count(m.content) for m in msgs) // 3
             est.rows += 1
             # At worst the second pass asks again about every stated sentence, alone.
-            said = statements([(m.role, speaker(m), m.content) for m in msgs])
+            said = statements([(m.role, m.speaker, m.content) for m in msgs])
             if said:
                 again.prompt_tokens += sum(
                     count(part)

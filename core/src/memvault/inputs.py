@@ -42,6 +42,11 @@ class Message:
     name: str | None = None
     timestamp: str | None = None
 
+    @property
+    def speaker(self) -> str:
+        """Who said it, as prompts and stored quotes name them: the name, else the role."""
+        return self.name or self.role
+
 
 def parse_messages(messages: Any) -> list[Message]:
     """Accept a str, a message dict, or a list of either (mem0's shapes)."""

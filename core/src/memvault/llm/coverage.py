@@ -13,7 +13,7 @@ a fact does not repeat are embedded and compared (cosine >= ``COVERED`` with a n
 ``KNOWN`` with a memory already stored), so a good answer costs no embedding at all.
 Questions and very short sentences ("Thanks!", "How are you?") state nothing and are not
 checked. What even the second answer leaves uncovered is kept verbatim when it is
-:func:`personal` (see ``memvault.inference``): dropped by the model, never by memvault.
+:func:`personal` (see ``memvault.write.second_pass``): dropped by the model, never by memvault.
 """
 
 from __future__ import annotations

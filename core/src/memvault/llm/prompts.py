@@ -9,7 +9,6 @@ similar stored memories need the same context, so asking twice only doubles cost
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -47,7 +46,7 @@ stated it. For example:
 {"event": "UPDATE", "id": "0", "text": "...", "attributed_to": "user"}]}
 If nothing is worth remembering: {"memories": []}"""
 
-#: The second pass (``memvault.inference``): only sentences the first answer left out, no
+#: The second pass (``memvault.write.second_pass``): only sentences the first answer left out, no
 #: existing memories, so no ids and no events to choose — a third of the tokens of
 #: ``EXTRACTION_PROMPT``. Why it matters: a small model drops facts in most adds (Qwen 1.5B
 #: on LoCoMo: every session), and with the full prompt the second call alone cost ~0.12 of
@@ -91,8 +90,11 @@ def build_extraction_input(
     parts = []
     if custom:
         parts.append(f"CUSTOM INSTRUCTIONS (follow them):\n{custom.strip()}")
-    mem = [{"id": e.short_id, "text": e.text} for e in existing]
-    parts.append("EXISTING MEMORIES:\n" + (json.dumps(mem, ensure_ascii=False) if mem else "[]"))
+    # One "[id] text" line each: JSON objects cost ~10 tokens of keys and quotes apiece.
+    # None is "[]", as the answer's empty list: with "(none)" Qwen 1.5B answered small talk
+    # with the instruction's example fact ("User is allergic to peanuts").
+    mem = "\n".join(f"[{e.short_id}] {' '.join(e.text.split())}" for e in existing)
+    parts.append("EXISTING MEMORIES:\n" + (mem or "[]"))
     parts.append(f"OBSERVATION DATE: {observed}")
     parts.append("NEW MESSAGES:\n" + "\n".join(f"{who}: {text}" for who, text in messages))
     return "\n\n".join(parts)
