@@ -39,6 +39,15 @@ def test_write_path_example_offline() -> None:
     assert "'Do I have a pet?' -> We adopted a grey cat called Miso" in out
 
 
+def test_query_expansion_example_offline() -> None:
+    out = run_example("query_expansion.py")
+    plain, expanded = out.split("the model's statements:")
+    books = "collecting classic children's books"
+    assert books not in plain  # the question's words lead elsewhere
+    assert books in expanded.split("with expansion")[1]
+    assert "'calls': 1" in out
+
+
 def test_langgraph_restart_example_keeps_both_memories_across_processes() -> None:
     out = run_example("langgraph_restart.py")
     assert "run 1: paused, asking: 'Book the flight to Lisbon?'" in out

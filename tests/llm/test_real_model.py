@@ -115,3 +115,23 @@ def test_procedural_memory_keeps_the_steps_and_values(mem: Memory) -> None:
     assert "BA117" in item["memory"] and mentions([item["memory"]], "JFK", "New York")
     stored = mem.get(item["id"])
     assert stored is not None and stored["metadata"]["memory_type"] == "procedural_memory"
+
+
+def test_query_expansion_finds_an_answer_unlike_its_question(mem: Memory) -> None:
+    """Issue 12's opt-in LLM query step with the real model: it writes statements, and the
+    memory that answers (sharing no word with the question but "Caroline") is found."""
+    for text in (
+        "Caroline: I asked my friend whether Dr. Seuss was a real doctor.",
+        "Caroline: Dr. Pepper is my favourite drink, way better than cola.",
+        "Caroline: I went to the doctor for a check-up last week.",
+        "Caroline: I've been collecting classic children's books for my future kids.",
+        "Melanie: I ran a charity race for mental health on Saturday.",
+    ):
+        mem.add(text, user_id="cl", infer=False)
+    question = "Would Caroline likely have Dr. Seuss books on her shelf?"
+    plain = mem.search(question, user_id="cl", top_k=2)["results"]
+    assert not mentions([r["memory"] for r in plain], "children's books")  # words lead elsewhere
+    res = mem.search(question, user_id="cl", top_k=2, retrieval={"expansions": 3})
+    assert 1 <= len(res["expansions"]) <= 3 and all(s.strip() for s in res["expansions"])
+    assert mentions([r["memory"] for r in res["results"]], "children's books"), res
+    assert mem.stats()["llm_usage"]["calls"] == 1

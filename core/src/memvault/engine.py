@@ -26,6 +26,7 @@ from memvault.effects import Blocking, Embed, Op, Wait
 from memvault.embedding import make_embedder
 from memvault.embedding.base import Embedder
 from memvault.errors import ConfigError, LLMError, NotFoundError, ValidationError
+from memvault.expansion import expand, fuse
 from memvault.filters import compile_filter, with_namespace
 from memvault.indexer import BackgroundIndexer
 from memvault.inputs import (
@@ -40,7 +41,7 @@ from memvault.inputs import (
     parse_time,
 )
 from memvault.keyed import KeyedOps
-from memvault.llm.client import LLMClient
+from memvault.llm.client import Completion, LLMClient
 from memvault.llm.config import parse_llm_settings
 from memvault.models import DEFAULT_SPACE, MemoryRecord, content_hash, utcnow
 from memvault.retrieval import Ranked, RetrievalConfig, query_signals, rank
@@ -368,6 +369,8 @@ class Engine(KeyedOps):
             raise ValidationError(f"threshold must be a finite number, got {threshold!r}")
         vis = Visibility(include_superseded, parse_time(as_of), show_expired)
         space = check_space(vector_space)
+        if cfg.expansions:
+            self._check_expansions(query, vector, space, ranking, include_unranked)
         if space == DEFAULT_SPACE:
             yield from self.index_queued(scope)
         if vector is not None:
@@ -383,6 +386,24 @@ class Engine(KeyedOps):
             raise ValidationError(
                 "ranking='vector' needs vector= (or a query in the default space)"
             )
+        if cfg.expansions:
+            assert self.llm is not None and query is not None
+            texts, completion = yield from expand(self.llm, query, cfg.expansions)
+            yield Blocking(self._record_usage, ("search", completion))
+            vecs = list((yield Embed(self.embedder, texts, kind="query"))) if texts else []
+            return (
+                yield Blocking(
+                    self._search_expanded,
+                    ([(query, qvec), *zip(texts, vecs, strict=True)], scope, pred, vis, k),
+                    {
+                        "threshold": threshold,
+                        "touch": touch,
+                        "cfg": cfg,
+                        "dedupe": dedupe,
+                        "offset": offset,
+                    },
+                )
+            )
         return (
             yield Blocking(
                 self._search,
@@ -390,6 +411,60 @@ class Engine(KeyedOps):
                 {"offset": offset, "ranking": ranking, "include_unranked": include_unranked},
             )
         )
+
+    def _check_expansions(
+        self,
+        query: str | None,
+        vector: Any,
+        space: str,
+        ranking: str,
+        include_unranked: bool,
+    ) -> None:
+        """Query expansion needs a model and a text query ranked by the hybrid fusion."""
+        if self.llm is None:
+            raise ValidationError("retrieval expansions need an LLM: configure llm in the config")
+        if query is None or vector is not None or space != DEFAULT_SPACE:
+            raise ValidationError(
+                "retrieval expansions need a text query in the default space (no vector=)"
+            )
+        if ranking != "hybrid" or include_unranked:
+            raise ValidationError(
+                "retrieval expansions fuse hybrid rankings: not with ranking='vector' "
+                "or include_unranked"
+            )
+
+    def _record_usage(self, op: str, completion: Completion) -> None:
+        with self.store.write() as tx:
+            tx.usage(op, completion.model, completion.usage.as_dict())
+
+    def _search_expanded(
+        self,
+        queries: list[tuple[str, np.ndarray]],
+        scope: Scope,
+        pred: Any,
+        vis: Visibility,
+        k: int,
+        *,
+        threshold: float | None,
+        touch: bool,
+        cfg: RetrievalConfig,
+        dedupe: bool,
+        offset: int,
+    ) -> dict[str, Any]:
+        """The query and each expansion searched alike, their rankings fused (RRF)."""
+        depth = max(k + offset, cfg.candidates)
+        rankings = [
+            self._search(
+                q, v, DEFAULT_SPACE, scope, pred, vis, depth, threshold, False, False, cfg, dedupe
+            )["results"]
+            for q, v in queries
+        ]
+        # The question weighs as much as all the statements together: they are guesses.
+        weights = [max(1, len(queries) - 1)] + [1] * (len(queries) - 1)
+        out = fuse(rankings, weights, key="hash" if dedupe else "id")[offset : offset + k]
+        if touch and out:
+            self._touch([r["id"] for r in out])
+        return {"results": out, "expansions": [q for q, _ in queries[1:]]}
 
     def embed_or_defer(self, texts: list[str]) -> Op[tuple[np.ndarray | None, int | None]]:
         """New memories' vectors now (``sync``), or the width to queue them with (default).

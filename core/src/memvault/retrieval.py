@@ -68,6 +68,14 @@ class RetrievalConfig(BaseModel):
         "candidate of the same thread (exact user/agent/run) beyond the first thread_free",
     )
     thread_free: int = Field(1, ge=1, le=50, description="results per thread before the penalty")
+    expansions: int = Field(
+        0,
+        ge=0,
+        le=8,
+        description="opt-in, needs an LLM: the model writes this many statements an answer "
+        "would hold, each is searched too and the rankings fused (memvault.expansion); one LLM "
+        "call per search",
+    )
 
     @property
     def max_score(self) -> float:
