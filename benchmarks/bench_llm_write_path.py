@@ -621,7 +621,8 @@ def render(out: dict[str, Any]) -> str:
     if not out.get("complete", True):
         which = (
             f"the first {s['adds']} of its {out.get('planned', '?')} session adds: the run "
-            "stopped at its time budget and resumes where it stopped"
+            "stopped at its time budget; rerun, it resumes where it stopped as long as the "
+            "write path's code is unchanged (it refuses otherwise)"
         )
     lines = [
         f"`benchmarks/bench_llm_write_path.py` on the {n_conv} LoCoMo dev conversations "
