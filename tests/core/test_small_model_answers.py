@@ -852,6 +852,37 @@ def test_memories_no_update_may_replace_are_shown_cut_and_a_copy_of_one_is_known
     }
 
 
+def test_an_update_with_another_memorys_opening_changes_nothing(
+    mem: Memory, srv: FakeOpenAI
+) -> None:
+    """LoCoMo 26/8 with Qwen 1.5B: "UPDATE 8" whose text was the opening of memory 9 with
+    its cut mark rewritten as "...". It is a copy of 9 (known), not a change of 8, and not
+    a new memory; the new sentence is still asked about."""
+    quote = (
+        "Caroline: I'm really lucky to have such a great support system, they have been "
+        "there through everything since I moved."
+    )
+    fact = "Caroline works as a counselor for trans teenagers at a clinic in Boston"
+    ids = seed(mem, "cp", [fact, quote])
+
+    def answer(request: dict[str, Any]) -> dict[str, Any]:
+        user = request["messages"][-1]["content"]
+        if "EXISTING MEMORIES:\n" not in user:
+            return {"memories": [{"text": "Caroline volunteers at the animal shelter"}]}
+        shown = shown_memories(user)
+        target = next(k for k, t in shown.items() if t == fact)
+        opening = next(t for t in shown.values() if t.startswith("Caroline: "))
+        copy = opening.removesuffix(" …") + " ..."
+        return {"memories": [{"event": "UPDATE", "id": target, "text": copy}]}
+
+    srv.chat_handler = answer
+    news = "I started volunteering at the animal shelter on Saturdays."
+    mem.add([{"role": "user", "name": "Caroline", "content": news}], user_id="cp")
+    assert srv.count("chat") == 2
+    assert current(mem, "cp") == {quote, fact, "Caroline volunteers at the animal shelter"}
+    assert [h["event"] for h in mem.history(ids[fact])] == ["ADD"]
+
+
 def test_a_sentence_sharing_a_word_with_an_update_target_is_still_covered_by_text(
     mem: Memory, srv: FakeOpenAI
 ) -> None:

@@ -77,9 +77,11 @@ def _resolve(p: Proposal, shown: dict[str, MemoryRecord]) -> Decision | None:
         event = "NONE"  # nothing to change: the memory stands
     if event == "UPDATE" and target is None:
         event = "ADD"  # refers to nothing we showed: keep the fact, touch nothing
-    if event == "ADD" and text is not None:
+    if event in ("ADD", "UPDATE") and text is not None:
         # A copy of a shown memory is that memory, known (LoCoMo 30/3: the model answered
-        # with the memories it was shown); a cut one would otherwise be stored as new.
+        # with the memories it was shown); a cut one would otherwise be stored as new. So
+        # is an UPDATE of one memory with another's text (LoCoMo 26/8: "UPDATE 8" with the
+        # opening of memory 9): it changes nothing.
         copied = next((r for r in shown.values() if copies(text, r)), None)
         if copied is not None:
             return Decision("NONE", None, copied, who)

@@ -8,6 +8,7 @@ an add's ~2,500, two thirds of it long quotes ("Caroline: I'm really lucky to ha
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -28,6 +29,10 @@ CONTEXT_MEMORIES = 10
 FIXED_MEMORY_WORDS = 10
 #: How a cut memory ends in the prompt.
 CUT = " …"
+#: Any ellipsis ending a text: a model copying a cut memory writes the mark its own way.
+_ELLIPSIS = re.compile(r"\s*(?:…|\.{2,})\s*$")
+#: Opening words a text ending in an ellipsis must share with a memory to be its copy.
+MIN_COPIED_WORDS = 5
 
 
 def all_if_few(engine: Engine, scope: Scope) -> dict[str, MemoryRecord] | None:
@@ -94,10 +99,20 @@ def prompt_text(memory: MemoryRecord) -> str:
 
 
 def copies(text: str, memory: MemoryRecord) -> bool:
-    """Whether ``text`` repeats the memory, as stored or as the prompt showed it (cut or
-    not, the mark of the cut left off)."""
-    shown = prompt_text(memory)
-    return any(same_text(text, t) for t in (memory.memory, shown, shown.removesuffix(CUT)))
+    """Whether ``text`` repeats the memory: as stored, as the prompt showed it (the mark of
+    the cut left off or not), or its opening words followed by any ellipsis ("... The ..."
+    from Qwen 1.5B, which rewrote the mark in ASCII)."""
+    if same_text(text, memory.memory):
+        return True
+    mark = _ELLIPSIS.search(text)
+    if mark is None:
+        return same_text(text, prompt_text(memory).removesuffix(CUT))
+    head = _norm(text[: mark.start()])
+    return len(head.split()) >= MIN_COPIED_WORDS and _norm(memory.memory).startswith(head)
+
+
+def _norm(text: str) -> str:
+    return " ".join(text.casefold().split())
 
 
 def prompt_memories(shown: dict[str, MemoryRecord]) -> list[Existing]:
