@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from memvault.effects import Embed, Op
+from memvault.errors import LLMError
 from memvault.inputs import Message
 from memvault.llm.coverage import (
     COVERED,
@@ -92,7 +93,14 @@ def merge_second_pass(
     and a memory layer that promises to lose nothing keeps the words rather than nothing.
     Reactions and chatter ("Lucky you!") are not kept.
     """
-    answer = decode_memories(raw)
+    try:
+        answer = decode_memories(raw)
+    except LLMError as e:
+        # No judgment at all (LoCoMo 41/5: one fact looping in a single string until the
+        # token limit, no item complete): the first answer's facts stand and every sentence
+        # asked about is kept in its speaker's words, rather than failing the whole add.
+        log.warning("the second answer could not be read (%s); keeping its sentences", e)
+        return decisions + _verbatim(missed, decisions, messages)
     extra = named(_second_pass(answer, decisions, shown), messages)
     log.info(
         "second pass kept %d new fact(s)", len(extra), extra={"facts": [d.text for d in extra]}
@@ -111,6 +119,13 @@ def merge_second_pass(
         [],
         [s for _, s in _stated(messages)],
     )
+    return decisions + _verbatim(left, decisions, messages)
+
+
+def _verbatim(
+    left: list[tuple[str, str]], decisions: list[Decision], messages: list[Message]
+) -> list[Decision]:
+    """``left`` sentences that may say something about someone, as ``"<speaker>: ..."``."""
     names = frozenset(m.speaker.lower() for m in messages)
     have = {" ".join((d.text or "").casefold().split()) for d in decisions}
     verbatim = []
@@ -124,7 +139,7 @@ def merge_second_pass(
             len(verbatim),
             extra={"verbatim": [d.text for d in verbatim]},
         )
-    return decisions + verbatim
+    return verbatim
 
 
 def _uncovered(
