@@ -77,6 +77,32 @@ def test_an_item_still_being_written_does_not_count() -> None:
     assert not is_looping(answer(items, closed=False) + ', {"event": "ADD", "text": "User likes')
 
 
+CYCLE = (
+    "Maria shared a photo of three women in green aprons holding pots. "
+    "John mentioned that he had a little doll like this as a kid. "
+)
+
+
+def test_one_item_cycling_through_its_sentences_is_a_loop() -> None:
+    """LoCoMo 41/5: one item's text cycled through two sentences until the token limit; no
+    item ever completed, so the item rule never saw it."""
+    start = '{"memories": [{"text": "John talked about education in his area. '
+    assert not is_looping(start + CYCLE)  # said once
+    assert not is_looping(start + CYCLE + CYCLE.split(". ")[0] + ". ")  # one repeat
+    assert not is_looping(start + CYCLE * 2 + "Maria shared")  # two in a row
+    assert is_looping(start + CYCLE * 2 + CYCLE.split(". ")[0] + ". Jo")  # three in a row
+    honest = " ".join(f"John visited city number {i} with his family. " for i in "abcdefgh")
+    assert not is_looping(start + honest)
+    assert not is_looping(start + "Yes. No. Yes. No. Yes. No. Yes. ")  # short ones recur
+
+
+def test_a_stream_looping_inside_one_item_is_cut(srv: FakeOpenAI) -> None:
+    srv.enqueue(Reply('{"memories": [{"text": "' + CYCLE * 150, "length", stream_delay=0.001))
+    out = client(srv).complete("s", "u")
+    assert hung_up_early(srv)
+    assert out.text.count("green aprons") < 5
+
+
 def test_bare_lists_and_items_without_text_loop_too() -> None:
     assert is_looping('[{"text": "a"}, {"text": "a"}, {"text": "a"}, {"text": "a"}')
     assert is_looping("```json\n[" + ", ".join(['"likes tea"'] * 4))

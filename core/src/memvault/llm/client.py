@@ -176,7 +176,7 @@ class _Streamed:
             return False
         self.parts.append(piece)
         self.content_chunks += 1
-        if "}" in piece and is_looping(self.text):
+        if any(c in piece for c in "}.!?") and is_looping(self.text):
             self.cut = True
             log.info(
                 "LLM answer repeats itself: stopped reading after %d chunks",

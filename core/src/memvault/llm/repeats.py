@@ -29,6 +29,9 @@ DEFAULT_WINDOW = 3
 _SPACE = re.compile(r"\s+")
 _TEXT_KEYS = ("text", "fact", "memory", "content", "new_text", "new_memory", "value", "data")
 _BARE_LIST = re.compile(r"^\s*(?:```(?:json|JSON)?\s*)?\[")
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+#: Shorter sentences ("Yes.", "Thanks!") may honestly recur.
+MIN_SENTENCE_WORDS = 4
 
 
 def normalise_fact(text: str) -> str:
@@ -65,10 +68,25 @@ def complete_items(raw: str) -> list[Any]:
 
 
 def is_looping(raw: str, window: int = DEFAULT_WINDOW) -> bool:
-    """Whether the last ``window`` complete items of ``raw`` each repeat an earlier one."""
+    """Whether the last ``window`` complete items of ``raw`` each repeat an earlier one, or
+    its last ``window`` complete sentences do (a loop inside one item's text)."""
     if window < 1:
         raise ValueError("window must be at least 1")
     keys = [item_key(item) for item in complete_items(raw)]
+    return _repeats(keys, window) or _repeats(_sentences(raw), window)
+
+
+def _repeats(keys: list[str], window: int) -> bool:
     if len(keys) <= window:
         return False
     return all(keys[i] in keys[:i] for i in range(len(keys) - window, len(keys)))
+
+
+def _sentences(raw: str) -> list[str]:
+    """The complete sentences of ``raw`` of at least ``MIN_SENTENCE_WORDS`` words, normalised.
+
+    LoCoMo 41/5: Qwen 1.5B wrote one item whose text cycled through two sentences until the
+    token limit, ~170 s, and no item ever completed for the item rule to see.
+    """
+    parts = _SENTENCE_END.split(raw)[:-1]  # the last part may still be being written
+    return [normalise_fact(p) for p in parts if len(p.split()) >= MIN_SENTENCE_WORDS]
