@@ -906,6 +906,28 @@ def test_an_update_with_another_memorys_opening_changes_nothing(
     assert [h["event"] for h in mem.history(ids[fact])] == ["ADD"]
 
 
+def test_one_speakers_quote_does_not_cover_anothers_sentence(mem: Memory, srv: FakeOpenAI) -> None:
+    """LoCoMo 41/8: the model stored Maria's message as said; 0.41 from John's answer, it
+    covered it, and "his name is Kyle" was stored nowhere. A quote covers only its own
+    speaker's sentences."""
+    question = "Maria: Thanks for your support, John. How's your family doing? That baby in the pic is adorable! What's their name?"
+    kyle = "Our one-year-old is so cute, his name is Kyle!"
+    srv.enqueue(
+        {"memories": [{"event": "ADD", "text": question}]},
+        {"memories": [{"text": "John's one-year-old son is named Kyle"}]},
+    )
+    mem.add(
+        [
+            {"role": "user", "name": "Maria", "content": question.removeprefix("Maria: ")},
+            {"role": "user", "name": "John", "content": kyle},
+        ],
+        user_id="ky",
+    )
+    assert srv.count("chat") == 2
+    assert kyle in srv.requests_for("chat")[-1].body["messages"][-1]["content"]
+    assert "John's one-year-old son is named Kyle" in current(mem, "ky")
+
+
 def test_a_sentence_sharing_a_word_with_an_update_target_is_still_covered_by_text(
     mem: Memory, srv: FakeOpenAI
 ) -> None:

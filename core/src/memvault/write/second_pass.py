@@ -26,7 +26,7 @@ from memvault.llm.coverage import (
     touched,
 )
 from memvault.llm.decode import Proposal, decode_memories
-from memvault.llm.guard import unit
+from memvault.llm.guard import quoted, sentences, subject, unit
 from memvault.llm.prompts import FACTS_PROMPT, build_extraction_input, build_facts_input
 from memvault.models import MemoryRecord
 from memvault.write.decisions import Decision, first_decisions, named
@@ -117,7 +117,8 @@ def merge_second_pass(
         missed,
         [d.text for d in decisions if d.text] + said_again,
         [],
-        [s for _, s in _stated(messages)],
+        _every_sentence(messages),
+        _speakers(messages),
     )
     return decisions + _verbatim(left, decisions, messages)
 
@@ -168,7 +169,7 @@ def _uncovered(
     deleted = [d.target.memory for d in decisions if d.target and d.event == "DELETE"]
     open_ = [(who, s) for who, s in said if not touched(s, deleted)]
     missed = yield from _not_covered(
-        engine, open_, new, known, [s for _, s in said], shown=memories
+        engine, open_, new, known, _every_sentence(messages), _speakers(messages), shown=memories
     )
     if missed and not shown and not decisions and len(missed) == len(said):
         return []
@@ -181,6 +182,18 @@ def _uncovered(
     return missed
 
 
+def _every_sentence(messages: list[Message]) -> list[str]:
+    """Every sentence of the input, questions and the assistant's included: what a fact may
+    have come from. LoCoMo 41/8: "Maria: ... That baby is adorable! What's their name?",
+    stored as said, covered John's "his name is Kyle!" (0.41) because its own source, a
+    question, was not among the sentences it was compared with (0.56 with it)."""
+    return sentences([m.content for m in messages], limit=len(messages) * 100)
+
+
+def _speakers(messages: list[Message]) -> frozenset[str]:
+    return frozenset(m.speaker.lower() for m in messages)
+
+
 def _stated(messages: list[Message]) -> list[tuple[str, str]]:
     return statements([(m.role, m.speaker, m.content) for m in messages])
 
@@ -191,6 +204,7 @@ def _not_covered(
     new: list[str],
     known: list[str],
     context: list[str],
+    speakers: frozenset[str],
     shown: Sequence[str] = (),
 ) -> Op[list[tuple[str, str]]]:
     """The sentences of ``said`` that neither a new fact nor a known memory covers.
@@ -200,14 +214,15 @@ def _not_covered(
     pooled, ten memories of a long chat held half the words of "Started to learn all these
     marketing and analytics tools to push the biz forward today" (LoCoMo 30/17) between
     them, and the fact was lost. Otherwise a new fact must be close to it (cosine >=
-    ``COVERED``) *and* about as close to it as to any sentence of ``context`` (every stated
+    ``COVERED``) *and* about as close to it as to any sentence of ``context`` (every
     sentence of the input: within ``COVERED_MARGIN`` of the fact's best match), a known or
-    shown memory very close (``KNOWN``). Only what the word checks leave is embedded.
+    shown memory very close (``KNOWN``). A fact written as someone's quote ("Maria: ...")
+    covers only that speaker's sentences. Only what the word checks leave is embedded.
     """
     missed = [
         (who, s)
         for who, s in said
-        if not lexically_covered(s, new + known)
+        if not lexically_covered(s, _usable(new, who, speakers) + known)
         and not any(lexically_covered(s, [m]) for m in shown)
     ]
     known = known + list(shown)
@@ -226,9 +241,25 @@ def _not_covered(
         # long chat about the same people, unrelated sentences reach 0.28-0.32.
         best = (vecs[:k] @ vecs[k : k + len(new_u)].T).max(axis=0)
         facts = np.where(facts >= best - COVERED_MARGIN, facts, -1.0)
+        usable = np.array(
+            [[f in _usable(new_u, who, speakers) for f in new_u] for who, _ in missed]
+        )
+        facts = np.where(usable, facts, -1.0)
     bar = np.array([COVERED] * len(new_u) + [KNOWN] * len(known_u))
     covered = (np.concatenate([facts, sims[:, len(new_u) :]], axis=1) >= bar).any(axis=1)
     return [m for m, c in zip(missed, covered, strict=True) if not c]
+
+
+def _usable(facts: list[str], who: str, speakers: frozenset[str]) -> list[str]:
+    """The facts that may cover a sentence said by ``who``: not another speaker's quote.
+
+    LoCoMo 41/8: the model stored Maria's message as said ("Maria: ... That baby in the pic
+    is adorable! What's their name?"); 0.41 from John's reply "his name is Kyle!", it
+    covered it, and Kyle was stored nowhere. ``speakers``: the input's speakers, lower-cased
+    (a label such as "Fact: ..." is nobody's quote).
+    """
+    me = who.lower()
+    return [f for f in facts if not quoted(f) or subject(f) == me or subject(f) not in speakers]
 
 
 def _second_pass(
