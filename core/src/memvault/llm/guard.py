@@ -239,8 +239,9 @@ def related(
     return cos >= near and bool(distinctive(a, b, others))
 
 
-def sentences(messages: list[str], limit: int = 40) -> list[str]:
-    """The messages cut into sentences (a long message's embedding blurs its parts)."""
+def sentences(messages: list[str], limit: int | None = 40) -> list[str]:
+    """The messages cut into sentences (a long message's embedding blurs its parts); the
+    first ``limit`` of them (None: all)."""
     out: dict[str, None] = {}
     for m in messages:
         for s in SENTENCE.split(m):

@@ -187,7 +187,7 @@ def _every_sentence(messages: list[Message]) -> list[str]:
     have come from. LoCoMo 41/8: "Maria: ... That baby is adorable! What's their name?",
     stored as said, covered John's "his name is Kyle!" (0.41) because its own source, a
     question, was not among the sentences it was compared with (0.56 with it)."""
-    return sentences([m.content for m in messages], limit=len(messages) * 100)
+    return sentences([m.content for m in messages], limit=None)
 
 
 def _speakers(messages: list[Message]) -> frozenset[str]:
@@ -219,10 +219,15 @@ def _not_covered(
     shown memory very close (``KNOWN``). A fact written as someone's quote ("Maria: ...")
     covers only that speaker's sentences. Only what the word checks leave is embedded.
     """
+    quote_of = {f: _quoted_speaker(f, speakers) for f in new}  # each fact read once
+
+    def usable(f: str, who: str) -> bool:
+        return quote_of[f] in (None, who.lower())
+
     missed = [
         (who, s)
         for who, s in said
-        if not lexically_covered(s, _usable(new, who, speakers) + known)
+        if not lexically_covered(s, [f for f in new if usable(f, who)] + known)
         and not any(lexically_covered(s, [m]) for m in shown)
     ]
     known = known + list(shown)
@@ -241,25 +246,23 @@ def _not_covered(
         # long chat about the same people, unrelated sentences reach 0.28-0.32.
         best = (vecs[:k] @ vecs[k : k + len(new_u)].T).max(axis=0)
         facts = np.where(facts >= best - COVERED_MARGIN, facts, -1.0)
-        usable = np.array(
-            [[f in _usable(new_u, who, speakers) for f in new_u] for who, _ in missed]
-        )
-        facts = np.where(usable, facts, -1.0)
+        allowed = np.array([[usable(f, who) for f in new_u] for who, _ in missed])
+        facts = np.where(allowed, facts, -1.0)
     bar = np.array([COVERED] * len(new_u) + [KNOWN] * len(known_u))
     covered = (np.concatenate([facts, sims[:, len(new_u) :]], axis=1) >= bar).any(axis=1)
     return [m for m, c in zip(missed, covered, strict=True) if not c]
 
 
-def _usable(facts: list[str], who: str, speakers: frozenset[str]) -> list[str]:
-    """The facts that may cover a sentence said by ``who``: not another speaker's quote.
+def _quoted_speaker(fact: str, speakers: frozenset[str]) -> str | None:
+    """The speaker (lower-cased) a fact quotes, which then covers only that speaker's
+    sentences; None for any other fact (a label such as "Fact: ..." is nobody's quote).
 
     LoCoMo 41/8: the model stored Maria's message as said ("Maria: ... That baby in the pic
     is adorable! What's their name?"); 0.41 from John's reply "his name is Kyle!", it
-    covered it, and Kyle was stored nowhere. ``speakers``: the input's speakers, lower-cased
-    (a label such as "Fact: ..." is nobody's quote).
+    covered it, and Kyle was stored nowhere.
     """
-    me = who.lower()
-    return [f for f in facts if not quoted(f) or subject(f) == me or subject(f) not in speakers]
+    who = subject(fact) if quoted(fact) else None
+    return who if who in speakers else None
 
 
 def _second_pass(
