@@ -187,6 +187,22 @@ def test_a_read_only_key_of_the_tenant_cannot_write(
     assert store_digest(server) == before
 
 
+def test_a_read_only_key_cannot_make_a_search_spend_llm_tokens(
+    server: Server, victim: Victim
+) -> None:
+    body = {"query": "door code", "user_id": "alice", "retrieval": {"expansions": 2}}
+    with server.client(server.key(victim.tenant, read_only=True)) as reader:
+        denied = reader.post("/search", json=body)
+        allowed = reader.post("/search", json={**body, "retrieval": {"expansions": 0}})
+    assert denied.status_code == 403, denied.text
+    assert denied.json()["error"]["type"] == "Forbidden"
+    assert "expansion" in denied.json()["error"]["message"]
+    assert allowed.status_code == 200 and allowed.json()["results"]
+    # The owner's key passes the check; this server has no LLM, so the engine refuses.
+    owner = victim.owner.post("/search", json=body)
+    assert owner.status_code == 400 and "need an LLM" in owner.json()["error"]["message"]
+
+
 def test_the_owner_still_sees_everything(victim: Victim) -> None:
     got = victim.owner.get(f"/memories/{victim.memory_id}").json()
     assert got["memory"] == "Alice's door code is 9876" and got["user_id"] == "alice"

@@ -45,6 +45,20 @@ class TenantMemory:
         if self.principal.read_only:
             raise Forbidden("this API key is read-only")
 
+    def _no_llm_spend(self, retrieval: Any) -> None:
+        """A read-only key may not make a search call the LLM.
+
+        Why: query expansion (``retrieval.expansions``) spends LLM tokens per search, as an
+        ``add`` with ``infer`` does; a key handed out to read (a dashboard, an agent's
+        recall tool) must not run up the model bill. Expansion the server's own config
+        turns on is the operator's choice and applies to every key.
+        """
+        if self.principal.read_only and isinstance(retrieval, dict) and retrieval.get("expansions"):
+            raise Forbidden(
+                "this API key is read-only: it may not ask for LLM query expansion "
+                "(retrieval.expansions spends LLM tokens)"
+            )
+
     def _changed_by(self, given: str | None) -> str:
         return given or f"api-key:{self.principal.key_id}"
 
@@ -119,6 +133,7 @@ class TenantMemory:
         **opts: Any,
     ) -> Any:
         scope, rest = self._scope(ids, filters)
+        self._no_llm_spend(opts.get("retrieval"))
         opts["vector_space"] = self.principal.space(opts.get("vector_space"))
         return self.principal.strip(await self.memory.search(query, **scope, filters=rest, **opts))
 
