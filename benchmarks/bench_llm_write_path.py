@@ -609,6 +609,11 @@ def _cell(text: str, limit: int = 110) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def _facts(rows: list[dict[str, Any]]) -> str:
+    """Memories written per add, as the per-session counts (``"19, 28"``)."""
+    return ", ".join(str(r.get("facts", 0)) for r in rows)
+
+
 def render(out: dict[str, Any]) -> str:
     """The docs/benchmarks.md section for one results file."""
     s = out["summary"]
@@ -698,6 +703,8 @@ def render(out: dict[str, Any]) -> str:
     m0 = s.get("mem0")
     if m0:
         mv = m0["memvault_same_sessions"]
+        first = out["adds"][0]["conv"] if out["adds"] else None
+        mine = [a for a in out["adds"] if a["conv"] == first][: m0["adds"]]
         lines += [
             "",
             f"mem0ai 2.2.1 on the first {m0['adds']} sessions of {out['files'][0]}, same model "
@@ -713,9 +720,14 @@ def render(out: dict[str, Any]) -> str:
             f"| seconds (median) | {mv['seconds_per_add_median']} | "
             f"{m0['seconds_per_add_median']} |",
             f"| errors | {s['llm_errors']} | {m0['errors']} |",
+            f"| memories written (ADD/UPDATE) | {_facts(mine)} | {_facts(out.get('mem0') or [])} |",
             "",
-            f"Tokens per add: memvault / mem0 = {mv.get('tokens_ratio_vs_mem0')}; time per add: "
-            f"{mv.get('time_ratio_vs_mem0')}.",
+            f"Tokens per add (prompt + completion): memvault / mem0 = "
+            f"{mv.get('tokens_ratio_vs_mem0')}; time per add: {mv.get('time_ratio_vs_mem0')}. "
+            "mem0's tokens are the server's count (no stream); memvault's are the client's "
+            "characters / 4 estimates (it streams, and llama-cpp-python reports no usage in a "
+            "stream; see the prompt-token section for the tokenizer's factor). Two sessions "
+            "only: mem0's ~9k-token prompt takes minutes per add on this 2-core machine.",
         ]
     for note in out.get("notes", []):  # context written with a partial run
         lines += ["", note]
