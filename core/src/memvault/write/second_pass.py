@@ -127,7 +127,7 @@ def _verbatim(
     left: list[tuple[str, str]], decisions: list[Decision], messages: list[Message]
 ) -> list[Decision]:
     """``left`` sentences that may say something about someone, as ``"<speaker>: ..."``."""
-    names = frozenset(m.speaker.lower() for m in messages)
+    names = _speakers(messages)
     have = {" ".join((d.text or "").casefold().split()) for d in decisions}
     verbatim = []
     for who, sentence in left:
