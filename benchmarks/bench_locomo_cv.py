@@ -70,7 +70,13 @@ KS = (5, 10, 20)
 CATS = {1: "multi-hop", 2: "temporal", 3: "open-domain", 4: "single-hop"}
 CACHE_DIR = os.path.join(WORK, "locomo_cv")
 #: Embedders other than the default whose results the doc section shows (``--embedder``).
-OPT_IN_EMBEDDERS = ("e5",)
+OPT_IN_EMBEDDERS = ("e5", "mpnet")
+#: Those that are not memvault providers: what the user brings, and how it was measured.
+BROUGHT = {
+    "mpnet": "not a memvault provider: sentence-transformers running all-mpnet-base-v2 from a "
+    "local directory, passed as `Memory(embedder=...)` (`benchmarks/locomo_mpnet.py`, which "
+    "says how to install it)",
+}
 
 
 # -- embeddings of the turns, cached -----------------------------------------------------------
@@ -776,8 +782,9 @@ def render_embedder(out: dict[str, Any]) -> str:
     """The opt-in embedder's figures: held-out recall per category, search latency."""
     emb, sm = out["embedder"], out["search_ms"]
     L = [
-        f"**`{emb['provider']}`** ({emb['name']}), measured {out['measured']} (git "
-        f"{out['git']}), the same protocol and grids. Search through `Memory.search` "
+        f"**`{emb['provider']}`** ({emb['name']}"
+        + (f"; {BROUGHT[emb['provider']]}" if emb["provider"] in BROUGHT else "")
+        + f"), measured {out['measured']} (git {out['git']}), the same protocol and grids. Search through `Memory.search` "
         f"(query embedding included): p50 {sm['p50']:.1f} ms wall, {sm['cpu_p50']:.1f} ms "
         f"CPU, p95 {sm['p95']:.1f} ms; the query embedding alone p50 {sm['embed_p50']:.1f} "
         "ms. Raw data: `benchmarks/results/"
@@ -893,7 +900,7 @@ def render(out: dict[str, Any]) -> str:
         )
     extra = [p for p in (result_path(e) for e in OPT_IN_EMBEDDERS) if os.path.exists(p)]
     if extra:
-        L.append("\n### Opt-in embedder (held-out)\n")
+        L.append("\n### Opt-in and brought embedders (held-out)\n")
         for p in extra:
             with open(p) as f:
                 L.append(render_embedder(json.load(f)))
