@@ -901,9 +901,11 @@ def render(out: dict[str, Any]) -> str:
     extra = [p for p in (result_path(e) for e in OPT_IN_EMBEDDERS) if os.path.exists(p)]
     if extra:
         L.append("\n### Opt-in and brought embedders (held-out)\n")
+        parts = []
         for p in extra:
             with open(p) as f:
-                L.append(render_embedder(json.load(f)))
+                parts.append(render_embedder(json.load(f)))
+        L.append("\n\n".join(parts))
     L.append(f"\nMachine: {mf['nproc']} cores ({mf['cpu_model']}), Python {mf['driver_python']}.")
     return "\n".join(L)
 
