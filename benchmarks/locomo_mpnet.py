@@ -32,10 +32,10 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _bench_util import WORK  # noqa: E402
+from _bench_util import WORK
 
-import memvault.embedding as embedding  # noqa: E402
-from memvault.embedding._common import check_input, to_vectors  # noqa: E402
+import memvault.embedding as embedding
+from memvault.embedding._common import check_input, to_vectors
 
 MODEL_DIR = os.path.join(WORK, "mpnet", "all-mpnet-base-v2")
 
