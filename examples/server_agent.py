@@ -12,7 +12,9 @@ Runs offline in a few seconds:
 3. an agent, written against LangGraph's store interface (``MemvaultStore``) exactly as it
    would be against a local store, remembers what alice says and recalls it — through
    ``RemoteMemory``, over HTTP;
-4. bob's key asks for alice's memories and gets a 403; alice's memory ids are 404 to him.
+4. bob's key asks for alice's memories and gets a 403; alice's memory ids are 404 to him;
+5. a read-only dashboard key for alice, limited to 2 calls per minute, is refused its third
+   call (429, ``RateLimitError`` with the seconds to wait).
 
 Whose memory is touched comes from the key, never from what the agent passes.
 """
@@ -29,6 +31,7 @@ from pathlib import Path
 
 import httpx
 
+from memvault import RateLimitError
 from memvault.remote import PermissionDenied, RemoteMemory
 from memvault_langgraph import MemvaultStore
 
@@ -66,6 +69,11 @@ def main() -> None:
         store = Path(tmp) / "service.db"
         alice_key = memvault(args.server_python, store, "keys", "create", "acme", "--user", "alice")
         bob_key = memvault(args.server_python, store, "keys", "create", "acme", "--user", "bob")
+        dashboard_key = memvault(
+            args.server_python,
+            store,
+            *("keys", "create", "acme", "--user", "alice", "--read-only", "--rate-limit", "2"),
+        )
         port = free_port()
         server = subprocess.Popen(
             [
@@ -108,6 +116,14 @@ def main() -> None:
                     print(f"bob asks for alice's memories: refused ({e})")
                 print(f"bob reads alice's memory by id: {bob.get(alice_ids[0])}")
                 print(f"bob's own memories: {bob.get_all()['results']}")
+
+            with RemoteMemory(url, dashboard_key) as dashboard:
+                try:
+                    for call in range(1, 4):
+                        n = dashboard.count(user_id="alice")
+                        print(f"dashboard call {call}: alice has {n} memories")
+                except RateLimitError as e:
+                    print(f"dashboard call {call}: refused, retry in {e.retry_after:.0f} s")
         finally:
             server.terminate()
             server.wait(timeout=30)

@@ -76,13 +76,21 @@ class Server:
         users: list[str] | None = None,
         agents: list[str] | None = None,
         read_only: bool = False,
+        rate_limit: int | None = None,
     ) -> str:
         """A new API key (of a new tenant unless one is named), made as ``memvault keys`` does."""
         from memvault.service.keys import create_key
 
         tenant = tenant or "t" + uuid.uuid4().hex[:12]
         with self.open_memory() as m:
-            token, _ = create_key(m, tenant, user_ids=users, agent_ids=agents, read_only=read_only)
+            token, _ = create_key(
+                m,
+                tenant,
+                user_ids=users,
+                agent_ids=agents,
+                read_only=read_only,
+                rate_limit=rate_limit,
+            )
         return token
 
     def client(self, token: str | None) -> httpx.Client:

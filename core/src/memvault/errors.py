@@ -69,3 +69,15 @@ class LLMError(MemvaultError):
             shown = raw_output if len(raw_output) <= 500 else raw_output[:500] + "…"
             message = f"{message}; raw output: {shown!r}"
         super().__init__(message)
+
+
+class RateLimitError(MemvaultError):
+    """A memvault server refused the call: the API key used up its requests per minute.
+
+    ``retry_after`` is how many seconds until the key may call again (the server's
+    ``Retry-After``), so a client can wait rather than guess.
+    """
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        self.retry_after = retry_after
+        super().__init__(message)

@@ -9,7 +9,8 @@ from the library's. And since they *are* ``Memory`` / ``AsyncMemory``, every ada
 
 The server answers errors as ``{"error": {"type", "message"}}``; they are raised here
 as the same classes the library raises (``NotFoundError``, ``ScopeError``, ...), plus
-``PermissionDenied`` for what the API key may not do. ``get`` of a memory the key
+``PermissionDenied`` for what the API key may not do and ``RateLimitError`` (with
+``retry_after`` seconds) when the key used up its calls per minute. ``get`` of a memory the key
 cannot see returns ``None``, as for a missing one.
 
 Not over HTTP: ``reset`` and ``stats`` (whole-store operations no tenant key may run),
@@ -115,7 +116,15 @@ def _error(response: httpx.Response) -> Exception:
         err = response.json()["error"]
         kind, message = str(err["type"]), str(err["message"])
     except Exception:
-        kind, message = "MemvaultError", f"HTTP {response.status_code}: {response.text[:500]}"
+        err, kind = {}, "MemvaultError"
+        message = f"HTTP {response.status_code}: {response.text[:500]}"
+    if response.status_code == 429:  # the key's rate limit: say when to come back
+        wait = err.get("retry_after", response.headers.get("retry-after"))
+        try:
+            retry_after = float(wait) if wait is not None else None
+        except (TypeError, ValueError):
+            retry_after = None
+        return E.RateLimitError(message, retry_after=retry_after)
     cls = _ERRORS.get(kind, E.MemvaultError)
     if cls is E.MemvaultError and response.status_code == 404:
         cls = E.NotFoundError

@@ -1,7 +1,9 @@
-"""examples/server_agent.py runs offline: server, keys, an agent over RemoteMemory, refusals."""
+"""examples/server_agent.py runs offline: server, keys, an agent over RemoteMemory, refusals
+(another user's key, a rate-limited key)."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 
@@ -21,3 +23,5 @@ def test_server_agent_example(server: Server) -> None:  # the fixture ensures a 
     assert "alice's memories on the server: 2" in out.stdout
     assert "bob asks for alice's memories: refused" in out.stdout
     assert "bob reads alice's memory by id: None" in out.stdout
+    assert "dashboard call 2: alice has 2 memories" in out.stdout
+    assert re.search(r"dashboard call 3: refused, retry in (29|30) s", out.stdout)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from memvault import AsyncMemory, Memory, NotFoundError, ScopeError
+from memvault import AsyncMemory, Memory, NotFoundError, RateLimitError, ScopeError
 from memvault.remote import AsyncRemoteMemory, PermissionDenied, RemoteMemory, RemoteUnsupported
 from tests.service.harness import Server
 
@@ -92,3 +92,20 @@ async def test_async_remote_memory(server: Server) -> None:
         assert m.embedder.dims > 0
     finally:
         await m.close()
+
+
+def test_a_rate_limited_key_gets_rate_limit_error_with_the_wait(server: Server) -> None:
+    with RemoteMemory(server.url, server.key(rate_limit=2)) as m:
+        with pytest.raises(RateLimitError) as refused:
+            for _ in range(5):  # the client itself may spend a call (its embedder's /info)
+                m.count(user_id="alice")
+        assert 0 < refused.value.retry_after <= 30
+        assert "2 calls per minute" in str(refused.value)
+
+
+async def test_async_remote_raises_rate_limit_error_too(server: Server) -> None:
+    async with AsyncRemoteMemory(server.url, server.key(rate_limit=1)) as m:
+        await m.count(user_id="alice")
+        with pytest.raises(RateLimitError) as refused:
+            await m.count(user_id="alice")
+        assert 0 < refused.value.retry_after <= 60

@@ -27,6 +27,7 @@ from memvault.errors import MemvaultError
 from memvault.memory import AsyncMemory
 from memvault.service.jobs import Jobs
 from memvault.service.keys import KeyVerifier
+from memvault.service.ratelimit import RateLimiter
 from memvault.service.routes import Unauthorized, error_response, memvault_error, router
 
 log = logging.getLogger("memvault.service")
@@ -122,14 +123,18 @@ def create_app(
     base_url: str | None = None,
     max_body_bytes: int = MAX_BODY_BYTES,
     pool_size: int = POOL_SIZE,
+    rate_limit: int | None = None,
 ) -> ServiceApp:
     """The service over ``memory`` (or a store opened at start from ``path`` / ``config``).
 
     A ``memory`` passed in stays the caller's; one opened here is closed at shutdown, and
     runs its storage and model work on ``pool_size`` threads (see ``POOL_SIZE``).
     ``mcp=False`` leaves out the MCP endpoint (and the ``mcp`` SDK import).
+    ``rate_limit``: calls per minute allowed to each key that has no limit of its own
+    (``ratelimit``); None: such keys are not limited.
     """
     state: dict[str, Any] = {}
+    limiter = RateLimiter(rate_limit)
     mcp_server = None
     if mcp:
         from memvault.service.mcp import build_mcp, http_principal
@@ -152,6 +157,7 @@ def create_app(
             http_principal(lazy),
             http=lazy,
             base_url=base_url or f"http://{host}:8000",
+            limiter=limiter,
         )
         mcp_app = mcp_server.streamable_http_app(streamable_http_path="/mcp", host=host)
     else:
@@ -169,6 +175,7 @@ def create_app(
         state["memory"] = opened
         state["keys"] = KeyVerifier(opened)
         app.state.memory, app.state.keys, app.state.jobs = opened, state["keys"], Jobs()
+        app.state.limiter = limiter
         try:
             if mcp_server is not None:
                 async with mcp_server.session_manager.run():

@@ -15,6 +15,8 @@ from typing import Annotated, Any
 
 import typer
 
+from memvault.service.ratelimit import MAX_RATE_LIMIT
+
 keys_app = typer.Typer(
     help="Create, list and revoke API keys (each belongs to a tenant).", no_args_is_help=True
 )
@@ -61,6 +63,15 @@ def register(
         pool_size: Annotated[
             int, typer.Option(min=1, help="Threads for storage and model work.")
         ] = 16,
+        rate_limit: Annotated[
+            int | None,
+            typer.Option(
+                min=1,
+                max=MAX_RATE_LIMIT,
+                help="Calls per minute for each key without a limit of its own "
+                "(default: no limit).",
+            ),
+        ] = None,
         path: PathOpt = None,
     ) -> None:
         """Serve the HTTP API (mem0-compatible routes, OpenAPI at /docs) and MCP at /mcp."""
@@ -82,6 +93,7 @@ def register(
             base_url=f"http://{shown}:{port}",
             max_body_bytes=max_body,
             pool_size=pool_size,
+            rate_limit=rate_limit,
         )
         typer.echo(
             f"memvault {_version()} serving on http://{shown}:{port} (docs: /docs, MCP: /mcp)",
@@ -140,6 +152,14 @@ def register(
             typer.Option("--agent", "-a", help="Limit to this agent id (repeatable)."),
         ] = None,
         read_only: Annotated[bool, typer.Option("--read-only", help="Reads only.")] = False,
+        rate_limit: Annotated[
+            int | None,
+            typer.Option(
+                min=1,
+                max=MAX_RATE_LIMIT,
+                help="Calls per minute (in each server process); default: the server's.",
+            ),
+        ] = None,
         name: Annotated[str | None, typer.Option(help="A note saying what the key is for.")] = None,
         path: PathOpt = None,
         json_out: JsonOpt = False,
@@ -156,6 +176,7 @@ def register(
                 agent_ids=agent or None,
                 read_only=read_only,
                 name=name,
+                rate_limit=rate_limit,
             )
         if g.json:
             _print_json({"token": token, **info})
@@ -187,6 +208,7 @@ def register(
                 f"users={','.join(k['user_ids'])}" if k["user_ids"] else "",
                 f"agents={','.join(k['agent_ids'])}" if k["agent_ids"] else "",
                 "read-only" if k["read_only"] else "",
+                f"rate={k['rate_limit']}/min" if k.get("rate_limit") else "",
                 "REVOKED" if k["revoked"] else "",
             ]
             typer.echo(

@@ -15,6 +15,7 @@ from memvault.service.tenancy import Forbidden
 #: Most specific first: the first class an error is an instance of decides its status.
 STATUS: tuple[tuple[type[BaseException], int], ...] = (
     (Forbidden, 403),
+    (E.RateLimitError, 429),
     (E.NotFoundError, 404),
     (E.DimensionMismatchError, 400),
     (E.ScopeError, 400),

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 from memvault.errors import NotFoundError, ValidationError
 from memvault.models import utcnow
 from memvault.scope import check_id
+from memvault.service.ratelimit import check_rate_limit
 from memvault.service.tenancy import Principal, check_tenant
 
 if TYPE_CHECKING:
@@ -63,6 +64,7 @@ def principal_of(key_id: str, value: Any) -> Principal | None:
         user_ids=frozenset(users) if users is not None else None,
         agent_ids=frozenset(agents) if agents is not None else None,
         read_only=bool(value.get("read_only")),
+        rate_limit=value.get("rate_limit"),
     )
 
 
@@ -81,9 +83,15 @@ def create_key(
     agent_ids: Iterable[str] | None = None,
     read_only: bool = False,
     name: str | None = None,
+    rate_limit: int | None = None,
 ) -> tuple[str, dict[str, Any]]:
-    """Create a key; returns ``(token, description)``. The token is not stored anywhere."""
+    """Create a key; returns ``(token, description)``. The token is not stored anywhere.
+
+    ``rate_limit``: calls per minute the key may make in each server process (see
+    ``ratelimit``); None leaves it to the server's default.
+    """
     check_tenant(tenant)
+    rate_limit = check_rate_limit(rate_limit)
     key_id = secrets.token_hex(6)
     token = f"{TOKEN_PREFIX}_{key_id}_{secrets.token_urlsafe(32)}"
     value = {
@@ -92,6 +100,7 @@ def create_key(
         "user_ids": _ids(user_ids, "user_id"),
         "agent_ids": _ids(agent_ids, "agent_id"),
         "read_only": bool(read_only),
+        "rate_limit": rate_limit,
         "name": name,
         "created_at": utcnow(),
         "revoked": False,

@@ -25,6 +25,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 from memvault.errors import MemvaultError
 from memvault.memory import AsyncMemory
 from memvault.service.keys import KeyVerifier
+from memvault.service.ratelimit import RateLimiter
 from memvault.service.tenancy import Principal
 from memvault.service.tenant import TenantMemory
 
@@ -70,11 +71,15 @@ def build_mcp(
     *,
     http: KeyVerifier | None = None,
     base_url: str = "http://127.0.0.1:8000",
+    limiter: RateLimiter | None = None,
 ) -> MCPServer:
     """The MCP server; ``principal()`` says who is calling (from the token, or fixed for stdio).
 
     ``http``: the key verifier, for streamable HTTP (bearer-token auth); None for stdio.
+    ``limiter``: the per-key rate limits every tool call pays into (the HTTP API's own
+    limiter in the app, so a key's calls count once whichever way they come).
     """
+    limiter = limiter if limiter is not None else RateLimiter()
     auth: dict[str, Any] = {}
     if http is not None:
         auth = {
@@ -96,6 +101,7 @@ def build_mcp(
     async def call(op: Callable[[TenantMemory], Awaitable[Any]]) -> Any:
         t = await tenant()
         try:
+            limiter.acquire(t.principal)
             return await op(t)
         except MemvaultError as e:  # a message for the model, without internal ids
             raise ToolError(f"{type(e).__name__}: {t.principal.clean_message(str(e))}") from e

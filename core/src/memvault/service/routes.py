@@ -10,13 +10,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from memvault import __version__
-from memvault.errors import MemvaultError, NotFoundError, ScopeError, ValidationError
+from memvault.errors import (
+    MemvaultError,
+    NotFoundError,
+    RateLimitError,
+    ScopeError,
+    ValidationError,
+)
 from memvault.service import schemas as S
 from memvault.service.tenant import TenantMemory
 
@@ -39,6 +46,7 @@ async def caller(request: Request) -> TenantMemory:
     if principal is None:
         raise Unauthorized("a valid API key is required (Authorization: Bearer <key>)")
     request.state.principal = principal
+    request.app.state.limiter.acquire(principal)  # RateLimitError: 429
     return TenantMemory(request.app.state.memory, principal)
 
 
@@ -71,6 +79,7 @@ async def info(t: Caller, request: Request) -> dict[str, Any]:
             "user_ids": sorted(p.user_ids) if p.user_ids is not None else None,
             "agent_ids": sorted(p.agent_ids) if p.agent_ids is not None else None,
             "read_only": p.read_only,
+            "rate_limit": request.app.state.limiter.limit_of(p),
         },
     }
 
@@ -289,8 +298,16 @@ async def ingest_status(job_id: str, t: Caller, request: Request, wait: float = 
     return jobs.status(t.principal, job)
 
 
-def error_response(status: int, kind: str, message: str, **extra: Any) -> JSONResponse:
-    headers = {"WWW-Authenticate": 'Bearer error="invalid_token"'} if status == 401 else None
+def error_response(
+    status: int,
+    kind: str,
+    message: str,
+    *,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> JSONResponse:
+    if status == 401:
+        headers = {"WWW-Authenticate": 'Bearer error="invalid_token"'}
     return JSONResponse(
         {"error": {"type": kind, "message": message, **extra}}, status_code=status, headers=headers
     )
@@ -303,7 +320,12 @@ def memvault_error(request: Request, error: MemvaultError) -> JSONResponse:
     message = str(error)
     if principal is not None:
         message = principal.clean_message(message)
-    return error_response(status_of(error), type(error).__name__, message)
+    kind, status = type(error).__name__, status_of(error)
+    if isinstance(error, RateLimitError) and error.retry_after is not None:
+        # Retry-After is whole seconds (RFC 9110); the body keeps the exact figure.
+        wait = {"Retry-After": str(max(1, math.ceil(error.retry_after)))}
+        return error_response(status, kind, message, headers=wait, retry_after=error.retry_after)
+    return error_response(status, kind, message)
 
 
 __all__ = ["Unauthorized", "caller", "error_response", "memvault_error", "router"]

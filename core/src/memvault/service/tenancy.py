@@ -54,6 +54,8 @@ class Principal:
     user_ids: frozenset[str] | None = None
     agent_ids: frozenset[str] | None = None
     read_only: bool = False
+    #: Calls per minute this key may make (None: the server's default, if any).
+    rate_limit: int | None = None
 
     @property
     def prefix(self) -> str:
