@@ -60,7 +60,7 @@ from _bench_util import (
 )
 from locomo_memvault import session_time
 
-import memvault.engine as engine_mod
+import memvault.search as search_mod
 from memvault import Memory
 from memvault.embedding import make_embedder
 from memvault.retrieval import Ranked, RetrievalConfig, rank
@@ -171,18 +171,18 @@ class Recorder:
 
     def __init__(self) -> None:
         self.last: dict[str, Any] | None = None
-        self.orig = engine_mod.rank
+        self.orig = search_mod.rank
 
     def __enter__(self) -> Recorder:
         def wrapped(**kw: Any) -> Any:
             self.last = {k: v for k, v in kw.items() if k != "cfg"}
             return self.orig(**kw)
 
-        engine_mod.rank = wrapped  # type: ignore[assignment]
+        search_mod.rank = wrapped  # type: ignore[assignment]
         return self
 
     def __exit__(self, *exc: object) -> None:
-        engine_mod.rank = self.orig  # type: ignore[assignment]
+        search_mod.rank = self.orig  # type: ignore[assignment]
 
 
 # -- scoring ------------------------------------------------------------------------------------
@@ -671,7 +671,7 @@ def main() -> None:
             run_context(args, inner, cases, maps, names)
             return
         # The shipped defaults through the engine (fresh query cache: embedding included).
-        memory._engine._query_cache = engine_mod.LRU(1024)
+        memory._engine._query_cache = search_mod.LRU(1024)
         lat, cpu, engine_rec = [], [], np.zeros((len(cases), len(KS)))
         for j, c in enumerate(cases):
             t, tc = time.perf_counter(), time.process_time()

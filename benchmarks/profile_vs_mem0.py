@@ -41,7 +41,7 @@ NAMED = {
     "memvault": {
         "engine add: write transaction (_write_adds)": r"memvault/engine\.py:\d+\(_write_adds\)",
         "engine add: duplicate check (_dedup)": r"memvault/engine\.py:\d+\(_dedup\)",
-        "engine search: ranking body (_search)": r"memvault/engine\.py:\d+\(_search\)",
+        "engine search: ranking body (_search)": r"memvault/search\.py:\d+\(_search\)",
         "  keyword postings (the scope's terms, once per view)": r"memvault/views\.py:\d+\(keywords\)",
         "  BM25 from the scope's postings": r"memvault/bm25\.py:\d+\(scores\)",
         "  dense brute force (numpy)": r"memvault/store/vector_index\.py:\d+\(search\)",
