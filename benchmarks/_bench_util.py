@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import platform
 import statistics
 import subprocess
 import sys
+from collections.abc import Callable
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -50,6 +53,24 @@ def locomo_files() -> list[str]:
     if not files:
         raise SystemExit(f"no LoCoMo conversations in {rel(LOCOMO_DIR)}")
     return files
+
+
+def resume_rows(
+    path: Path, *, fresh: bool, keep: Callable[[dict[str, Any]], bool]
+) -> dict[tuple[str, str], dict[str, Any]]:
+    """The rows a resumable LoCoMo run already scored (``rows.jsonl``, one JSON per line),
+    by (conversation, question); ``fresh`` deletes them first. ``keep`` picks the rows made
+    with the same settings."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if fresh and path.exists():
+        path.unlink()
+    done: dict[tuple[str, str], dict[str, Any]] = {}
+    if path.exists():
+        for line in path.read_text().splitlines():
+            row = json.loads(line)
+            if keep(row):
+                done[(row["conv"], row["question"])] = row
+    return done
 
 
 def median(xs: list[float]) -> float:

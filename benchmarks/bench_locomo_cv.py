@@ -79,6 +79,14 @@ BROUGHT = {
 }
 
 
+def dev_conversations(provider: str = "local") -> tuple[list[Any], CachedEmbedder]:
+    """The three dev conversations (turns) and the embedder, its turn vectors cached on disk."""
+    harness = load_harness()
+    convs = [harness.load_conversation(p, "turns") for p in locomo_files()]
+    inner = make_embedder(provider)
+    return convs, CachedEmbedder(inner, os.path.join(CACHE_DIR, f"turns-{inner.name}.npz"))
+
+
 # -- embeddings of the turns, cached -----------------------------------------------------------
 class CachedEmbedder:
     """The default embedder with its passage vectors cached on disk (queries go live)."""
@@ -647,11 +655,9 @@ def main() -> None:
             )
         return
 
-    harness = load_harness()
-    convs = [harness.load_conversation(p, "turns") for p in locomo_files()]
+    convs, emb = dev_conversations(args.embedder)
     names = [c[0] for c in convs]
-    inner = make_embedder(args.embedder)
-    emb = CachedEmbedder(inner, os.path.join(CACHE_DIR, f"turns-{inner.name}.npz"))
+    inner = emb.inner
     capture_cfg = RetrievalConfig(**CAPTURE)
     with tempfile.TemporaryDirectory(dir=WORK if os.path.isdir(WORK) else None) as tmp:
         memory = Memory(path=os.path.join(tmp, "cv.db"), embedder=emb)

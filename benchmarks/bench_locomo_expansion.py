@@ -41,16 +41,14 @@ from _bench_util import (
     RESULTS,
     WORK,
     git_rev,
-    load_harness,
-    locomo_files,
     machine_facts,
+    resume_rows,
     write_doc_section,
 )
 from bench_llm_write_path import server
-from bench_locomo_cv import CACHE_DIR, CATS, KS, CachedEmbedder, Case, ingest, recalls
+from bench_locomo_cv import CATS, KS, Case, dev_conversations, ingest, recalls
 
 from memvault import Memory
-from memvault.embedding import make_embedder
 
 REPO = Path(__file__).resolve().parent.parent
 OUT = Path(RESULTS) / "locomo_expansion.json"
@@ -94,25 +92,16 @@ def main() -> None:
         write_doc_section("locomo_expansion", TITLE, render(json.loads(OUT.read_text())))
         return
 
-    ROWS.parent.mkdir(parents=True, exist_ok=True)
+    done = resume_rows(
+        ROWS, fresh=args.fresh, keep=lambda r: r["expansions_asked"] == args.expansions
+    )
     stamp = ROWS.parent / "expansion.sha256"
-    if args.fresh and ROWS.exists():
-        ROWS.unlink()
     if ROWS.exists() and stamp.exists() and stamp.read_text().strip() != digest():
         sys.exit(f"{ROWS} was scored with another memvault/expansion.py; rerun with --fresh")
     stamp.write_text(digest() + "\n")
-    done = {}
-    if ROWS.exists():
-        for line in ROWS.read_text().splitlines():
-            r = json.loads(line)
-            if r["expansions_asked"] == args.expansions:
-                done[(r["conv"], r["question"])] = r
 
-    harness = load_harness()
-    convs = [harness.load_conversation(p, "turns") for p in locomo_files()]
-    inner = make_embedder("local")
-    emb = CachedEmbedder(inner, os.path.join(CACHE_DIR, f"turns-{inner.name}.npz"))
-    deadline = time.monotonic() + 60 * args.budget_minutes if args.budget_minutes else None
+    convs, emb = dev_conversations()
+    deadline = None if args.budget_minutes is None else time.monotonic() + 60 * args.budget_minutes
     with server(args.base_url) as url, tempfile.TemporaryDirectory(dir=WORK) as tmp:
         cfg = {
             "path": os.path.join(tmp, "x.db"),

@@ -21,14 +21,10 @@ sys.path.insert(0, os.path.dirname(HERE))
 import bench_locomo_cv as B  # noqa: E402
 
 from memvault import Memory  # noqa: E402
-from memvault.embedding import make_embedder  # noqa: E402
 from memvault.retrieval import RetrievalConfig, rank  # noqa: E402
 
-harness = B.load_harness()
-convs = [harness.load_conversation(p, "turns") for p in B.locomo_files()]
+convs, emb = B.dev_conversations()
 names = [c[0] for c in convs]
-inner = make_embedder("local")
-emb = B.CachedEmbedder(inner, os.path.join(B.CACHE_DIR, f"turns-{inner.name}.npz"))
 with tempfile.TemporaryDirectory() as tmp:
     memory = Memory(path=os.path.join(tmp, "cv.db"), embedder=emb)
     maps = B.ingest(memory, convs, timestamps=True)
