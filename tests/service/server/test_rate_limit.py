@@ -21,7 +21,7 @@ from memvault.service.keys import create_key
 from memvault.service.ratelimit import MAX_RATE_LIMIT, RateLimiter, check_rate_limit
 from memvault.service.tenancy import Principal
 from tests.service.harness import REPO, Server, serve
-from tests.service.server.test_mcp import call, call_error, http_connect
+from tests.service.server.test_mcp import call, call_error, http_connect, stdio_connect
 
 
 class Clock:
@@ -157,6 +157,14 @@ async def test_mcp_tool_calls_pay_into_the_same_bucket(server: Server) -> None:
         assert "RateLimitError: this API key may make 3 calls per minute" in message
     with server.client(alice) as c:
         assert c.get("/info").status_code == 429
+
+
+async def test_stdio_mcp_applies_the_keys_own_limit(server: Server) -> None:
+    tenant = "rl" + server.key().split("_")[1][:8]
+    alice = server.key(tenant, users=["alice"], rate_limit=1)
+    async with stdio_connect(server)(alice) as client:
+        await call(client, "add_memory", text="Alice likes tea")
+        assert "RateLimitError" in await call_error(client, "search_memories", query="tea")
 
 
 def test_the_servers_default_limits_keys_without_their_own(tmp_path: Path) -> None:
