@@ -72,7 +72,7 @@ class LLMError(MemvaultError):
 
 
 class RateLimitError(MemvaultError):
-    """A memvault server refused the call: the API key used up its requests per minute.
+    """A memvault server refused the call: the API key used up its calls per minute.
 
     ``retry_after`` is how many seconds until the key may call again (the server's
     ``Retry-After``), so a client can wait rather than guess.

@@ -57,7 +57,7 @@ class RateLimiter:
     ) -> None:
         self.default = check_rate_limit(default, "the server's rate limit")
         self._clock = clock
-        self._lock = threading.Lock()  # MCP stdio and HTTP share nothing, but be thread-safe
+        self._lock = threading.Lock()  # handlers run on the event loop; tests and threads too
         self._buckets: dict[str, tuple[float, float]] = {}  # key id -> (tokens, at)
 
     def limit_of(self, principal: Principal) -> int | None:
