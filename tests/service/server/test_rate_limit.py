@@ -10,14 +10,15 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from memvault import RateLimitError, ValidationError
-from memvault.service.keys import create_key
+from memvault import NotFoundError, RateLimitError, ValidationError
+from memvault.service.keys import create_key, key_id_of, set_rate_limit
 from memvault.service.ratelimit import MAX_RATE_LIMIT, RateLimiter, check_rate_limit
 from memvault.service.tenancy import Principal
 from tests.service.harness import REPO, Server, serve
@@ -79,6 +80,23 @@ def test_keys_have_their_own_buckets_and_the_default_applies_to_keys_without_a_l
     unlimited = RateLimiter(clock=clock)
     for _ in range(10_000):
         unlimited.acquire(a)
+
+
+def test_a_changed_limit_starts_a_full_bucket() -> None:
+    clock = Clock()
+    limiter = RateLimiter(clock=clock)
+    for _ in range(2):
+        limiter.acquire(key(rate_limit=2))
+    with pytest.raises(RateLimitError):
+        limiter.acquire(key(rate_limit=2))
+    for _ in range(5):  # raised to 5: unblocked at once, with the new burst
+        limiter.acquire(key(rate_limit=5))
+    with pytest.raises(RateLimitError):
+        limiter.acquire(key(rate_limit=5))
+    limiter.acquire(key(rate_limit=1))  # lowered to 1: a full bucket of one
+    with pytest.raises(RateLimitError) as refused:
+        limiter.acquire(key(rate_limit=1))
+    assert refused.value.retry_after == pytest.approx(60.0)
 
 
 @settings(max_examples=200, deadline=None)
@@ -199,3 +217,40 @@ def test_keys_cli_sets_and_lists_a_keys_limit(tmp_path: Path) -> None:
     listed = cli("keys", "list", "--json")
     assert [k["rate_limit"] for k in json.loads(listed.stdout)] == [5]
     assert "rate=5/min" in cli("keys", "list").stdout
+
+
+def test_a_keys_limit_changes_on_a_running_server_without_a_new_token(server: Server) -> None:
+    token = server.key(rate_limit=2)
+    with server.client(token) as c:
+        assert c.get("/info").status_code == 200
+        assert c.get("/info").status_code == 200
+        assert c.get("/info").status_code == 429
+        with server.open_memory() as m:
+            assert set_rate_limit(m, key_id_of(token) or "", 600)["rate_limit"] == 600
+        deadline = time.monotonic() + 10
+        while True:  # the verified-key cache: at most 2 s
+            answer = c.get("/info")
+            if answer.status_code == 200 and answer.json()["key"]["rate_limit"] == 600:
+                break
+            assert time.monotonic() < deadline, answer.text
+            time.sleep(0.2)
+        assert [c.get("/info").status_code for _ in range(20)] == [200] * 20
+    with server.open_memory() as m, pytest.raises(NotFoundError):
+        set_rate_limit(m, "nosuchkey", 5)
+
+
+def test_keys_limit_cli(tmp_path: Path) -> None:
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-m", "memvault.cli", "--path", str(tmp_path / "m.db"), *args]
+        return subprocess.run(command, capture_output=True, text=True, cwd=REPO, timeout=60)
+
+    made = json.loads(cli("keys", "create", "acme", "--rate-limit", "5", "--json").stdout)
+    changed = cli("keys", "limit", made["token"], "7", "--json")  # a token names its key too
+    assert changed.returncode == 0, changed.stderr
+    assert json.loads(changed.stdout)["rate_limit"] == 7
+    cleared = cli("keys", "limit", made["key_id"])
+    assert "the server's default" in cleared.stdout
+    assert json.loads(cli("keys", "list", "--json").stdout)[0]["rate_limit"] is None
+    assert cli("keys", "limit", made["key_id"], "0").returncode == 2
+    missing = cli("keys", "limit", "nosuchkey", "5")
+    assert missing.returncode == 1 and "no API key 'nosuchkey'" in missing.stderr

@@ -233,6 +233,33 @@ def register(
         else:
             typer.echo(f"revoked key {info['key_id']} of tenant {info['tenant']}")
 
+    @keys_app.command("limit")
+    def limit(
+        ctx: typer.Context,
+        key_id: Annotated[str, typer.Argument(help="The key id (from 'keys list' or the token).")],
+        rate_limit: Annotated[
+            int | None,
+            typer.Argument(
+                min=1,
+                max=MAX_RATE_LIMIT,
+                help="Calls per minute; leave out to fall back to the server's default.",
+            ),
+        ] = None,
+        path: PathOpt = None,
+        json_out: JsonOpt = False,
+    ) -> None:
+        """Change a key's rate limit, keeping its token (servers apply it within 2 seconds)."""
+        from memvault.service.keys import key_id_of, set_rate_limit
+
+        g = globals_of(ctx, path, json_out)
+        with memory_of(g) as m:
+            info = set_rate_limit(m, key_id_of(key_id) or key_id, rate_limit)
+        if g.json:
+            _print_json(info)
+        else:
+            shown = f"{rate_limit} calls per minute" if rate_limit else "the server's default"
+            typer.echo(f"key {info['key_id']} of tenant {info['tenant']}: {shown}")
+
     app.add_typer(keys_app, name="keys")
 
 

@@ -123,14 +123,33 @@ def list_keys(memory: Memory, tenant: str | None = None) -> list[dict[str, Any]]
 
 def revoke_key(memory: Memory, key_id: str) -> dict[str, Any]:
     """Mark a key revoked (the record stays, for the audit trail)."""
+    record = _key_record(memory, key_id)
+    value = {**record["value"], "revoked": True, "revoked_at": utcnow()}
+    memory.put(KEYS_NAMESPACE, key_id, value, index=False, **KEYS_SCOPE, changed_by="memvault keys")
+    return describe(key_id, value)
+
+
+def set_rate_limit(memory: Memory, key_id: str, rate_limit: int | None) -> dict[str, Any]:
+    """Change a key's own rate limit (None: the server's default) without a new token.
+
+    Why not revoke and re-create: the token lives in the agents' deployments; raising a
+    tenant's limit must not mean rotating it. Servers read the change within
+    ``CACHE_SECONDS``; the key then starts a full bucket at its new limit (``ratelimit``).
+    """
+    rate_limit = check_rate_limit(rate_limit)
+    record = _key_record(memory, key_id)
+    value = {**record["value"], "rate_limit": rate_limit}
+    memory.put(KEYS_NAMESPACE, key_id, value, index=False, **KEYS_SCOPE, changed_by="memvault keys")
+    return describe(key_id, value)
+
+
+def _key_record(memory: Memory, key_id: str) -> dict[str, Any]:
     if not isinstance(key_id, str) or not key_id.isalnum():
         raise ValidationError(f"{key_id!r} is not a key id")
     record = memory.get_key(KEYS_NAMESPACE, key_id, **KEYS_SCOPE)
     if record is None:
         raise NotFoundError(f"no API key {key_id!r}")
-    value = {**record["value"], "revoked": True, "revoked_at": utcnow()}
-    memory.put(KEYS_NAMESPACE, key_id, value, index=False, **KEYS_SCOPE, changed_by="memvault keys")
-    return describe(key_id, value)
+    return record
 
 
 class KeyVerifier:

@@ -12,8 +12,10 @@ until it could (HTTP 429 with ``Retry-After``; an MCP tool error). The buckets l
 server process: with several processes on one store each enforces the limit on its own
 calls, so a key's total across N processes is at most N times its limit.
 
-The limit is the key's own (``memvault keys create --rate-limit``), else the server's
-default for keys without one (``memvault serve --rate-limit``), else none.
+The limit is the key's own (``memvault keys create --rate-limit``, changed with
+``memvault keys limit``), else the server's default for keys without one (``memvault serve
+--rate-limit``), else none. A key whose limit changed starts a full bucket at the new limit:
+an operator who raises a throttled tenant's limit unblocks it at once.
 """
 
 from __future__ import annotations
@@ -58,7 +60,8 @@ class RateLimiter:
         self.default = check_rate_limit(default, "the server's rate limit")
         self._clock = clock
         self._lock = threading.Lock()  # handlers run on the event loop; tests and threads too
-        self._buckets: dict[str, tuple[float, float]] = {}  # key id -> (tokens, at)
+        # key id -> (tokens, at, the limit the bucket was filled for)
+        self._buckets: dict[str, tuple[float, float, int]] = {}
 
     def limit_of(self, principal: Principal) -> int | None:
         """The calls per minute this key is allowed (its own limit, else the default)."""
@@ -73,14 +76,16 @@ class RateLimiter:
         rate = limit / 60.0
         with self._lock:
             now = self._clock()
-            tokens, at = self._buckets.get(principal.key_id, (float(limit), now))
+            tokens, at, filled_for = self._buckets.get(principal.key_id, (limit, now, limit))
+            if filled_for != limit:  # the key's limit was changed: a new, full bucket
+                tokens, at = limit, now
             tokens = min(float(limit), tokens + max(0.0, now - at) * rate)
             if tokens >= 1.0:
-                self._buckets[principal.key_id] = (tokens - 1.0, now)
+                self._buckets[principal.key_id] = (tokens - 1.0, now, limit)
                 if len(self._buckets) > MAX_BUCKETS:
                     self._forget_full(now)
                 return
-            self._buckets[principal.key_id] = (tokens, now)
+            self._buckets[principal.key_id] = (tokens, now, limit)
         wait = (1.0 - tokens) / rate
         raise RateLimitError(
             f"this API key may make {limit} calls per minute; retry in {math.ceil(wait)} s",
