@@ -17,6 +17,13 @@ import typer
 
 from memvault.service.ratelimit import MAX_RATE_LIMIT
 
+
+def _rate(help: str, *, argument: bool = False) -> Any:
+    """A calls-per-minute parameter (``serve`` / ``keys create`` options, ``keys limit``'s argument)."""
+    make = typer.Argument if argument else typer.Option
+    return make(min=1, max=MAX_RATE_LIMIT, help=help)
+
+
 keys_app = typer.Typer(
     help="Create, list and revoke API keys (each belongs to a tenant).", no_args_is_help=True
 )
@@ -65,12 +72,7 @@ def register(
         ] = 16,
         rate_limit: Annotated[
             int | None,
-            typer.Option(
-                min=1,
-                max=MAX_RATE_LIMIT,
-                help="Calls per minute for each key without a limit of its own "
-                "(default: no limit).",
-            ),
+            _rate("Calls per minute for each key without a limit of its own (default: none)."),
         ] = None,
         path: PathOpt = None,
     ) -> None:
@@ -153,12 +155,7 @@ def register(
         ] = None,
         read_only: Annotated[bool, typer.Option("--read-only", help="Reads only.")] = False,
         rate_limit: Annotated[
-            int | None,
-            typer.Option(
-                min=1,
-                max=MAX_RATE_LIMIT,
-                help="Calls per minute (in each server process); default: the server's.",
-            ),
+            int | None, _rate("Calls per minute (in each server process); default: the server's.")
         ] = None,
         name: Annotated[str | None, typer.Option(help="A note saying what the key is for.")] = None,
         path: PathOpt = None,
@@ -239,11 +236,7 @@ def register(
         key_id: Annotated[str, typer.Argument(help="The key id (from 'keys list' or the token).")],
         rate_limit: Annotated[
             int | None,
-            typer.Argument(
-                min=1,
-                max=MAX_RATE_LIMIT,
-                help="Calls per minute; leave out to fall back to the server's default.",
-            ),
+            _rate("Calls per minute; leave out for the server's default.", argument=True),
         ] = None,
         path: PathOpt = None,
         json_out: JsonOpt = False,
