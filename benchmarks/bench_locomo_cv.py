@@ -207,10 +207,13 @@ def top_items(order: np.ndarray, smap: ScopeMap, k: int = 20) -> list[str]:
     return out
 
 
-def recalls(items: list[str], case: Case, smap: ScopeMap) -> tuple[float, ...]:
+def recalls(
+    items: list[str], case: Case, smap: ScopeMap, ks: tuple[int, ...] = KS
+) -> tuple[float, ...]:
+    """Share of the case's evidence dia_ids among the first k items, for each k."""
     ev = set(case.evidence)
     out = []
-    for k in KS:
+    for k in ks:
         got = set()
         for it in items[:k]:
             got.update(d for d in smap.dia[it] if d in ev)

@@ -40,7 +40,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from _bench_util import RESULTS, WORK, git_rev, machine_facts, resume_rows
 from bench_llm_write_path import server
-from bench_locomo_cv import CATS, Case, dev_conversations, ingest
+from bench_locomo_cv import CATS, Case, dev_conversations, ingest, recalls
 
 from memvault import Memory
 from memvault.errors import LLMError
@@ -84,16 +84,6 @@ def decode(raw: str, n: int) -> list[int]:
     return out
 
 
-def recall_at(items: list[str], evidence: set[str], dia: dict[str, Any]) -> list[float]:
-    out = []
-    for k in KS:
-        got: set[str] = set()
-        for it in items[:k]:
-            got.update(d for d in dia[it] if d in evidence)
-        out.append(len(got) / len(evidence))
-    return out
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -128,7 +118,7 @@ def main() -> None:
                         if deadline is not None and time.monotonic() > deadline:
                             break
                         case = Case(scope, q.category, q.question, q.evidence)
-                        ev, dia = set(case.evidence), maps[scope].dia
+                        smap = maps[scope]
                         t = time.perf_counter()
                         res = memory.search(q.question, user_id=scope, top_k=args.top)["results"]
                         search_ms = (time.perf_counter() - t) * 1000
@@ -161,9 +151,9 @@ def main() -> None:
                             "top": args.top,
                             "raw": raw,
                             "picked": picked,
-                            "plain": recall_at(ids, ev, dia),
-                            "model_order": recall_at(model_order, ev, dia),
-                            "search_order": recall_at(search_order, ev, dia),
+                            "plain": list(recalls(ids, case, smap, KS)),
+                            "model_order": list(recalls(model_order, case, smap, KS)),
+                            "search_order": list(recalls(search_order, case, smap, KS)),
                             "search_ms": round(search_ms, 2),
                             "llm_ms": round(llm_ms, 1),
                             "prompt_tokens": reply.usage.prompt_tokens if reply.usage else None,
